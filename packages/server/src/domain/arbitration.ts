@@ -1,0 +1,34 @@
+/**
+ * Who gets a resource. Pure: the caller passes the live conflicting claims (already filtered by
+ * `isLive(now)`) and the request; the result is a documented union the service applies atomically.
+ */
+export interface LiveClaim {
+  id: string;
+  agent_id: string;
+  priority: number;
+  created_at: number;
+  expires_at: number;
+}
+
+export interface StartRequest {
+  priority: number;
+  preempt: boolean;
+}
+
+export type StartDecision<C extends LiveClaim = LiveClaim> =
+  /** Nothing conflicts, or every conflicting claim is lower priority and the request preempts them. */
+  | { action: 'proceed'; preempt: C[] }
+  /** Blocked by `blocking`: the highest-priority, then oldest, conflicting claim. */
+  | { action: 'skip_run'; blocking: C; reason: string };
+
+export const SKIP_REASON = 'Another active work claim has priority';
+export const SKIP_REASON_PREEMPTABLE =
+  'Another active work claim holds this resource; it has lower priority, so preempt: true would take over';
+
+export function decideStart<C extends LiveClaim>(live: readonly C[], request: StartRequest): StartDecision<C> {
+  if (live.length === 0) return { action: 'proceed', preempt: [] };
+  const allLower = live.every((c) => c.priority < request.priority);
+  if (allLower && request.preempt) return { action: 'proceed', preempt: [...live] };
+  const blocking = [...live].sort((a, b) => b.priority - a.priority || a.created_at - b.created_at || (a.id < b.id ? -1 : 1))[0] as C;
+  return { action: 'skip_run', blocking, reason: allLower ? SKIP_REASON_PREEMPTABLE : SKIP_REASON };
+}

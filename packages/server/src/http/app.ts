@@ -1,0 +1,121 @@
+/**
+ * createApp(deps): middleware order, the one error handler, the route list, /v1/openapi.json.
+ */
+import { HealthResponse } from '@availsync/protocol';
+import { OpenAPIHono, createRoute } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { newId } from '../ids.js';
+import type { Logger } from '../logger.js';
+import type { Services } from '../services/index.js';
+import { VERSION } from '../version.js';
+import type { AppEnv, RouteInfo } from './env.js';
+import { ApiError, errorBody } from './errors.js';
+import { createRouter } from './registry.js';
+import { accountRoutes } from './routes/accounts.js';
+import { workRoutes } from './routes/work.js';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface AppOptions {
+  services: Services;
+  logger: Logger;
+  secureCookies: boolean;
+  startedAt?: number;
+}
+
+function fieldDetails(issues: readonly { path: readonly PropertyKey[]; message: string }[]): Record<string, string> {
+  const details: Record<string, string> = {};
+  for (const issue of issues) {
+    const key = issue.path.map(String).join('.') || 'body';
+    details[key] = details[key] ? `${details[key]}; ${issue.message}` : issue.message;
+  }
+  return details;
+}
+
+export function createApp(opts: AppOptions) {
+  const { services, logger } = opts;
+  const startedAt = opts.startedAt ?? Date.now();
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) {
+        throw new ApiError('invalid_request', `Invalid ${result.target === 'json' ? 'request body' : result.target}`, fieldDetails(result.error.issues));
+      }
+    },
+  });
+
+  app.use('*', async (c, next) => {
+    const id = newId('request');
+    c.set('requestId', id);
+    c.header('X-Request-Id', id);
+    const t0 = performance.now();
+    await next();
+    logger.debug('request', { request_id: id, method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - t0) });
+  });
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new ApiError('payload_too_large', `Request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+      },
+    }),
+  );
+
+  const onError = (err: Error, c: Context<AppEnv>) => {
+    const requestId = c.get('requestId') ?? newId('request');
+    let apiErr: ApiError;
+    if (err instanceof ApiError) apiErr = err;
+    else if (err instanceof HTTPException && err.status < 500) {
+      // Hono's own 4xx: malformed JSON in the body, an unreadable request.
+      apiErr = new ApiError(err.status === 413 ? 'payload_too_large' : 'invalid_request', err.message || 'Malformed request', err.status === 413 ? undefined : { body: err.message });
+    } else if (services.deps.store.isUnavailable(err)) {
+      logger.warn('database unavailable', { request_id: requestId, error: err.message });
+      apiErr = new ApiError('service_unavailable', 'The database is unavailable; retry shortly', undefined, undefined, { 'Retry-After': '1' });
+    } else {
+      logger.error('unhandled error', { request_id: requestId, error: err.message, stack: err.stack });
+      apiErr = new ApiError('internal_error', 'Something went wrong on our side. Quote the request id if you contact support.');
+    }
+    return c.json(errorBody(apiErr, requestId), apiErr.status as 400, apiErr.headers);
+  };
+  app.onError(onError);
+  app.notFound((c) => c.json(errorBody(new ApiError('not_found', `No route ${c.req.method} ${c.req.path}`), c.get('requestId')), 404));
+
+  const routes: RouteInfo[] = [];
+  const router = createRouter(app, services, routes);
+
+  router.add(
+    'public',
+    createRoute({
+      method: 'get',
+      path: '/health',
+      operationId: 'health',
+      tags: ['Diagnostics'],
+      summary: 'Liveness and database reachability',
+      responses: { 200: { description: 'Healthy', content: { 'application/json': { schema: HealthResponse } } }, 503: { description: 'Database unreachable' } },
+    }),
+    async (c) => {
+      const ok = await services.deps.store.ping();
+      return c.json(
+        { status: ok ? 'ok' : 'degraded', database: { kind: services.deps.store.kind, ok }, version: VERSION, uptime_s: Math.round((Date.now() - startedAt) / 1000) },
+        ok ? 200 : 503,
+      );
+    },
+  );
+  accountRoutes(router, { secureCookies: opts.secureCookies });
+  workRoutes(router);
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'agentKey', { type: 'http', scheme: 'bearer', description: 'Agent API key: avs_live_...' });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'session', { type: 'apiKey', in: 'cookie', name: 'availsync_session' });
+  app.doc31('/v1/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Availsync API',
+      version: VERSION,
+      description: 'The pre-flight coordination layer AI coding agents, cron jobs and automations check before they act.',
+    },
+  });
+
+  return { app, routes };
+}

@@ -1,0 +1,34 @@
+/** One error envelope, built in one place: { error, message, request_id, details? } plus named extras. */
+import { ERROR_STATUS, type ErrorCode } from '@availsync/protocol';
+
+export class ApiError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+    /** Extra top-level fields some endpoints document (e.g. `status` on claim_not_active). */
+    readonly extra?: Record<string, unknown>,
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+    this.status = ERROR_STATUS[code];
+  }
+}
+
+export const errors = {
+  invalid: (message: string, details?: Record<string, unknown>) => new ApiError('invalid_request', message, details),
+  unauthorized: (message = 'A valid credential is required') => new ApiError('unauthorized', message),
+  forbidden: (message: string) => new ApiError('forbidden', message),
+  notFound: (what: string) => new ApiError('not_found', `${what} not found`),
+};
+
+export function errorBody(err: ApiError, requestId: string): Record<string, unknown> {
+  return {
+    error: err.code,
+    message: err.message,
+    request_id: requestId,
+    ...(err.details ? { details: err.details } : {}),
+    ...err.extra,
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * Authentication for the three kinds of route. An agent key never works as a dashboard login, a session
+ * cookie never works as an agent key, and every state-changing cookie call carries the CSRF token.
+ */
+import { getCookie } from 'hono/cookie';
+import type { MiddlewareHandler } from 'hono';
+import { constantTimeEqual, csrfTokenFor, looksLikeApiKey, sha256 } from '../../security/keys.js';
+import type { Services } from '../../services/index.js';
+import type { AppEnv, AuthMode } from '../env.js';
+import { ApiError, errors } from '../errors.js';
+
+export const SESSION_COOKIE = 'availsync_session';
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export function authenticate(mode: Exclude<AuthMode, 'public'>, services: Services): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const header = c.req.header('authorization');
+    if (header !== undefined) {
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+      const key = match?.[1];
+      if (!key || !looksLikeApiKey(key)) throw errors.unauthorized('Malformed API key: send Authorization: Bearer avs_live_...');
+      const hash = sha256(key);
+      const found = await services.agents.resolveKey(hash);
+      if (!found || !found.agent.key_hash || !constantTimeEqual(found.agent.key_hash, hash)) {
+        throw errors.unauthorized('Unknown or rotated API key');
+      }
+      if (mode === 'session') {
+        throw errors.forbidden('Agent API keys cannot call workspace routes; sign in to the dashboard instead');
+      }
+      c.set('principal', { kind: 'agent', org: found.org, agent: found.agent });
+      services.agents.touch(found.agent);
+      return next();
+    }
+
+    const token = getCookie(c, SESSION_COOKIE);
+    if (token === undefined) {
+      throw errors.unauthorized(
+        mode === 'session'
+          ? 'Sign in first: this route needs a workspace session'
+          : 'Send an agent API key: Authorization: Bearer avs_live_...',
+      );
+    }
+    if (mode === 'agent') {
+      throw errors.unauthorized('This route needs an agent API key (Authorization: Bearer ...); a dashboard session is not an agent key');
+    }
+    const session = await services.accounts.resolveSession(token);
+    if (!session) throw new ApiError('unauthorized', 'Your session has expired. Sign in again.');
+    if (!SAFE_METHODS.has(c.req.method)) {
+      const sent = c.req.header('x-csrf-token') ?? '';
+      if (!constantTimeEqual(sent, csrfTokenFor(token))) {
+        throw errors.forbidden('Missing or invalid X-CSRF-Token header (get it from GET /v1/session)');
+      }
+    }
+    c.set('principal', { kind: 'user', org: session.org, userId: session.user.id, sessionHash: session.sessionHash });
+    c.set('sessionToken', token);
+    return next();
+  };
+}

@@ -1,0 +1,78 @@
+/**
+ * Routes are registered from one list. Each carries its auth mode, which adds the authentication
+ * middleware (run before request validation) and lets the shared security suite test every route.
+ */
+import type { OpenAPIHono, RouteConfig, RouteHandler } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import type { Services } from '../services/index.js';
+import type { Reply } from '../services/context.js';
+import type { AppEnv, AuthMode, RouteInfo } from './env.js';
+import { ErrorResponse } from '@availsync/protocol';
+import { errors } from './errors.js';
+import { authenticate } from './middleware/auth.js';
+
+export type RouteContext<R extends RouteConfig> = Parameters<RouteHandler<R, AppEnv>>[0];
+
+export interface Router {
+  services: Services;
+  add<R extends RouteConfig>(auth: AuthMode, route: R, handler: (c: RouteContext<R>) => Promise<Response>): void;
+}
+
+export function createRouter(app: OpenAPIHono<AppEnv>, services: Services, list: RouteInfo[]): Router {
+  return {
+    services,
+    add(auth, route, handler) {
+      const middleware = auth === 'public' ? [] : [authenticate(auth, services)];
+      const security =
+        auth === 'public'
+          ? []
+          : auth === 'agent'
+            ? [{ agentKey: [] }]
+            : auth === 'session'
+              ? [{ session: [] }]
+              : [{ agentKey: [] }, { session: [] }];
+      app.openapi({ ...route, middleware, security, responses: { ...errorResponses, ...route.responses } }, handler as never);
+      list.push({
+        method: route.method.toUpperCase(),
+        path: route.path.replace(/\{(\w+)\}/g, ':$1'),
+        auth,
+        operationId: route.operationId ?? `${route.method} ${route.path}`,
+      });
+    },
+  };
+}
+
+const errorResponses = Object.fromEntries(
+  [
+    [400, 'Invalid request: `details` lists each field'],
+    [401, 'Missing, malformed, unknown or rotated credentials'],
+    [403, 'Authenticated but not allowed'],
+    [404, 'Unknown id, or an id of another workspace'],
+    [422, 'Idempotency-Key reused with a different request'],
+    [429, 'Rate limited; see Retry-After'],
+    [500, 'Internal error'],
+  ].map(([code, description]) => [code, { description, content: { 'application/json': { schema: ErrorResponse } } }]),
+);
+
+/** Send a service reply whose status is part of the result. */
+export function send(c: Context<AppEnv>, reply: Reply, headers?: Record<string, string>): Response {
+  return c.json(reply.body as object, reply.status as 200, { ...reply.headers, ...headers });
+}
+
+/** `?limit` default 50, capped at 100; `?offset` default 0. */
+export function page(q: { limit?: number | undefined; offset?: number | undefined }) {
+  return { limit: Math.min(q.limit ?? 50, 100), offset: q.offset ?? 0 };
+}
+
+/** The Idempotency-Key header, or the `idempotency_key` body field; both must agree. */
+export function idempotencyKey(c: Context<AppEnv>, bodyKey?: string): string | undefined {
+  const header = c.req.header('idempotency-key');
+  if (header !== undefined && bodyKey !== undefined && header !== bodyKey) {
+    throw errors.invalid('The Idempotency-Key header and the idempotency_key field differ', { idempotency_key: 'differs from the header' });
+  }
+  const key = header ?? bodyKey;
+  if (key !== undefined && (key.length === 0 || key.length > 255)) {
+    throw errors.invalid('Idempotency keys are 1-255 characters', { idempotency_key: '1-255 characters' });
+  }
+  return key;
+}

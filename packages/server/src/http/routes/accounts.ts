@@ -1,0 +1,232 @@
+import { AgentCreateRequest, AgentList, AgentPatchRequest, AgentResponse, AgentWithKeyResponse, LoginRequest, SessionResponse, SignupRequest } from '@availsync/protocol';
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
+import { deleteCookie, setCookie } from 'hono/cookie';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import { SESSION_TTL_MS, sessionView } from '../../services/accounts.js';
+import type { Principal } from '../../services/context.js';
+import type { AppEnv } from '../env.js';
+import { errors } from '../errors.js';
+import { SESSION_COOKIE } from '../middleware/auth.js';
+import { type Router, idempotencyKey, page, send } from '../registry.js';
+
+const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
+const ok = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
+const OrgParam = z.object({ org_id: z.string().min(1).max(64) });
+const AgentParam = OrgParam.extend({ agent_id: z.string().min(1).max(64) });
+
+/** A workspace route's :org_id must be the caller's own workspace; anything else reads as not found. */
+function ownWorkspace(c: Context<AppEnv>, orgId: string): Principal & { kind: 'user' } {
+  const p = c.get('principal');
+  if (p.kind !== 'user' || p.org.id !== orgId) throw errors.notFound('Workspace');
+  return p;
+}
+
+function clientIp(c: Context<AppEnv>): string {
+  try {
+    return getConnInfo(c).remote.address ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function accountRoutes(r: Router, opts: { secureCookies: boolean }) {
+  const { accounts, agents } = r.services;
+  const startSession = (c: Context<AppEnv>, token: string) =>
+    setCookie(c, SESSION_COOKIE, token, {
+      httpOnly: true,
+      sameSite: 'Lax',
+      path: '/',
+      secure: opts.secureCookies,
+      maxAge: Math.floor(SESSION_TTL_MS / 1000),
+    });
+  const authTags = ['Workspace auth'];
+  const agentTags = ['Agents'];
+
+  r.add(
+    'public',
+    createRoute({
+      method: 'post',
+      path: '/v1/auth/signup',
+      operationId: 'signup',
+      tags: authTags,
+      summary: 'Create a workspace and its owner, and sign in',
+      request: { body: json(SignupRequest) },
+      responses: { 201: ok(SessionResponse, 'Signed up and signed in'), 409: ok(z.object({ error: z.string() }), 'Email taken') },
+    }),
+    async (c) => {
+      const { token, view } = await accounts.signup(c.req.valid('json'));
+      startSession(c, token);
+      return c.json(view, 201);
+    },
+  );
+
+  r.add(
+    'public',
+    createRoute({
+      method: 'post',
+      path: '/v1/auth/login',
+      operationId: 'login',
+      tags: authTags,
+      summary: 'Sign in with email and password',
+      request: { body: json(LoginRequest) },
+      responses: { 200: ok(SessionResponse, 'Signed in') },
+    }),
+    async (c) => {
+      const { token, view } = await accounts.login(c.req.valid('json'), clientIp(c));
+      startSession(c, token);
+      return c.json(view, 200);
+    },
+  );
+
+  r.add(
+    'session',
+    createRoute({
+      method: 'post',
+      path: '/v1/auth/logout',
+      operationId: 'logout',
+      tags: authTags,
+      summary: 'Sign out',
+      responses: { 200: ok(z.object({ ok: z.literal(true) }), 'Signed out') },
+    }),
+    async (c) => {
+      const p = c.get('principal');
+      if (p.kind === 'user') await accounts.logout(p.sessionHash, p.org.id, p.userId);
+      deleteCookie(c, SESSION_COOKIE, { path: '/' });
+      return c.json({ ok: true as const }, 200);
+    },
+  );
+
+  r.add(
+    'session',
+    createRoute({
+      method: 'get',
+      path: '/v1/session',
+      operationId: 'getSession',
+      tags: authTags,
+      summary: 'The signed-in user, workspace and CSRF token',
+      responses: { 200: ok(SessionResponse, 'The session') },
+    }),
+    async (c) => {
+      const session = await accounts.resolveSession(c.get('sessionToken') ?? '');
+      if (!session) throw errors.unauthorized('Your session has expired. Sign in again.');
+      return c.json(sessionView(session.user, session.org, c.get('sessionToken') ?? ''), 200);
+    },
+  );
+
+  r.add(
+    'agent',
+    createRoute({
+      method: 'get',
+      path: '/v1/agent',
+      operationId: 'getOwnAgent',
+      tags: agentTags,
+      summary: "The calling agent's profile and effective mode",
+      responses: { 200: ok(AgentResponse, 'The agent') },
+    }),
+    async (c) => {
+      const p = c.get('principal');
+      if (p.kind !== 'agent') throw errors.forbidden('Agent key required');
+      return c.json({ agent: await agents.get(p, p.agent.id) }, 200);
+    },
+  );
+
+  r.add(
+    'session',
+    createRoute({
+      method: 'get',
+      path: '/v1/orgs/{org_id}/agents',
+      operationId: 'listAgents',
+      tags: agentTags,
+      summary: 'List agents',
+      request: { params: OrgParam, query: z.object({ limit: z.coerce.number().int().min(1).optional(), offset: z.coerce.number().int().min(0).optional() }) },
+      responses: { 200: ok(AgentList, 'A page of agents') },
+    }),
+    async (c) => c.json(await agents.list(ownWorkspace(c, c.req.valid('param').org_id), page(c.req.valid('query'))), 200),
+  );
+
+  r.add(
+    'session',
+    createRoute({
+      method: 'post',
+      path: '/v1/orgs/{org_id}/agents',
+      operationId: 'createAgent',
+      tags: agentTags,
+      summary: 'Create an agent; its API key is returned once',
+      request: { params: OrgParam, body: json(AgentCreateRequest) },
+      responses: { 201: ok(AgentWithKeyResponse, 'Created; store api_key now, it is never shown again') },
+    }),
+    async (c) => {
+      const p = ownWorkspace(c, c.req.valid('param').org_id);
+      return send(c, await agents.create(p, c.req.valid('json'), idempotencyKey(c)));
+    },
+  );
+
+  r.add(
+    'session',
+    createRoute({
+      method: 'get',
+      path: '/v1/orgs/{org_id}/agents/{agent_id}',
+      operationId: 'getAgent',
+      tags: agentTags,
+      summary: 'Get an agent',
+      request: { params: AgentParam },
+      responses: { 200: ok(AgentResponse, 'The agent') },
+    }),
+    async (c) => {
+      const { org_id, agent_id } = c.req.valid('param');
+      return c.json({ agent: await agents.get(ownWorkspace(c, org_id), agent_id) }, 200);
+    },
+  );
+
+  r.add(
+    'session',
+    createRoute({
+      method: 'patch',
+      path: '/v1/orgs/{org_id}/agents/{agent_id}',
+      operationId: 'updateAgent',
+      tags: agentTags,
+      summary: 'Change name, type, priority or mode',
+      request: { params: AgentParam, body: json(AgentPatchRequest) },
+      responses: { 200: ok(AgentResponse, 'The agent') },
+    }),
+    async (c) => {
+      const { org_id, agent_id } = c.req.valid('param');
+      return c.json({ agent: await agents.update(ownWorkspace(c, org_id), agent_id, c.req.valid('json')) }, 200);
+    },
+  );
+
+  r.add(
+    'session',
+    createRoute({
+      method: 'delete',
+      path: '/v1/orgs/{org_id}/agents/{agent_id}',
+      operationId: 'deleteAgent',
+      tags: agentTags,
+      summary: 'Delete an agent: its key stops working and its active claims are released',
+      request: { params: AgentParam },
+      responses: { 200: ok(z.object({ deleted: z.literal(true), agent: AgentResponse.shape.agent }), 'Deleted') },
+    }),
+    async (c) => {
+      const { org_id, agent_id } = c.req.valid('param');
+      return c.json(await agents.remove(ownWorkspace(c, org_id), agent_id), 200);
+    },
+  );
+
+  r.add(
+    'session',
+    createRoute({
+      method: 'post',
+      path: '/v1/orgs/{org_id}/agents/{agent_id}/rotate-key',
+      operationId: 'rotateAgentKey',
+      tags: agentTags,
+      summary: 'Issue a new key; the previous key stops working at once',
+      request: { params: AgentParam },
+      responses: { 200: ok(AgentWithKeyResponse, 'Rotated; store api_key now, it is never shown again') },
+    }),
+    async (c) => {
+      const { org_id, agent_id } = c.req.valid('param');
+      return c.json(await agents.rotateKey(ownWorkspace(c, org_id), agent_id), 200);
+    },
+  );
+}

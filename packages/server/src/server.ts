@@ -1,0 +1,89 @@
+/**
+ * Composition: config → store → migrate → services → app → sweeper → listen. Used by main.ts and by the
+ * test harness (which passes its own store and clock).
+ */
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { type Clock, systemClock } from './clock.js';
+import type { Config } from './config.js';
+import { createApp } from './http/app.js';
+import { type Logger, createLogger } from './logger.js';
+import { createServices } from './services/index.js';
+import { type Store, createPostgresStore, createSqliteStore } from './storage/store.js';
+
+export function openStore(config: Config, clock: Clock, logger: Logger): Store {
+  if (config.databaseUrl) {
+    return createPostgresStore({
+      url: config.databaseUrl,
+      clock,
+      poolSize: config.pgPoolSize,
+      onPoolError: (err) => logger.warn('postgres connection error', { error: err.message }),
+    });
+  }
+  return createSqliteStore({ dataDir: config.dataDir, clock, synchronous: config.sqliteSynchronous });
+}
+
+export interface AvailsyncOptions {
+  config: Config;
+  store?: Store;
+  clock?: Clock;
+  logger?: Logger;
+  /** Run the background sweeper (default true). Tests call `sweep()` themselves. */
+  sweeper?: boolean;
+}
+
+export async function createAvailsync(opts: AvailsyncOptions) {
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? createLogger(opts.config.logLevel);
+  const store = opts.store ?? openStore(opts.config, clock, logger);
+  await store.migrate();
+  const services = createServices({ store, clock, logger, config: opts.config });
+  const { app, routes } = createApp({ services, logger, secureCookies: opts.config.secureCookies });
+
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let sweeping: Promise<unknown> = Promise.resolve();
+  if (opts.sweeper ?? true) {
+    sweepTimer = setInterval(() => {
+      sweeping = services.work.sweep().catch((err: unknown) => logger.warn('sweep failed', { error: String(err) }));
+    }, opts.config.sweepIntervalMs);
+    sweepTimer.unref();
+  }
+
+  return {
+    app,
+    routes,
+    services,
+    store,
+    logger,
+    async close() {
+      if (sweepTimer) clearInterval(sweepTimer);
+      await sweeping;
+      await store.close();
+    },
+  };
+}
+
+export type Availsync = Awaited<ReturnType<typeof createAvailsync>>;
+
+/** Serve over HTTP. Resolves once listening; `stop()` drains in-flight requests and closes the store. */
+export async function listen(instance: Availsync, port: number, host: string) {
+  const server = serve({ fetch: instance.app.fetch, port, hostname: host });
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    server,
+    port: address.port,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`,
+    async stop() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Idle keep-alive sockets would hold close() open; in-flight requests still finish.
+        (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+      });
+      await instance.close();
+    },
+  };
+}

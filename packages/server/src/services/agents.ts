@@ -1,0 +1,234 @@
+/** Agents and their keys (workspace session only). A key is shown once, stored as SHA-256. */
+import type { Agent, AgentModeValue, AgentTypeValue } from '@availsync/protocol';
+import { iso, isoOrNull } from '../clock.js';
+import { errors } from '../http/errors.js';
+import { newId } from '../ids.js';
+import { generateApiKey } from '../security/keys.js';
+import { writeAudit } from './audit.js';
+import type { AgentRow, OrgRow, Principal, ServiceDeps } from './context.js';
+import { idempotencyScope } from './context.js';
+import { idempotent } from './idempotency.js';
+import type { WorkService } from './work.js';
+import { effectiveMode } from './work.js';
+
+export const ONLINE_WINDOW_MS = 2 * 60_000;
+
+export function toAgent(row: AgentRow, org: Pick<OrgRow, 'default_mode'>, now: number): Agent {
+  return {
+    id: row.id,
+    org_id: row.org_id,
+    name: row.name,
+    agent_type: row.agent_type as AgentTypeValue,
+    priority: row.priority,
+    mode: row.mode as AgentModeValue,
+    effective_mode: effectiveMode(row, org),
+    key_prefix: row.key_prefix,
+    created_at: iso(row.created_at),
+    last_seen_at: isoOrNull(row.last_seen_at),
+    online: row.last_heartbeat_at != null && now - row.last_heartbeat_at < ONLINE_WINDOW_MS,
+  };
+}
+
+type AgentFields = {
+  name?: string | undefined;
+  agent_type?: AgentTypeValue | undefined;
+  priority?: number | undefined;
+  mode?: AgentModeValue | undefined;
+};
+
+export class AgentService {
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly work: WorkService,
+  ) {}
+
+  private async find(p: Principal, agentId: string): Promise<AgentRow> {
+    const row = await this.deps.store.db
+      .selectFrom('agents')
+      .selectAll()
+      .where('id', '=', agentId)
+      .where('org_id', '=', p.org.id)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
+    if (!row) throw errors.notFound('Agent');
+    return row;
+  }
+
+  async list(p: Principal, q: { limit: number; offset: number }) {
+    const db = this.deps.store.db;
+    const base = db.selectFrom('agents').where('org_id', '=', p.org.id).where('deleted_at', 'is', null);
+    const [rows, count] = await Promise.all([
+      base.selectAll().orderBy('created_at', 'asc').orderBy('id').limit(q.limit).offset(q.offset).execute(),
+      base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+    ]);
+    const now = this.deps.clock.now();
+    const total = Number(count.n);
+    return {
+      data: rows.map((r) => toAgent(r, p.org, now)),
+      pagination: { limit: q.limit, offset: q.offset, total, has_more: q.offset + rows.length < total },
+    };
+  }
+
+  async get(p: Principal, agentId: string) {
+    return toAgent(await this.find(p, agentId), p.org, this.deps.clock.now());
+  }
+
+  async create(p: Principal & { kind: 'user' }, input: AgentFields & { name: string }, idempotencyKey: string | undefined) {
+    return this.deps.store.transaction((trx) =>
+      idempotent(
+        trx,
+        { scope: idempotencyScope(p), key: idempotencyKey, fingerprint: { route: 'agents.create', ...input } },
+        this.deps.clock.now(),
+        async () => {
+          // Plan capacity for agents is checked here (issue 4: ensurePlanCapacity).
+          const now = this.deps.clock.now();
+          const key = generateApiKey();
+          const row: AgentRow = {
+            id: newId('agent'),
+            org_id: p.org.id,
+            name: input.name,
+            agent_type: input.agent_type ?? 'generic',
+            priority: input.priority ?? 100,
+            mode: input.mode ?? 'inherit',
+            key_hash: key.hash,
+            key_prefix: key.prefix,
+            key_created_at: now,
+            created_at: now,
+            last_seen_at: null,
+            last_heartbeat_at: null,
+            deleted_at: null,
+          };
+          await trx.insertInto('agents').values(row).execute();
+          await writeAudit(trx, now, {
+            org_id: p.org.id,
+            actor: { type: 'user', id: p.userId },
+            event: 'agent.created',
+            details: {
+              agent_id: row.id,
+              name: row.name,
+              agent_type: row.agent_type,
+              priority: row.priority,
+              mode: row.mode,
+              key_prefix: key.prefix,
+            },
+          });
+          return { status: 201, body: { agent: toAgent(row, p.org, now), api_key: key.key } };
+        },
+      ),
+    );
+  }
+
+  async update(p: Principal & { kind: 'user' }, agentId: string, input: AgentFields) {
+    const row = await this.find(p, agentId);
+    const changes: Partial<AgentRow> = {};
+    for (const field of ['name', 'agent_type', 'priority', 'mode'] as const) {
+      if (input[field] !== undefined && input[field] !== row[field]) (changes as Record<string, unknown>)[field] = input[field];
+    }
+    const now = this.deps.clock.now();
+    if (Object.keys(changes).length > 0) {
+      await this.deps.store.transaction(async (trx) => {
+        await trx.updateTable('agents').set(changes).where('id', '=', row.id).execute();
+        await writeAudit(trx, now, {
+          org_id: p.org.id,
+          actor: { type: 'user', id: p.userId },
+          event: 'agent.updated',
+          details: {
+            agent_id: row.id,
+            changes: Object.fromEntries(Object.entries(changes).map(([k, v]) => [k, { from: row[k as keyof AgentRow], to: v }])),
+          },
+        });
+      });
+    }
+    return toAgent({ ...row, ...changes }, p.org, now);
+  }
+
+  async rotateKey(p: Principal & { kind: 'user' }, agentId: string) {
+    const row = await this.find(p, agentId);
+    const key = generateApiKey();
+    const now = this.deps.clock.now();
+    await this.deps.store.transaction(async (trx) => {
+      await trx
+        .updateTable('agents')
+        .set({ key_hash: key.hash, key_prefix: key.prefix, key_created_at: now })
+        .where('id', '=', row.id)
+        .execute();
+      await writeAudit(trx, now, {
+        org_id: p.org.id,
+        actor: { type: 'user', id: p.userId },
+        event: 'agent.key_rotated',
+        details: { agent_id: row.id, old_key_prefix: row.key_prefix, key_prefix: key.prefix },
+      });
+    });
+    return { agent: toAgent({ ...row, key_hash: key.hash, key_prefix: key.prefix, key_created_at: now }, p.org, now), api_key: key.key };
+  }
+
+  /** Delete an agent: its key stops working at once and its active claims are released. */
+  async remove(p: Principal & { kind: 'user' }, agentId: string) {
+    const row = await this.find(p, agentId);
+    const now = this.deps.clock.now();
+    await this.deps.store.transaction(async (trx) => {
+      await trx.updateTable('agents').set({ deleted_at: now, key_hash: null }).where('id', '=', row.id).execute();
+      await writeAudit(trx, now, {
+        org_id: p.org.id,
+        actor: { type: 'user', id: p.userId },
+        event: 'agent.deleted',
+        details: { agent_id: row.id, name: row.name },
+      });
+    });
+    const active = await this.deps.store.db
+      .selectFrom('claims')
+      .select('id')
+      .where('agent_id', '=', row.id)
+      .where('status', '=', 'active')
+      .execute();
+    for (const c of active) await this.work.release(p, c.id);
+    return { deleted: true, agent: toAgent({ ...row, deleted_at: now, key_hash: null }, p.org, now) };
+  }
+
+  /** Resolve an agent key (already hashed) to its agent and workspace. */
+  async resolveKey(hash: string) {
+    const db = this.deps.store.db;
+    const row = await db
+      .selectFrom('agents')
+      .innerJoin('orgs', 'orgs.id', 'agents.org_id')
+      .selectAll('agents')
+      .select([
+        'orgs.name as org_name',
+        'orgs.plan as org_plan',
+        'orgs.default_mode as org_default_mode',
+        'orgs.default_claim_minutes as org_default_claim_minutes',
+        'orgs.max_claim_minutes as org_max_claim_minutes',
+        'orgs.created_at as org_created_at',
+      ])
+      .where('agents.key_hash', '=', hash)
+      .where('agents.deleted_at', 'is', null)
+      .executeTakeFirst();
+    if (!row) return null;
+    const { org_name, org_plan, org_default_mode, org_default_claim_minutes, org_max_claim_minutes, org_created_at, ...agent } = row;
+    const org: OrgRow = {
+      id: agent.org_id,
+      name: org_name,
+      plan: org_plan,
+      default_mode: org_default_mode,
+      default_claim_minutes: org_default_claim_minutes,
+      max_claim_minutes: org_max_claim_minutes,
+      created_at: org_created_at,
+    };
+    return { agent: agent as AgentRow, org };
+  }
+
+  #lastSeenWrites = new Map<string, number>();
+  /** Record `last_seen_at`, at most every 30 s per agent so it costs nothing on the hot path. */
+  touch(agent: AgentRow): void {
+    const now = this.deps.clock.now();
+    const last = this.#lastSeenWrites.get(agent.id) ?? agent.last_seen_at ?? 0;
+    if (now - last < 30_000) return;
+    this.#lastSeenWrites.set(agent.id, now);
+    this.deps.store.db
+      .updateTable('agents')
+      .set({ last_seen_at: now })
+      .where('id', '=', agent.id)
+      .execute()
+      .catch((err: unknown) => this.deps.logger.warn('last_seen_at update failed', { agent_id: agent.id, error: String(err) }));
+  }
+}

@@ -1,0 +1,40 @@
+import type { Selectable } from 'kysely';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { AgentsTable, OrgsTable } from '../storage/schema.js';
+import type { Store } from '../storage/store.js';
+
+export type AgentRow = Selectable<AgentsTable>;
+export type OrgRow = Selectable<OrgsTable>;
+
+/** What every service receives: handed in as interfaces so tests pass a manual clock and a temp store. */
+export interface ServiceDeps {
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  config: Pick<Config, 'defaultPlan' | 'secureCookies'>;
+}
+
+/** Who is calling: an agent with its key, or a workspace user with a session cookie. */
+export type Principal =
+  | { kind: 'agent'; org: OrgRow; agent: AgentRow }
+  | { kind: 'user'; org: OrgRow; userId: string; sessionHash: string };
+
+export type Actor = { type: 'agent' | 'user' | 'system'; id: string | null };
+
+export function actorOf(p: Principal): Actor {
+  return p.kind === 'agent' ? { type: 'agent', id: p.agent.id } : { type: 'user', id: p.userId };
+}
+
+/** Idempotency keys are scoped to the agent or user that sent them. */
+export function idempotencyScope(p: Principal): string {
+  return p.kind === 'agent' ? p.agent.id : p.userId;
+}
+
+/** A service's answer when the status is part of the result (and must be stored for replays). */
+export interface Reply<B = unknown> {
+  status: number;
+  body: B;
+  headers?: Record<string, string>;
+}

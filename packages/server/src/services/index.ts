@@ -1,0 +1,18 @@
+import { AccountService } from './accounts.js';
+import { AgentService } from './agents.js';
+import type { ServiceDeps } from './context.js';
+import { WorkService } from './work.js';
+
+export interface Services {
+  deps: ServiceDeps;
+  work: WorkService;
+  accounts: AccountService;
+  agents: AgentService;
+}
+
+export function createServices(deps: ServiceDeps): Services {
+  const work = new WorkService(deps);
+  return { deps, work, accounts: new AccountService(deps), agents: new AgentService(deps, work) };
+}
+
+export type { Principal, Reply, ServiceDeps } from './context.js';

@@ -1,0 +1,749 @@
+/**
+ * Work coordination: start / check / extend / finish / working set / release / read.
+ * Each mutating use case is one transaction: idempotency key, lock the resource rows (sorted), read the
+ * clock after the lock, expire what has lapsed, decide with a pure function, write claim + audit +
+ * idempotency record, commit, and only then answer.
+ */
+import {
+  type BlockingPath,
+  type CheckResponse,
+  type Claim,
+  type FileModeValue,
+  type OutcomeValue,
+  type ResourceRef,
+  type RunFinishResponse,
+  type RunStartRequest,
+  type WorkingSetResult,
+  type WorkingSetUpdate,
+  formatResource,
+  parseWorkResource,
+  validateWorkResource,
+} from '@availsync/protocol';
+import { iso } from '../clock.js';
+import { decideStart } from '../domain/arbitration.js';
+import { MINUTE, START_AT_SKEW_MS, isLive, leaseMinutes } from '../domain/lease.js';
+import { normalizePattern, patternsOverlap } from '../domain/paths.js';
+import { errors } from '../http/errors.js';
+import { newId } from '../ids.js';
+import type { Executor, Tx } from '../storage/store.js';
+import { writeAudit } from './audit.js';
+import {
+  type ClaimRow,
+  type FileClaimRow,
+  claimsWithWorkingSets,
+  liveFileClaims,
+  loadWorkingSets,
+  toBlockingClaim,
+  toClaim,
+} from './claims-view.js';
+import { type AgentRow, type Principal, type Reply, type ServiceDeps, actorOf, idempotencyScope } from './context.js';
+import { idempotent } from './idempotency.js';
+
+type ResourceSelector = Pick<RunStartRequest, 'resource' | 'resource_type' | 'resource_key'>;
+
+/** `resource: "type:key"` or `resource_type` + `resource_key`, validated as a work resource. */
+export function resolveWorkResource(input: ResourceSelector): ResourceRef {
+  let parsed: ReturnType<typeof parseWorkResource>;
+  if (input.resource !== undefined) {
+    if (input.resource_type !== undefined || input.resource_key !== undefined) {
+      throw errors.invalid('Give either resource or resource_type + resource_key, not both', {
+        resource: 'conflicts with resource_type/resource_key',
+      });
+    }
+    parsed = parseWorkResource(input.resource);
+    if (!parsed.ok) throw errors.invalid(parsed.message, { resource: parsed.message });
+  } else {
+    if (input.resource_type === undefined || input.resource_key === undefined) {
+      throw errors.invalid('A resource is required: resource "repo:owner/name" or resource_type + resource_key', {
+        resource: 'required',
+      });
+    }
+    parsed = validateWorkResource(input.resource_type, input.resource_key);
+    if (!parsed.ok) throw errors.invalid(parsed.message, { resource_type: parsed.message });
+  }
+  return parsed.value;
+}
+
+export function effectiveMode(agent: AgentRow, org: { default_mode: string }): 'enforce' | 'observe' {
+  const mode = agent.mode === 'inherit' ? org.default_mode : agent.mode;
+  return mode === 'observe' ? 'observe' : 'enforce';
+}
+
+type LiveClaimRow = ClaimRow & { agent_name: string | null };
+
+interface StartInput extends RunStartRequest {
+  idempotency_key?: string;
+}
+
+export class WorkService {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  private get store() {
+    return this.deps.store;
+  }
+
+  /** The agent a request acts as: the key's own agent, or `agent_id` of the session's workspace. */
+  async actingAgent(p: Principal, agentId: string | undefined, ex: Executor = this.store.db): Promise<AgentRow> {
+    if (p.kind === 'agent') {
+      if (agentId !== undefined && agentId !== p.agent.id) {
+        throw errors.forbidden('agent_id does not match the agent this API key belongs to');
+      }
+      return p.agent;
+    }
+    if (!agentId) throw errors.invalid('agent_id is required when calling with a workspace session', { agent_id: 'required' });
+    const agent = await ex
+      .selectFrom('agents')
+      .selectAll()
+      .where('id', '=', agentId)
+      .where('org_id', '=', p.org.id)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
+    if (!agent) throw errors.notFound('Agent');
+    return agent;
+  }
+
+  /** The resources whose claims conflict with a claim on `ref`: itself, plus dependency rules (issue 4 adds rules). */
+  private conflictScope(orgId: string, ref: ResourceRef) {
+    return [{ org_id: orgId, resource_type: ref.resource_type, resource_key: ref.resource_key }];
+  }
+
+  private async liveClaimsOn(ex: Executor, orgId: string, refs: ResourceRef[]): Promise<LiveClaimRow[]> {
+    if (refs.length === 0) return [];
+    return ex
+      .selectFrom('claims')
+      .leftJoin('agents', 'agents.id', 'claims.agent_id')
+      .selectAll('claims')
+      .select('agents.name as agent_name')
+      .where('claims.org_id', '=', orgId)
+      .where('claims.status', '=', 'active')
+      .where((eb) =>
+        eb.or(refs.map((r) => eb.and([eb('claims.resource_type', '=', r.resource_type), eb('claims.resource_key', '=', r.resource_key)]))),
+      )
+      .execute();
+  }
+
+  /** Mark lapsed leases `expired`, release their working sets and audit it. Guarded: only rows still active. */
+  private async expireClaims(trx: Tx, rows: ClaimRow[], now: number): Promise<void> {
+    for (const row of rows) {
+      const done = await trx
+        .updateTable('claims')
+        .set({ status: 'expired', released_at: row.expires_at })
+        .where('id', '=', row.id)
+        .where('status', '=', 'active')
+        .returning('id')
+        .executeTakeFirst();
+      if (!done) continue;
+      await trx.deleteFrom('file_claims').where('claim_id', '=', row.id).execute();
+      await writeAudit(trx, now, {
+        org_id: row.org_id,
+        actor: { type: 'system', id: null },
+        event: 'claim.expired',
+        resource: formatResource(row),
+        claim_id: row.id,
+        details: { agent_id: row.agent_id, expires_at: iso(row.expires_at), fencing_token: row.fencing_token },
+      });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // start
+
+  /** Legacy `POST /v1/work/claim`: the same decision, shaped as 201 { claim } or 409 conflict. */
+  async legacyClaim(p: Principal, input: StartInput) {
+    return this.start(p, input, 'work/claim', (reply) => {
+      const body = reply.body as {
+        action: string;
+        mode: string;
+        claim?: unknown;
+        blocking_claim?: unknown;
+        retry_after?: unknown;
+        reason?: string;
+      };
+      if (body.action === 'proceed' && body.mode === 'enforce') return { status: 201, body: { claim: body.claim } };
+      if (body.action === 'skip_run') {
+        return {
+          status: 409,
+          body: { error: 'conflict', message: body.reason, blocking_claim: body.blocking_claim, retry_after: body.retry_after },
+        };
+      }
+      return reply;
+    });
+  }
+
+  async start(p: Principal, input: StartInput, route = 'run/start', present: (r: Reply) => Reply = (r) => r) {
+    const agent = await this.actingAgent(p, input.agent_id);
+    const ref = resolveWorkResource(input);
+    const priority = input.priority ?? agent.priority;
+    if (priority > agent.priority) {
+      throw errors.invalid(`priority may not exceed the agent's own priority (${agent.priority})`, {
+        priority: `at most ${agent.priority}`,
+      });
+    }
+    const duration = leaseMinutes(input.duration_minutes, p.org);
+    const mode = effectiveMode(agent, p.org);
+    const startAt = input.start_at ? Date.parse(input.start_at) : undefined;
+    const { idempotency_key: key, ...fingerprint } = input;
+
+    return this.store.transaction(async (trx) =>
+      idempotent(trx, { scope: idempotencyScope(p), key, fingerprint: { route, ...fingerprint } }, this.deps.clock.now(), async () =>
+        present(await this.decideAndApply(trx, p, { agent, ref, priority, duration, mode, startAt, input, key })),
+      ),
+    );
+  }
+
+  private async decideAndApply(
+    trx: Tx,
+    p: Principal,
+    a: {
+      agent: AgentRow;
+      ref: ResourceRef;
+      priority: number;
+      duration: number;
+      mode: 'enforce' | 'observe';
+      startAt: number | undefined;
+      input: StartInput;
+      key: string | undefined;
+    },
+  ): Promise<Reply> {
+    const { agent, ref, priority, duration, mode, startAt, input, key } = a;
+    const actor = actorOf(p);
+    const resource = formatResource(ref);
+    const scope = this.conflictScope(p.org.id, ref);
+    const { now, rows: locked } = await this.store.lockResources(trx, scope);
+    if (startAt !== undefined && startAt > now + START_AT_SKEW_MS) {
+      throw errors.invalid(
+        'start_at may be at most 5 minutes in the future (to absorb clock skew). Reserve a future window with POST /v1/holds.',
+        { start_at: 'more than 5 minutes ahead of the server clock' },
+      );
+    }
+    const current = await this.liveClaimsOn(trx, p.org.id, scope);
+    await this.expireClaims(
+      trx,
+      current.filter((c) => !isLive(c, now)),
+      now,
+    );
+    const live = current.filter((c) => isLive(c, now));
+    const decision = decideStart(live, { priority, preempt: input.preempt ?? false });
+
+    if (mode === 'observe') {
+      const blocking = decision.action === 'skip_run' ? toBlockingClaim(decision.blocking) : null;
+      const reason = decision.action === 'skip_run' ? decision.reason : null;
+      await writeAudit(trx, now, {
+        org_id: p.org.id,
+        actor,
+        event: 'claim.observed',
+        resource,
+        details: { agent_id: agent.id, would_have_blocked: decision.action === 'skip_run', blocking_claim_id: blocking?.id ?? null },
+      });
+      return {
+        status: 200,
+        body: {
+          action: 'proceed',
+          mode: 'observe',
+          shadow_mode: true,
+          claim: null,
+          retry_after: null,
+          would_have_blocked: decision.action === 'skip_run',
+          shadow_decision: { action: decision.action, reason, blocking_claim: blocking },
+        },
+      };
+    }
+
+    if (decision.action === 'skip_run') {
+      await writeAudit(trx, now, {
+        org_id: p.org.id,
+        actor,
+        event: 'claim.skipped',
+        resource,
+        claim_id: decision.blocking.id,
+        details: { agent_id: agent.id, blocking_agent_id: decision.blocking.agent_id, reason: decision.reason },
+      });
+      return {
+        status: 200,
+        body: {
+          action: 'skip_run',
+          mode: 'enforce',
+          reason: decision.reason,
+          retry_after: iso(decision.blocking.expires_at),
+          blocking_claim: toBlockingClaim(decision.blocking),
+        },
+      };
+    }
+
+    for (const victim of decision.preempt) {
+      await trx
+        .updateTable('claims')
+        .set({ status: 'preempted', released_at: now })
+        .where('id', '=', victim.id)
+        .where('status', '=', 'active')
+        .execute();
+      await trx.deleteFrom('file_claims').where('claim_id', '=', victim.id).execute();
+      await writeAudit(trx, now, {
+        org_id: p.org.id,
+        actor,
+        event: 'claim.preempted',
+        resource: formatResource(victim),
+        claim_id: victim.id,
+        details: { agent_id: victim.agent_id, preempted_by_agent_id: agent.id, priority, victim_priority: victim.priority },
+      });
+    }
+
+    // Plan capacity for active claims is checked here (issue 4: ensurePlanCapacity).
+    const token = (locked[0]?.fencing_token ?? 0) + 1;
+    await trx
+      .updateTable('resources')
+      .set({ fencing_token: token, last_claimed_at: now })
+      .where('org_id', '=', p.org.id)
+      .where('resource_type', '=', ref.resource_type)
+      .where('resource_key', '=', ref.resource_key)
+      .execute();
+    const row: ClaimRow = {
+      id: newId('claim'),
+      org_id: p.org.id,
+      agent_id: agent.id,
+      resource_type: ref.resource_type,
+      resource_key: ref.resource_key,
+      status: 'active',
+      mode: 'enforce',
+      reason: input.reason ?? null,
+      priority,
+      metadata: JSON.stringify(input.metadata ?? {}),
+      fencing_token: token,
+      idempotency_key: key ?? null,
+      duration_minutes: duration,
+      created_at: now,
+      started_at: now,
+      expires_at: now + duration * MINUTE,
+      released_at: null,
+      outcome: null,
+      renewal_count: 0,
+    };
+    await trx.insertInto('claims').values(row).execute();
+    await writeAudit(trx, now, {
+      org_id: p.org.id,
+      actor,
+      event: 'claim.started',
+      resource,
+      claim_id: row.id,
+      details: { agent_id: agent.id, fencing_token: token, expires_at: iso(row.expires_at), priority },
+    });
+    return {
+      status: 200,
+      body: {
+        action: 'proceed',
+        mode: 'enforce',
+        claim: toClaim(row, [], now),
+        retry_after: null,
+        ...(decision.preempt.length ? { preempted_claims: decision.preempt.map((c) => c.id) } : {}),
+      },
+    };
+  }
+
+  /** The decision without mutating anything. */
+  async check(p: Principal, input: StartInput): Promise<CheckResponse> {
+    const agent = await this.actingAgent(p, input.agent_id);
+    const ref = resolveWorkResource(input);
+    const priority = input.priority ?? agent.priority;
+    const now = await this.store.readNow();
+    const live = (await this.liveClaimsOn(this.store.db, p.org.id, this.conflictScope(p.org.id, ref))).filter((c) => isLive(c, now));
+    const decision = decideStart(live, { priority, preempt: input.preempt ?? false });
+    const mode = effectiveMode(agent, p.org);
+    if (decision.action === 'proceed') {
+      return { available: true, action: 'proceed', mode, reason: null, blocking_claim: null, retry_after: null };
+    }
+    return {
+      available: false,
+      action: 'skip_run',
+      mode,
+      reason: decision.reason,
+      blocking_claim: toBlockingClaim(decision.blocking),
+      retry_after: iso(decision.blocking.expires_at),
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // claims by id
+
+  /** A claim of the caller's workspace; an agent may only change its own (reading any is allowed). */
+  private async findClaim(p: Principal, claimId: string, forChange: boolean, ex: Executor = this.store.db): Promise<ClaimRow> {
+    const row = await ex.selectFrom('claims').selectAll().where('id', '=', claimId).where('org_id', '=', p.org.id).executeTakeFirst();
+    if (!row) throw errors.notFound('Claim');
+    if (forChange && p.kind === 'agent' && row.agent_id !== p.agent.id) {
+      throw errors.forbidden('This claim belongs to another agent');
+    }
+    return row;
+  }
+
+  async get(p: Principal, claimId: string): Promise<Claim> {
+    const row = await this.findClaim(p, claimId, false);
+    const now = await this.store.readNow();
+    const [claim] = await claimsWithWorkingSets(this.store.db, [row], now);
+    return claim as Claim;
+  }
+
+  /**
+   * Lock a claim's resource (plus any extra resources) and re-read the claim. Lapsed leases are marked
+   * expired here, in the same transaction, so an expired claim is never revived.
+   */
+  private async lockClaim(trx: Tx, row: ClaimRow, extra: ResourceRef[] = []) {
+    const { now } = await this.store.lockResources(trx, [
+      { org_id: row.org_id, resource_type: row.resource_type, resource_key: row.resource_key },
+      ...extra.map((r) => ({ org_id: row.org_id, ...r })),
+    ]);
+    const fresh = await trx.selectFrom('claims').selectAll().where('id', '=', row.id).executeTakeFirstOrThrow();
+    if (fresh.status === 'active' && fresh.expires_at <= now) {
+      await this.expireClaims(trx, [fresh], now);
+      return { now, claim: { ...fresh, status: 'expired', released_at: fresh.expires_at } };
+    }
+    return { now, claim: fresh };
+  }
+
+  private notActive(claim: ClaimRow): Reply {
+    return {
+      status: 409,
+      body: {
+        error: 'claim_not_active',
+        message: `The claim is ${claim.status}; an ended lease is never revived. Start a new run.`,
+        status: claim.status,
+      },
+    };
+  }
+
+  async extend(
+    p: Principal,
+    claimId: string,
+    input: { duration_minutes?: number | undefined; working_set?: WorkingSetUpdate | undefined },
+  ): Promise<Reply> {
+    const row = await this.findClaim(p, claimId, true);
+    const ws = input.working_set ? this.prepareWorkingSet(row, input.working_set) : undefined;
+    return this.store.transaction(async (trx) => {
+      const { now, claim } = await this.lockClaim(trx, row, ws ? [ws.ref] : []);
+      if (claim.status !== 'active') return this.notActive(claim);
+      const duration = leaseMinutes(input.duration_minutes ?? claim.duration_minutes, p.org);
+      const updated: ClaimRow = { ...claim, expires_at: now + duration * MINUTE, renewal_count: claim.renewal_count + 1 };
+      await trx
+        .updateTable('claims')
+        .set({ expires_at: updated.expires_at, renewal_count: updated.renewal_count })
+        .where('id', '=', claim.id)
+        .execute();
+      await writeAudit(trx, now, {
+        org_id: claim.org_id,
+        actor: actorOf(p),
+        event: 'claim.extended',
+        resource: formatResource(claim),
+        claim_id: claim.id,
+        details: { expires_at: iso(updated.expires_at), renewal_count: updated.renewal_count },
+      });
+      const wsResult = ws ? await this.applyWorkingSet(trx, p, updated, ws, now) : undefined;
+      const sets = await loadWorkingSets(trx, [claim.id]);
+      return {
+        status: 200,
+        body: {
+          action: 'extended',
+          claim: toClaim(updated, sets.get(claim.id) ?? [], now),
+          ...(wsResult ? { working_set: wsResult.body } : {}),
+        },
+      };
+    });
+  }
+
+  async finish(
+    p: Principal,
+    claimId: string,
+    input: { outcome?: OutcomeValue | undefined; reason?: string | undefined; metadata?: Record<string, unknown> | undefined },
+    event: 'claim.finished' | 'claim.released' = 'claim.finished',
+  ): Promise<RunFinishResponse> {
+    const row = await this.findClaim(p, claimId, true);
+    return this.store.transaction(async (trx) => {
+      const { now, claim } = await this.lockClaim(trx, row);
+      if (claim.status !== 'active') return { action: 'already_finished', claim: toClaim(claim, [], now) };
+      const outcome = input.outcome ?? (event === 'claim.released' ? null : 'finished');
+      const metadata = input.metadata ? JSON.stringify({ ...JSON.parse(claim.metadata), ...input.metadata }) : claim.metadata;
+      const done: ClaimRow = { ...claim, status: 'released', released_at: now, outcome, metadata };
+      await trx.updateTable('claims').set({ status: 'released', released_at: now, outcome, metadata }).where('id', '=', claim.id).execute();
+      await trx.deleteFrom('file_claims').where('claim_id', '=', claim.id).execute();
+      await writeAudit(trx, now, {
+        org_id: claim.org_id,
+        actor: actorOf(p),
+        event,
+        resource: formatResource(claim),
+        claim_id: claim.id,
+        details: { outcome, reason: input.reason ?? null, fencing_token: claim.fencing_token },
+      });
+      return { action: 'finished', claim: toClaim(done, [], now) };
+    });
+  }
+
+  async release(p: Principal, claimId: string) {
+    const res = await this.finish(p, claimId, {}, 'claim.released');
+    return { action: res.action === 'finished' ? 'released' : 'already_released', claim: res.claim } as const;
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // working sets
+
+  private prepareWorkingSet(claim: ClaimRow, input: WorkingSetUpdate) {
+    let ref: ResourceRef = { resource_type: claim.resource_type, resource_key: claim.resource_key };
+    if (input.resource !== undefined) {
+      const parsed = parseWorkResource(input.resource);
+      if (!parsed.ok) throw errors.invalid(parsed.message, { resource: parsed.message });
+      ref = parsed.value;
+    }
+    const bad: Record<string, string> = {};
+    const paths: string[] = [];
+    input.paths.forEach((raw, i) => {
+      const n = normalizePattern(raw);
+      if (n.ok) {
+        if (!paths.includes(n.value)) paths.push(n.value);
+      } else bad[`paths.${i}`] = n.message;
+    });
+    if (Object.keys(bad).length > 0) throw errors.invalid('Some paths are not valid repo-relative paths', bad);
+    return {
+      ref,
+      paths,
+      mode: (input.mode ?? 'edit') as FileModeValue,
+      op: input.op ?? 'set',
+      leaseMs: (input.lease_seconds ?? 600) * 1000,
+    };
+  }
+
+  async updateWorkingSet(
+    p: Principal,
+    claimId: string,
+    input: WorkingSetUpdate,
+  ): Promise<Reply> {
+    const row = await this.findClaim(p, claimId, true);
+    const ws = this.prepareWorkingSet(row, input);
+    return this.store.transaction(async (trx): Promise<Reply> => {
+      const { now, claim } = await this.lockClaim(trx, row, [ws.ref]);
+      if (claim.status !== 'active') return this.notActive(claim);
+      return this.applyWorkingSet(trx, p, claim, ws, now);
+    });
+  }
+
+  /** Runs with the claim's resource and the working-set resource locked. */
+  private async applyWorkingSet(
+    trx: Tx,
+    p: Principal,
+    claim: ClaimRow,
+    ws: ReturnType<WorkService['prepareWorkingSet']>,
+    now: number,
+  ): Promise<Reply<WorkingSetResult>> {
+    const { ref, paths, mode, op } = ws;
+    const mine = (await this.fileClaimsOn(trx, claim.org_id, ref).where('claim_id', '=', claim.id).execute()).filter(
+      (f) => f.mode === mode,
+    );
+    const held = new Set(mine.filter((f) => f.expires_at > now).map((f) => f.path));
+
+    let blocking: BlockingPath[] = [];
+    let claimable = paths;
+    if (op !== 'remove' && mode !== 'review') {
+      // Others' live edit/delete claims on this working-set resource, held by live runs.
+      const others = await this.fileClaimsOn(trx, claim.org_id, ref)
+        .innerJoin('claims', 'claims.id', 'file_claims.claim_id')
+        .selectAll('file_claims')
+        .select(['claims.agent_id as agent_id', 'claims.expires_at as claim_expires_at', 'claims.status as claim_status'])
+        .where('file_claims.claim_id', '!=', claim.id)
+        .where('file_claims.mode', 'in', ['edit', 'delete'])
+        .where('file_claims.expires_at', '>', now)
+        .where('claims.status', '=', 'active')
+        .where('claims.expires_at', '>', now)
+        .execute();
+      const blocked = new Set<string>();
+      for (const path of paths) {
+        for (const o of others) {
+          if (patternsOverlap(path, o.path)) {
+            blocked.add(path);
+            blocking.push({
+              path,
+              claim_id: o.claim_id,
+              agent_id: o.agent_id,
+              mode: o.mode as FileModeValue,
+              held_path: o.path,
+              expires_at: iso(o.expires_at),
+            });
+          }
+        }
+      }
+      claimable = paths.filter((x) => !blocked.has(x));
+      if (blocked.size > 0) {
+        await writeAudit(trx, now, {
+          org_id: claim.org_id,
+          actor: actorOf(p),
+          event: 'working_set.conflict',
+          resource: formatResource(ref),
+          claim_id: claim.id,
+          details: { mode, blocked_paths: [...blocked], blocking_claim_ids: [...new Set(blocking.map((b) => b.claim_id))] },
+        });
+      }
+      if (claimable.length === 0) {
+        const current = await this.currentWorkingSet(trx, claim.id, now);
+        return { status: 409, body: { action: 'blocked', blocked_paths: [...blocked], blocking, working_set: current } };
+      }
+    } else {
+      blocking = [];
+    }
+
+    const expiresAt = Math.min(now + ws.leaseMs, claim.expires_at);
+    const base = trx
+      .deleteFrom('file_claims')
+      .where('claim_id', '=', claim.id)
+      .where('resource_type', '=', ref.resource_type)
+      .where('resource_key', '=', ref.resource_key)
+      .where('mode', '=', mode);
+    if (op === 'remove') {
+      await base.where('path', 'in', paths).execute();
+    } else {
+      if (op === 'set') {
+        const drop = [...held, ...mine.filter((f) => f.expires_at <= now).map((f) => f.path)].filter((x) => !claimable.includes(x));
+        if (drop.length > 0) await base.where('path', 'in', drop).execute();
+      }
+      for (const path of claimable) {
+        await trx
+          .insertInto('file_claims')
+          .values({
+            id: newId('file'),
+            org_id: claim.org_id,
+            claim_id: claim.id,
+            resource_type: ref.resource_type,
+            resource_key: ref.resource_key,
+            path,
+            mode,
+            expires_at: expiresAt,
+            created_at: now,
+          })
+          .onConflict((oc) =>
+            oc.columns(['claim_id', 'resource_type', 'resource_key', 'mode', 'path']).doUpdateSet({ expires_at: expiresAt }),
+          )
+          .execute();
+      }
+    }
+    const current = await this.currentWorkingSet(trx, claim.id, now);
+    if (blocking.length > 0) {
+      const blockedPaths = [...new Set(blocking.map((b) => b.path))];
+      return {
+        status: 200,
+        body: { action: 'partial_proceed', claimed_paths: claimable, blocked_paths: blockedPaths, blocking, working_set: current },
+      };
+    }
+    return { status: 200, body: { action: 'updated', working_set: current } };
+  }
+
+  private fileClaimsOn(ex: Executor, orgId: string, ref: ResourceRef) {
+    return ex
+      .selectFrom('file_claims')
+      .selectAll('file_claims')
+      .where('file_claims.org_id', '=', orgId)
+      .where('file_claims.resource_type', '=', ref.resource_type)
+      .where('file_claims.resource_key', '=', ref.resource_key);
+  }
+
+  private async currentWorkingSet(ex: Executor, claimId: string, now: number) {
+    const rows: FileClaimRow[] = (await loadWorkingSets(ex, [claimId])).get(claimId) ?? [];
+    return liveFileClaims(rows, now);
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // lists
+
+  async list(
+    p: Principal,
+    q: { resource?: string | undefined; status?: string | undefined; agent_id?: string | undefined; limit: number; offset: number },
+  ) {
+    let agentId = q.agent_id;
+    if (p.kind === 'agent') {
+      if (agentId !== undefined && agentId !== p.agent.id) throw errors.forbidden('An agent key lists only its own claims');
+      agentId = p.agent.id;
+    }
+    const now = await this.store.readNow();
+    let base = this.store.db.selectFrom('claims').where('org_id', '=', p.org.id);
+    if (agentId) base = base.where('agent_id', '=', agentId);
+    if (q.resource) {
+      const parsed = parseWorkResource(q.resource);
+      if (!parsed.ok) throw errors.invalid(parsed.message, { resource: parsed.message });
+      base = base.where('resource_type', '=', parsed.value.resource_type).where('resource_key', '=', parsed.value.resource_key);
+    }
+    if (q.status === 'active') base = base.where('status', '=', 'active').where('expires_at', '>', now);
+    else if (q.status === 'expired')
+      base = base.where((eb) => eb.or([eb('status', '=', 'expired'), eb.and([eb('status', '=', 'active'), eb('expires_at', '<=', now)])]));
+    else if (q.status) base = base.where('status', '=', q.status);
+    const [rows, count] = await Promise.all([
+      base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit).offset(q.offset).execute(),
+      base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+    ]);
+    const total = Number(count.n);
+    return {
+      data: await claimsWithWorkingSets(this.store.db, rows, now),
+      pagination: { limit: q.limit, offset: q.offset, total, has_more: q.offset + rows.length < total },
+    };
+  }
+
+  async resources(p: Principal, q: { limit: number; offset: number }) {
+    const now = await this.store.readNow();
+    const db = this.store.db;
+    const base = db.selectFrom('resources').where('org_id', '=', p.org.id).where('last_claimed_at', 'is not', null);
+    const [rows, count] = await Promise.all([
+      base
+        .select((eb) => [
+          'resource_type',
+          'resource_key',
+          'fencing_token',
+          'last_claimed_at',
+          'created_at',
+          eb
+            .selectFrom('claims')
+            .select((e) => e.fn.countAll<number>().as('n'))
+            .whereRef('claims.org_id', '=', 'resources.org_id')
+            .whereRef('claims.resource_type', '=', 'resources.resource_type')
+            .whereRef('claims.resource_key', '=', 'resources.resource_key')
+            .where('claims.status', '=', 'active')
+            .where('claims.expires_at', '>', now)
+            .as('active_claims'),
+        ])
+        .orderBy('last_claimed_at', 'desc')
+        .orderBy('resource_type')
+        .orderBy('resource_key')
+        .limit(q.limit)
+        .offset(q.offset)
+        .execute(),
+      base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+    ]);
+    const total = Number(count.n);
+    return {
+      data: rows.map((r) => ({
+        resource: formatResource(r),
+        resource_type: r.resource_type,
+        resource_key: r.resource_key,
+        active_claims: Number(r.active_claims ?? 0),
+        last_claimed_at: r.last_claimed_at == null ? null : iso(r.last_claimed_at),
+        fencing_token: r.fencing_token,
+        created_at: iso(r.created_at),
+      })),
+      pagination: { limit: q.limit, offset: q.offset, total, has_more: q.offset + rows.length < total },
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // sweeper
+
+  /** Mark lapsed leases expired (with audit) and drop lapsed file claims. Safe on many nodes at once. */
+  async sweep(batch = 500): Promise<number> {
+    return this.store.transaction(async (trx) => {
+      const now = await this.store.now(trx);
+      const rows = await this.store
+        .skipLocked(
+          trx
+            .selectFrom('claims')
+            .selectAll()
+            .where('status', '=', 'active')
+            .where('expires_at', '<=', now)
+            .orderBy('expires_at')
+            .limit(batch),
+        )
+        .execute();
+      await this.expireClaims(trx, rows, now);
+      await trx.deleteFrom('file_claims').where('expires_at', '<=', now).execute();
+      return rows.length;
+    });
+  }
+}

@@ -1,0 +1,332 @@
+/**
+ * The storage seam: one Kysely codebase over SQLite and PostgreSQL. Everything that differs between the
+ * two databases lives in this file and nowhere else:
+ *   - how a connection is opened and tuned;
+ *   - `lockResources`: serialise deciders on a resource (row locks on PostgreSQL; SQLite has one writer);
+ *   - `now`: the one clock (PostgreSQL `clock_timestamp()` after the lock; SQLite the injected clock,
+ *     never below a stored high-water mark);
+ *   - `isUniqueViolation` / `isTransient`: error classification;
+ *   - `forUpdateSkipLocked` for the sweeper.
+ */
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, type SelectQueryBuilder, SqliteDialect, type Transaction, sql } from 'kysely';
+import pg from 'pg';
+import type { Clock } from '../clock.js';
+import { migrationProvider } from './migrations/index.js';
+import type { DB } from './schema.js';
+
+// int8 (bigint) columns hold epoch milliseconds and counters: well inside 2^53.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+export type StoreKind = 'sqlite' | 'postgres';
+export type Tx = Transaction<DB>;
+export type Executor = Kysely<DB> | Tx;
+
+export interface ResourceKey {
+  org_id: string;
+  resource_type: string;
+  resource_key: string;
+}
+
+export interface LockedResource extends ResourceKey {
+  fencing_token: number;
+}
+
+export interface Store {
+  readonly kind: StoreKind;
+  readonly db: Kysely<DB>;
+  readonly clock: Clock;
+  /** Run `fn` in one transaction, retrying deadlocks and serialization failures a few times. */
+  transaction<T>(fn: (trx: Tx) => Promise<T>): Promise<T>;
+  /**
+   * Create (if new) and lock the resource rows, in sorted order so two transactions never deadlock, then
+   * read the clock after the locks. Returns the rows in the order given.
+   */
+  lockResources(trx: Tx, keys: ResourceKey[]): Promise<{ now: number; rows: LockedResource[] }>;
+  /** The decision clock inside a write transaction. */
+  now(trx: Executor): Promise<number>;
+  /** The clock for reads outside a lock (display, previews). */
+  readNow(): Promise<number>;
+  /** `FOR UPDATE SKIP LOCKED` where the database has it (PostgreSQL); SQLite has one writer anyway. */
+  skipLocked<O>(q: SelectQueryBuilder<DB, keyof DB, O>): SelectQueryBuilder<DB, keyof DB, O>;
+  isUniqueViolation(err: unknown): boolean;
+  /** The database is unreachable or restarting: answer 503 and let the client retry. */
+  isUnavailable(err: unknown): boolean;
+  migrate(): Promise<void>;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export function sortKeys<T extends ResourceKey>(keys: T[]): T[] {
+  const seen = new Map<string, T>();
+  for (const k of keys) seen.set(`${k.org_id}\u0000${k.resource_type}\u0000${k.resource_key}`, k);
+  return [...seen.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
+}
+
+async function runMigrations(db: Kysely<DB>): Promise<void> {
+  // Kysely's Migrator takes a database lock (pg_advisory_xact_lock on PostgreSQL), so several nodes
+  // starting at once apply each migration exactly once.
+  const migrator = new Migrator({ db, provider: migrationProvider });
+  const { error, results } = await migrator.migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error || failed) {
+    throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String(error)}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// PostgreSQL
+
+export interface PostgresOptions {
+  url: string;
+  clock: Clock;
+  poolSize?: number;
+  /** Tests isolate themselves in a schema of their own. */
+  schema?: string;
+  onPoolError?: (err: Error) => void;
+}
+
+const PG_UNAVAILABLE = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '53300']);
+const NODE_NET_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH']);
+
+function errCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+}
+
+export function createPostgresStore(opts: PostgresOptions): Store {
+  const pool = new pg.Pool({
+    connectionString: opts.url,
+    max: opts.poolSize ?? 10,
+    connectionTimeoutMillis: 5000,
+    ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
+  });
+  // An idle client's connection dropping (a database restart) must not crash the process.
+  pool.on('error', (err) => opts.onPoolError?.(err));
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const clock = opts.clock;
+
+  const store: Store = {
+    kind: 'postgres',
+    db,
+    clock,
+    async transaction(fn) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await db.transaction().execute(fn);
+        } catch (err) {
+          const code = errCode(err);
+          if ((code === '40P01' || code === '40001') && attempt < 4) continue;
+          throw err;
+        }
+      }
+    },
+    async lockResources(trx, keys) {
+      const sorted = sortKeys(keys);
+      const locked = new Map<string, LockedResource>();
+      let now = 0;
+      // One statement per resource, in sorted order: the upsert takes the row lock whether the row is new
+      // or not, and `clock_timestamp()` in RETURNING is read after that lock is held.
+      for (const k of sorted) {
+        const row = await trx
+          .insertInto('resources')
+          .values({ ...k, fencing_token: 0, created_at: nowOf(clock) })
+          .onConflict((oc) =>
+            oc.columns(['org_id', 'resource_type', 'resource_key']).doUpdateSet({
+              fencing_token: (eb) => eb.ref('resources.fencing_token'),
+            }),
+          )
+          .returning(['org_id', 'resource_type', 'resource_key', 'fencing_token', nowOf(clock).as('now')])
+          .executeTakeFirstOrThrow();
+        locked.set(`${k.resource_type}:${k.resource_key}`, row);
+        now = Number(row.now);
+      }
+      return { now, rows: keys.map((k) => locked.get(`${k.resource_type}:${k.resource_key}`) as LockedResource) };
+    },
+    async now(trx) {
+      const { rows } = await sql<{ now: number }>`select ${nowOf(clock)} as now`.execute(trx);
+      return Number(rows[0]?.now);
+    },
+    async readNow() {
+      return store.now(db);
+    },
+    skipLocked(q) {
+      return q.forUpdate().skipLocked();
+    },
+    isUniqueViolation: (err) => errCode(err) === '23505',
+    isUnavailable(err) {
+      const code = errCode(err);
+      if (code && (PG_UNAVAILABLE.has(code) || NODE_NET_ERRORS.has(code))) return true;
+      const msg = err instanceof Error ? err.message : '';
+      return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(msg);
+    },
+    async migrate() {
+      if (opts.schema) await sql`create schema if not exists ${sql.id(opts.schema)}`.execute(db);
+      await runMigrations(db);
+    },
+    async ping() {
+      try {
+        await sql`select 1`.execute(db);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+  return store;
+}
+
+/** `clock_timestamp()` in epoch ms plus the test offset, as an SQL fragment. */
+function nowOf(clock: Clock) {
+  return sql<number>`((extract(epoch from clock_timestamp()) * 1000)::bigint + ${sql.lit(clock.offsetMs())})`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// SQLite
+
+export interface SqliteOptions {
+  /** Directory holding availsync.db and the lock file; ':memory:' for throwaway tests. */
+  dataDir: string;
+  clock: Clock;
+  synchronous?: 'NORMAL' | 'FULL';
+}
+
+const LOCK_FILE = 'availsync.lock';
+
+/** One server process per SQLite file: refuse a second with a clear message; take over a stale lock. */
+function acquireLockFile(dir: string): () => void {
+  const path = join(dir, LOCK_FILE);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => {
+        try {
+          if (readFileSync(path, 'utf8') === String(process.pid)) unlinkSync(path);
+        } catch {
+          /* already gone */
+        }
+      };
+    } catch (err) {
+      if (errCode(err) !== 'EEXIST') throw err;
+      const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+        throw new Error(
+          `Another availsync-server (pid ${pid}) is using ${dir}. The embedded SQLite store serves one process; ` +
+            'stop it, choose another AVAILSYNC_DATA_DIR, or set DATABASE_URL to run several nodes on PostgreSQL.',
+        );
+      }
+      unlinkSync(path); // stale: its process is gone (kill -9, power loss)
+    }
+  }
+  throw new Error(`could not take the lock file ${path}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errCode(err) === 'EPERM';
+  }
+}
+
+export function createSqliteStore(opts: SqliteOptions): Store {
+  const memory = opts.dataDir === ':memory:';
+  let releaseLock = () => {};
+  let file = ':memory:';
+  if (!memory) {
+    if (!existsSync(opts.dataDir)) mkdirSync(opts.dataDir, { recursive: true });
+    releaseLock = acquireLockFile(opts.dataDir);
+    file = join(opts.dataDir, 'availsync.db');
+  }
+  const raw = new SqliteDatabase(file);
+  raw.pragma('journal_mode = WAL');
+  raw.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
+  raw.pragma('busy_timeout = 5000');
+  raw.pragma('temp_store = MEMORY');
+  raw.pragma('cache_size = -65536');
+  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: raw }) });
+  const clock = opts.clock;
+  // The high-water mark: the embedded store's clock never runs backwards, even across restarts or a
+  // machine clock that steps back. Loaded at migrate(), kept in memory, persisted in every write.
+  let hwm = 0;
+
+  const tick = () => {
+    const now = Math.max(clock.now(), hwm);
+    hwm = now;
+    return now;
+  };
+
+  const store: Store = {
+    kind: 'sqlite',
+    db,
+    clock,
+    async transaction(fn) {
+      // Kysely's SQLite driver holds its single connection for the whole transaction, so transactions
+      // are serialised in-process; the lock file makes this process the only writer.
+      return db.transaction().execute(fn);
+    },
+    async lockResources(trx, keys) {
+      const now = await store.now(trx);
+      const rows: LockedResource[] = [];
+      for (const k of keys) {
+        const row = await trx
+          .insertInto('resources')
+          .values({ ...k, fencing_token: 0, created_at: now })
+          .onConflict((oc) =>
+            oc.columns(['org_id', 'resource_type', 'resource_key']).doUpdateSet({
+              fencing_token: (eb) => eb.ref('resources.fencing_token'),
+            }),
+          )
+          .returning(['org_id', 'resource_type', 'resource_key', 'fencing_token'])
+          .executeTakeFirstOrThrow();
+        rows.push(row);
+      }
+      return { now, rows };
+    },
+    async now(trx) {
+      const now = tick();
+      await trx
+        .updateTable('meta')
+        .set({ value: String(now) })
+        .where('key', '=', 'clock_hwm')
+        .execute();
+      return now;
+    },
+    async readNow() {
+      return Math.max(clock.now(), hwm);
+    },
+    skipLocked: (q) => q,
+    isUniqueViolation: (err) => /UNIQUE constraint failed|SQLITE_CONSTRAINT_(UNIQUE|PRIMARYKEY)/.test(errCode(err) ?? String(err)),
+    isUnavailable: (err) => /SQLITE_(BUSY|IOERR|FULL|CANTOPEN)/.test(errCode(err) ?? ''),
+    async migrate() {
+      await runMigrations(db);
+      await db
+        .insertInto('meta')
+        .values({ key: 'clock_hwm', value: '0' })
+        .onConflict((oc) => oc.doNothing())
+        .execute();
+      const row = await db.selectFrom('meta').select('value').where('key', '=', 'clock_hwm').executeTakeFirst();
+      hwm = Math.max(hwm, Number(row?.value ?? 0));
+    },
+    async ping() {
+      try {
+        raw.prepare('select 1').get();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async close() {
+      await db.destroy();
+      releaseLock();
+    },
+  };
+  return store;
+}
