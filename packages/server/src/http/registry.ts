@@ -56,7 +56,10 @@ const errorResponses = Object.fromEntries(
 
 /** Send a service reply whose status is part of the result. */
 export function send(c: Context<AppEnv>, reply: Reply, headers?: Record<string, string>): Response {
-  return c.json(reply.body as object, reply.status as 200, { ...reply.headers, ...headers });
+  let body = reply.body as Record<string, unknown>;
+  // Error replies are stored for idempotent replay without a request id: each answer carries its own.
+  if (typeof body.error === 'string') body = { ...body, request_id: c.get('requestId') };
+  return c.json(body, reply.status as 200, { ...reply.headers, ...headers });
 }
 
 /** `?limit` default 50, capped at 100; `?offset` default 0. */

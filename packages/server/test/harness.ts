@@ -1,0 +1,159 @@
+/**
+ * The test harness: a real server app over a real SQLite file or the real PostgreSQL server, driven by a
+ * manual clock. `for (const store of STORES) describe(store, ...)` runs a suite on every store.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { ManualClock } from '../src/clock.js';
+import type { Config } from '../src/config.js';
+import { silentLogger } from '../src/logger.js';
+import { createAvailsync } from '../src/server.js';
+import { type Store, createPostgresStore, createSqliteStore } from '../src/storage/store.js';
+
+export type StoreKind = 'sqlite' | 'postgres';
+export const PG_URL = process.env.AVAILSYNC_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const PG_ENABLED = process.env.AVAILSYNC_TEST_SKIP_PG !== '1';
+export const STORES: StoreKind[] = PG_ENABLED ? ['sqlite', 'postgres'] : ['sqlite'];
+
+export const testConfig: Config = {
+  port: 0,
+  host: '127.0.0.1',
+  dataDir: ':memory:',
+  databaseUrl: undefined,
+  defaultPlan: 'unlimited',
+  publicUrl: undefined,
+  secureCookies: false,
+  logLevel: 'silent',
+  sweepIntervalMs: 60_000,
+  sqliteSynchronous: 'NORMAL',
+  pgPoolSize: 10,
+};
+
+export interface Res<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export interface Call {
+  body?: unknown;
+  rawBody?: string;
+  key?: string;
+  session?: Session;
+  headers?: Record<string, string>;
+}
+
+export interface Session {
+  cookie: string;
+  csrf: string;
+  orgId: string;
+  userId: string;
+  email: string;
+}
+
+let counter = 0;
+export function uniqueEmail(tag = 'user'): string {
+  counter += 1;
+  return `${tag}-${counter}-${randomBytes(4).toString('hex')}@example.com`;
+}
+
+/** A throwaway store: a SQLite file in a temp dir, or a fresh PostgreSQL schema. */
+export function makeStore(kind: StoreKind, clock: ManualClock, where?: { dir?: string; schema?: string }) {
+  if (kind === 'sqlite') {
+    const dir = where?.dir ?? mkdtempSync(join(tmpdir(), 'availsync-test-'));
+    const store = createSqliteStore({ dataDir: dir, clock });
+    return { store, dir, schema: undefined, drop: async () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  const schema = where?.schema ?? `t_${randomBytes(6).toString('hex')}`;
+  const store = createPostgresStore({ url: PG_URL, clock, schema, poolSize: 20 });
+  return {
+    store,
+    dir: undefined,
+    schema,
+    drop: async () => {
+      const client = new pg.Client({ connectionString: PG_URL });
+      await client.connect();
+      await client.query(`drop schema if exists ${schema} cascade`);
+      await client.end();
+    },
+  };
+}
+
+export async function createTestServer(kind: StoreKind, opts: { clock?: ManualClock; store?: Store } = {}) {
+  const clock = opts.clock ?? new ManualClock(Date.now());
+  const made = opts.store ? undefined : makeStore(kind, clock);
+  const store = opts.store ?? (made as NonNullable<typeof made>).store;
+  const instance = await createAvailsync({ config: testConfig, store, clock, logger: silentLogger, sweeper: false });
+  const { app } = instance;
+
+  async function request<T = any>(method: string, path: string, call: Call = {}): Promise<Res<T>> {
+    const headers: Record<string, string> = { ...call.headers };
+    if (call.body !== undefined || call.rawBody !== undefined) headers['content-type'] ??= 'application/json';
+    if (call.key) headers.authorization = `Bearer ${call.key}`;
+    if (call.session) {
+      headers.cookie = `availsync_session=${call.session.cookie}`;
+      headers['x-csrf-token'] ??= call.session.csrf;
+    }
+    const res = await app.request(path, {
+      method,
+      headers,
+      body: call.rawBody ?? (call.body === undefined ? undefined : JSON.stringify(call.body)),
+    });
+    const text = await res.text();
+    let body: unknown = text;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      /* not JSON */
+    }
+    return { status: res.status, body: body as T, headers: res.headers };
+  }
+
+  async function signup(email = uniqueEmail(), password = 'correct horse battery', workspace = 'Acme'): Promise<Session> {
+    const res = await request('POST', '/v1/auth/signup', { body: { email, password, workspace_name: workspace } });
+    if (res.status !== 201) throw new Error(`signup failed: ${res.status} ${JSON.stringify(res.body)}`);
+    const cookie = /availsync_session=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1];
+    if (!cookie) throw new Error('no session cookie');
+    return { cookie, csrf: res.body.csrf_token, orgId: res.body.workspace.id, userId: res.body.user.id, email };
+  }
+
+  async function createAgent(session: Session, fields: Record<string, unknown> = {}) {
+    const res = await request('POST', `/v1/orgs/${session.orgId}/agents`, { session, body: { name: 'agent', ...fields } });
+    if (res.status !== 201) throw new Error(`create agent failed: ${res.status} ${JSON.stringify(res.body)}`);
+    return { id: res.body.agent.id as string, key: res.body.api_key as string, agent: res.body.agent };
+  }
+
+  /** A workspace with one agent: the common starting point. */
+  async function workspace(agentFields: Record<string, unknown> = {}) {
+    const session = await signup();
+    const agent = await createAgent(session, agentFields);
+    return { session, agent, key: agent.key };
+  }
+
+  return {
+    kind,
+    clock,
+    store,
+    app,
+    routes: instance.routes,
+    services: instance.services,
+    request,
+    signup,
+    createAgent,
+    workspace,
+    /** Start a run as `key` (shorthand). */
+    start: (key: string, body: Record<string, unknown> = {}) =>
+      request('POST', '/v1/work/run/start', { key, body: { resource: 'repo:acme/app', ...body } }),
+    async close() {
+      await instance.close();
+      await made?.drop();
+    },
+  };
+}
+
+export type TestServer = Awaited<ReturnType<typeof createTestServer>>;
+
+export const MIN = 60_000;
