@@ -1,5 +1,5 @@
-export { ManualClock, systemClock, type Clock } from './clock.js';
-export { loadConfig, type Config } from './config.js';
-export { createLogger, silentLogger, type Logger } from './logger.js';
-export { createAvailsync, listen, openStore, type Availsync } from './server.js';
+export { type Clock, ManualClock, systemClock } from './clock.js';
+export { type Config, loadConfig } from './config.js';
+export { createLogger, type Logger, silentLogger } from './logger.js';
+export { type Availsync, createAvailsync, listen, openStore } from './server.js';
 export { createPostgresStore, createSqliteStore, type Store } from './storage/store.js';

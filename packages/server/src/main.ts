@@ -1,10 +1,10 @@
 #!/usr/bin/env node
+import { systemClock } from './clock.js';
 /**
  * availsync-server            serve the API (and the dashboard) on the embedded store or DATABASE_URL
  * availsync-server migrate    apply migrations and exit
  */
 import { ConfigError, loadConfig } from './config.js';
-import { systemClock } from './clock.js';
 import { createLogger } from './logger.js';
 import { createAvailsync, listen, openStore } from './server.js';
 import { VERSION } from './version.js';

@@ -7,9 +7,9 @@ import { serve } from '@hono/node-server';
 import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
-import { type Logger, createLogger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
 import { createServices } from './services/index.js';
-import { type Store, createPostgresStore, createSqliteStore } from './storage/store.js';
+import { createPostgresStore, createSqliteStore, type Store } from './storage/store.js';
 
 export function openStore(config: Config, clock: Clock, logger: Logger): Store {
   if (config.databaseUrl) {

@@ -2,7 +2,7 @@
  * createApp(deps): middleware order, the one error handler, the route list, /v1/openapi.json.
  */
 import { HealthResponse } from '@availsync/protocol';
-import { OpenAPIHono, createRoute } from '@hono/zod-openapi';
+import { createRoute, OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
@@ -40,7 +40,11 @@ export function createApp(opts: AppOptions) {
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) {
-        throw new ApiError('invalid_request', `Invalid ${result.target === 'json' ? 'request body' : result.target}`, fieldDetails(result.error.issues));
+        throw new ApiError(
+          'invalid_request',
+          `Invalid ${result.target === 'json' ? 'request body' : result.target}`,
+          fieldDetails(result.error.issues),
+        );
       }
     },
   });
@@ -51,7 +55,13 @@ export function createApp(opts: AppOptions) {
     c.header('X-Request-Id', id);
     const t0 = performance.now();
     await next();
-    logger.debug('request', { request_id: id, method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - t0) });
+    logger.debug('request', {
+      request_id: id,
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      ms: Math.round(performance.now() - t0),
+    });
   });
   app.use(
     '/v1/*',
@@ -69,10 +79,16 @@ export function createApp(opts: AppOptions) {
     if (err instanceof ApiError) apiErr = err;
     else if (err instanceof HTTPException && err.status < 500) {
       // Hono's own 4xx: malformed JSON in the body, an unreadable request.
-      apiErr = new ApiError(err.status === 413 ? 'payload_too_large' : 'invalid_request', err.message || 'Malformed request', err.status === 413 ? undefined : { body: err.message });
+      apiErr = new ApiError(
+        err.status === 413 ? 'payload_too_large' : 'invalid_request',
+        err.message || 'Malformed request',
+        err.status === 413 ? undefined : { body: err.message },
+      );
     } else if (services.deps.store.isUnavailable(err)) {
       logger.warn('database unavailable', { request_id: requestId, error: err.message });
-      apiErr = new ApiError('service_unavailable', 'The database is unavailable; retry shortly', undefined, undefined, { 'Retry-After': '1' });
+      apiErr = new ApiError('service_unavailable', 'The database is unavailable; retry shortly', undefined, undefined, {
+        'Retry-After': '1',
+      });
     } else {
       logger.error('unhandled error', { request_id: requestId, error: err.message, stack: err.stack });
       apiErr = new ApiError('internal_error', 'Something went wrong on our side. Quote the request id if you contact support.');
@@ -93,12 +109,20 @@ export function createApp(opts: AppOptions) {
       operationId: 'health',
       tags: ['Diagnostics'],
       summary: 'Liveness and database reachability',
-      responses: { 200: { description: 'Healthy', content: { 'application/json': { schema: HealthResponse } } }, 503: { description: 'Database unreachable' } },
+      responses: {
+        200: { description: 'Healthy', content: { 'application/json': { schema: HealthResponse } } },
+        503: { description: 'Database unreachable' },
+      },
     }),
     async (c) => {
       const ok = await services.deps.store.ping();
       return c.json(
-        { status: ok ? 'ok' : 'degraded', database: { kind: services.deps.store.kind, ok }, version: VERSION, uptime_s: Math.round((Date.now() - startedAt) / 1000) },
+        {
+          status: ok ? 'ok' : 'degraded',
+          database: { kind: services.deps.store.kind, ok },
+          version: VERSION,
+          uptime_s: Math.round((Date.now() - startedAt) / 1000),
+        },
         ok ? 200 : 503,
       );
     },
@@ -106,7 +130,11 @@ export function createApp(opts: AppOptions) {
   accountRoutes(router, { secureCookies: opts.secureCookies });
   workRoutes(router);
 
-  app.openAPIRegistry.registerComponent('securitySchemes', 'agentKey', { type: 'http', scheme: 'bearer', description: 'Agent API key: avs_live_...' });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'agentKey', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'Agent API key: avs_live_...',
+  });
   app.openAPIRegistry.registerComponent('securitySchemes', 'session', { type: 'apiKey', in: 'cookie', name: 'availsync_session' });
   app.doc31('/v1/openapi.json', {
     openapi: '3.1.0',

@@ -2,12 +2,13 @@
  * Routes are registered from one list. Each carries its auth mode, which adds the authentication
  * middleware (run before request validation) and lets the shared security suite test every route.
  */
+
+import { ErrorResponse } from '@availsync/protocol';
 import type { OpenAPIHono, RouteConfig, RouteHandler } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import type { Services } from '../services/index.js';
 import type { Reply } from '../services/context.js';
+import type { Services } from '../services/index.js';
 import type { AppEnv, AuthMode, RouteInfo } from './env.js';
-import { ErrorResponse } from '@availsync/protocol';
 import { errors } from './errors.js';
 import { authenticate } from './middleware/auth.js';
 

@@ -9,19 +9,19 @@ import {
   type CheckResponse,
   type Claim,
   type FileModeValue,
+  formatResource,
   type OutcomeValue,
+  parseWorkResource,
   type ResourceRef,
   type RunFinishResponse,
   type RunStartRequest,
+  validateWorkResource,
   type WorkingSetResult,
   type WorkingSetUpdate,
-  formatResource,
-  parseWorkResource,
-  validateWorkResource,
 } from '@availsync/protocol';
 import { iso } from '../clock.js';
 import { decideStart } from '../domain/arbitration.js';
-import { MINUTE, START_AT_SKEW_MS, isLive, leaseMinutes } from '../domain/lease.js';
+import { isLive, leaseMinutes, MINUTE, START_AT_SKEW_MS } from '../domain/lease.js';
 import { normalizePattern, patternsOverlap } from '../domain/paths.js';
 import { errors } from '../http/errors.js';
 import { newId } from '../ids.js';
@@ -29,14 +29,14 @@ import type { Executor, Tx } from '../storage/store.js';
 import { writeAudit } from './audit.js';
 import {
   type ClaimRow,
-  type FileClaimRow,
   claimsWithWorkingSets,
+  type FileClaimRow,
   liveFileClaims,
   loadWorkingSets,
   toBlockingClaim,
   toClaim,
 } from './claims-view.js';
-import { type AgentRow, type Principal, type Reply, type ServiceDeps, actorOf, idempotencyScope } from './context.js';
+import { type AgentRow, actorOf, idempotencyScope, type Principal, type Reply, type ServiceDeps } from './context.js';
 import { idempotent } from './idempotency.js';
 
 type ResourceSelector = Pick<RunStartRequest, 'resource' | 'resource_type' | 'resource_key'>;
@@ -507,11 +507,7 @@ export class WorkService {
     };
   }
 
-  async updateWorkingSet(
-    p: Principal,
-    claimId: string,
-    input: WorkingSetUpdate,
-  ): Promise<Reply> {
+  async updateWorkingSet(p: Principal, claimId: string, input: WorkingSetUpdate): Promise<Reply> {
     const row = await this.findClaim(p, claimId, true);
     const ws = this.prepareWorkingSet(row, input);
     return this.store.transaction(async (trx): Promise<Reply> => {

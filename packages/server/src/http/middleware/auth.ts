@@ -2,8 +2,9 @@
  * Authentication for the three kinds of route. An agent key never works as a dashboard login, a session
  * cookie never works as an agent key, and every state-changing cookie call carries the CSRF token.
  */
-import { getCookie } from 'hono/cookie';
+
 import type { MiddlewareHandler } from 'hono';
+import { getCookie } from 'hono/cookie';
 import { constantTimeEqual, csrfTokenFor, looksLikeApiKey, sha256 } from '../../security/keys.js';
 import type { Services } from '../../services/index.js';
 import type { AppEnv, AuthMode } from '../env.js';

@@ -1,14 +1,23 @@
-import { AgentCreateRequest, AgentList, AgentPatchRequest, AgentResponse, AgentWithKeyResponse, LoginRequest, SessionResponse, SignupRequest } from '@availsync/protocol';
+import {
+  AgentCreateRequest,
+  AgentList,
+  AgentPatchRequest,
+  AgentResponse,
+  AgentWithKeyResponse,
+  LoginRequest,
+  SessionResponse,
+  SignupRequest,
+} from '@availsync/protocol';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { deleteCookie, setCookie } from 'hono/cookie';
-import { getConnInfo } from '@hono/node-server/conninfo';
 import { SESSION_TTL_MS, sessionView } from '../../services/accounts.js';
 import type { Principal } from '../../services/context.js';
 import type { AppEnv } from '../env.js';
 import { errors } from '../errors.js';
 import { SESSION_COOKIE } from '../middleware/auth.js';
-import { type Router, idempotencyKey, page, send } from '../registry.js';
+import { idempotencyKey, page, type Router, send } from '../registry.js';
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
 const ok = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
@@ -139,7 +148,10 @@ export function accountRoutes(r: Router, opts: { secureCookies: boolean }) {
       operationId: 'listAgents',
       tags: agentTags,
       summary: 'List agents',
-      request: { params: OrgParam, query: z.object({ limit: z.coerce.number().int().min(1).optional(), offset: z.coerce.number().int().min(0).optional() }) },
+      request: {
+        params: OrgParam,
+        query: z.object({ limit: z.coerce.number().int().min(1).optional(), offset: z.coerce.number().int().min(0).optional() }),
+      },
       responses: { 200: ok(AgentList, 'A page of agents') },
     }),
     async (c) => c.json(await agents.list(ownWorkspace(c, c.req.valid('param').org_id), page(c.req.valid('query'))), 200),

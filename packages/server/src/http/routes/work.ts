@@ -7,16 +7,16 @@ import {
   ReleaseResponse,
   ResourceList,
   RunExtendRequest,
+  RunExtendResponse,
   RunFinishRequest,
   RunFinishResponse,
   RunStartRequest,
   RunStartResponse,
-  RunExtendResponse,
   WorkingSetRequest,
   WorkingSetResult,
 } from '@availsync/protocol';
 import { createRoute, z } from '@hono/zod-openapi';
-import { type Router, idempotencyKey, page, send } from '../registry.js';
+import { idempotencyKey, page, type Router, send } from '../registry.js';
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
 const ok = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
