@@ -9,8 +9,8 @@
  */
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
 import net from 'node:net';
+import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const pgUrl = process.env.AVAILSYNC_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';

@@ -11,7 +11,7 @@ import { ManualClock } from '../src/clock.js';
 import type { Config } from '../src/config.js';
 import { silentLogger } from '../src/logger.js';
 import { createAvailsync } from '../src/server.js';
-import { type Store, createPostgresStore, createSqliteStore } from '../src/storage/store.js';
+import { createPostgresStore, createSqliteStore, type Store } from '../src/storage/store.js';
 
 export type StoreKind = 'sqlite' | 'postgres';
 export const PG_URL = process.env.AVAILSYNC_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';

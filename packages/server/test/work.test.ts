@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { MIN, STORES, type TestServer, createTestServer } from './harness.js';
+import { createTestServer, MIN, STORES, type TestServer } from './harness.js';
 
 for (const kind of STORES) {
   describe(`work coordination (${kind})`, () => {
@@ -125,7 +125,12 @@ for (const kind of STORES) {
       assert.equal(row.released_at, row.expires_at);
       const files = await t.store.db.selectFrom('file_claims').selectAll().where('claim_id', '=', s.body.claim.id).execute();
       assert.equal(files.length, 0);
-      const audit = await t.store.db.selectFrom('audit_events').selectAll().where('claim_id', '=', s.body.claim.id).where('event', '=', 'claim.expired').execute();
+      const audit = await t.store.db
+        .selectFrom('audit_events')
+        .selectAll()
+        .where('claim_id', '=', s.body.claim.id)
+        .where('event', '=', 'claim.expired')
+        .execute();
       assert.equal(audit.length, 1);
       assert.equal(await t.services.work.sweep(), 0, 'a second sweep finds nothing');
     });
@@ -134,7 +139,10 @@ for (const kind of STORES) {
       const { session, key } = await t.workspace();
       const other = await t.createAgent(session, { name: 'other' });
       const s = await t.start(key);
-      const f1 = await t.request('POST', '/v1/work/run/finish', { key, body: { claim_id: s.body.claim.id, outcome: 'noop', metadata: { commits: 0 } } });
+      const f1 = await t.request('POST', '/v1/work/run/finish', {
+        key,
+        body: { claim_id: s.body.claim.id, outcome: 'noop', metadata: { commits: 0 } },
+      });
       assert.equal(f1.body.action, 'finished');
       assert.equal(f1.body.claim.status, 'released');
       assert.equal(f1.body.claim.outcome, 'noop');
@@ -174,7 +182,13 @@ for (const kind of STORES) {
       const watcher = await t.createAgent(session, { name: 'watcher', mode: 'observe' });
       const free = await t.start(watcher.key, { resource: 'repo:acme/free' });
       assert.deepEqual(
-        { action: free.body.action, mode: free.body.mode, shadow_mode: free.body.shadow_mode, claim: free.body.claim, would: free.body.would_have_blocked },
+        {
+          action: free.body.action,
+          mode: free.body.mode,
+          shadow_mode: free.body.shadow_mode,
+          claim: free.body.claim,
+          would: free.body.would_have_blocked,
+        },
         { action: 'proceed', mode: 'observe', shadow_mode: true, claim: null, would: false },
       );
       const held = await t.start(key);
@@ -186,7 +200,12 @@ for (const kind of STORES) {
       // No lease was created: the enforce agent's claim is still the only one.
       const claims = await t.store.db.selectFrom('claims').select('id').where('org_id', '=', session.orgId).execute();
       assert.equal(claims.length, 1);
-      const audit = await t.store.db.selectFrom('audit_events').select('details').where('org_id', '=', session.orgId).where('event', '=', 'claim.observed').execute();
+      const audit = await t.store.db
+        .selectFrom('audit_events')
+        .select('details')
+        .where('org_id', '=', session.orgId)
+        .where('event', '=', 'claim.observed')
+        .execute();
       assert.equal(audit.length, 2);
     });
 
@@ -214,7 +233,14 @@ for (const kind of STORES) {
       const { session, key } = await t.workspace();
       const other = await t.createAgent(session, { name: 'other' });
       const free = await t.request('POST', '/v1/work/check', { key, body: { resource: 'repo:acme/app' } });
-      assert.deepEqual(free.body, { available: true, action: 'proceed', mode: 'enforce', reason: null, blocking_claim: null, retry_after: null });
+      assert.deepEqual(free.body, {
+        available: true,
+        action: 'proceed',
+        mode: 'enforce',
+        reason: null,
+        blocking_claim: null,
+        retry_after: null,
+      });
       const count = await t.store.db.selectFrom('claims').select('id').where('org_id', '=', session.orgId).execute();
       assert.equal(count.length, 0);
       const held = await t.start(key);
@@ -256,7 +282,11 @@ for (const kind of STORES) {
       assert.equal(b.headers.get('idempotent-replayed'), 'true');
       const viaBody = await t.request('POST', '/v1/work/run/start', { key, body: { ...body, idempotency_key: 'run-1' } });
       assert.deepEqual(viaBody.body, a.body, 'the body field is the same key');
-      const diff = await t.request('POST', '/v1/work/run/start', { key, body: { ...body, reason: 'other' }, headers: { 'idempotency-key': 'run-1' } });
+      const diff = await t.request('POST', '/v1/work/run/start', {
+        key,
+        body: { ...body, reason: 'other' },
+        headers: { 'idempotency-key': 'run-1' },
+      });
       assert.equal(diff.status, 422);
       assert.equal(diff.body.error, 'idempotency_key_reused');
       // Keys are scoped per agent: the same key from another agent is a new request.
@@ -297,9 +327,15 @@ for (const kind of STORES) {
       const ok = await t.request('POST', '/v1/work/run/start', { session, body: { resource: 'repo:acme/s', agent_id: agent.id } });
       assert.equal(ok.body.action, 'proceed');
       const stranger = await t.workspace();
-      const foreign = await t.request('POST', '/v1/work/run/start', { session: stranger.session, body: { resource: 'repo:acme/s', agent_id: agent.id } });
+      const foreign = await t.request('POST', '/v1/work/run/start', {
+        session: stranger.session,
+        body: { resource: 'repo:acme/s', agent_id: agent.id },
+      });
       assert.equal(foreign.status, 404);
-      const mismatch = await t.request('POST', '/v1/work/run/start', { key: stranger.key, body: { resource: 'repo:acme/s', agent_id: agent.id } });
+      const mismatch = await t.request('POST', '/v1/work/run/start', {
+        key: stranger.key,
+        body: { resource: 'repo:acme/s', agent_id: agent.id },
+      });
       assert.equal(mismatch.status, 403);
     });
 
@@ -309,7 +345,13 @@ for (const kind of STORES) {
       await t.start(key);
       await t.request('POST', '/v1/work/run/extend', { key, body: { claim_id: s.body.claim.id } });
       await t.request('POST', '/v1/work/run/finish', { key, body: { claim_id: s.body.claim.id } });
-      const events = await t.store.db.selectFrom('audit_events').select(['event', 'actor_type']).where('org_id', '=', session.orgId).orderBy('created_at').orderBy('id').execute();
+      const events = await t.store.db
+        .selectFrom('audit_events')
+        .select(['event', 'actor_type'])
+        .where('org_id', '=', session.orgId)
+        .orderBy('created_at')
+        .orderBy('id')
+        .execute();
       assert.deepEqual(
         events.map((e) => e.event).filter((e) => e.startsWith('claim.')),
         ['claim.started', 'claim.skipped', 'claim.extended', 'claim.finished'],
