@@ -1,0 +1,289 @@
+/**
+ * The API's objects, requests and responses as the SDK returns them: snake_case, exactly as the server
+ * sends them. They mirror `@availsync/protocol` (whose types are inferred from zod schemas), declared here
+ * by hand so the published `.d.ts` files need neither zod nor the protocol package. `test/types.test.ts`
+ * proves, at compile time, that each one still matches the protocol's.
+ */
+
+export type Timestamp = string;
+export type JsonObject = Record<string, unknown>;
+
+export type AgentType = 'generic' | 'coding' | 'mcp' | 'scheduler' | 'automation';
+export type AgentMode = 'enforce' | 'observe' | 'inherit';
+export type EffectiveMode = 'enforce' | 'observe';
+export type ClaimStatus = 'active' | 'released' | 'expired' | 'preempted';
+export type Outcome = 'finished' | 'error' | 'noop' | 'cancelled';
+export type FileMode = 'edit' | 'delete' | 'review';
+export type WorkingSetOp = 'set' | 'add' | 'remove';
+
+// ---------------------------------------------------------------------------------------------------
+// Work claims
+
+export interface FileClaim {
+  id: string;
+  claim_id: string;
+  resource: string;
+  path: string;
+  mode: FileMode;
+  expires_at: Timestamp;
+  created_at: Timestamp;
+}
+
+export interface Claim {
+  id: string;
+  agent_id: string;
+  resource: string;
+  resource_type: string;
+  resource_key: string;
+  status: ClaimStatus;
+  mode: EffectiveMode;
+  reason: string | null;
+  priority: number;
+  metadata: JsonObject;
+  fencing_token: number;
+  idempotency_key: string | null;
+  duration_minutes: number;
+  created_at: Timestamp;
+  started_at: Timestamp;
+  expires_at: Timestamp;
+  released_at: Timestamp | null;
+  outcome: Outcome | null;
+  renewal_count: number;
+  working_set: FileClaim[];
+}
+
+export interface BlockingClaim {
+  id: string;
+  agent_id: string;
+  agent_name: string | null;
+  resource: string;
+  reason: string | null;
+  priority: number;
+  expires_at: Timestamp;
+}
+
+export interface ShadowDecision {
+  action: 'proceed' | 'skip_run';
+  reason: string | null;
+  blocking_claim: BlockingClaim | null;
+}
+
+export interface StartProceed {
+  action: 'proceed';
+  mode: 'enforce';
+  claim: Claim;
+  retry_after: null;
+  /** Ids of lower-priority claims this start preempted (`preempt: true`). */
+  preempted_claims?: string[];
+}
+
+export interface StartSkip {
+  action: 'skip_run';
+  mode: 'enforce';
+  reason: string;
+  retry_after: Timestamp;
+  blocking_claim: BlockingClaim;
+}
+
+export interface StartObserve {
+  action: 'proceed';
+  mode: 'observe';
+  shadow_mode: true;
+  claim: null;
+  retry_after: null;
+  would_have_blocked: boolean;
+  shadow_decision: ShadowDecision;
+}
+
+/** `POST /v1/work/run/start`. */
+export type StartResponse = StartProceed | StartSkip | StartObserve;
+
+export interface BlockingPath {
+  path: string;
+  claim_id: string;
+  agent_id: string;
+  mode: FileMode;
+  held_path: string;
+  expires_at: Timestamp;
+}
+
+export interface WorkingSetUpdated {
+  action: 'updated';
+  working_set: FileClaim[];
+}
+export interface WorkingSetPartial {
+  action: 'partial_proceed';
+  claimed_paths: string[];
+  blocked_paths: string[];
+  blocking: BlockingPath[];
+  working_set: FileClaim[];
+}
+export interface WorkingSetBlocked {
+  action: 'blocked';
+  blocked_paths: string[];
+  blocking: BlockingPath[];
+  working_set: FileClaim[];
+}
+
+/** `POST /v1/work/run/working-set` (the SDK returns `blocked` instead of throwing on its 409). */
+export type WorkingSetResult = WorkingSetUpdated | WorkingSetPartial | WorkingSetBlocked;
+
+/** `POST /v1/work/run/extend`. */
+export interface ExtendResponse {
+  action: 'extended';
+  claim: Claim;
+  working_set?: WorkingSetResult;
+}
+
+/** `POST /v1/work/run/finish`. */
+export interface FinishResponse {
+  action: 'finished' | 'already_finished';
+  claim: Claim;
+}
+
+/** `POST /v1/work/check`. */
+export interface CheckResponse {
+  available: boolean;
+  action: 'proceed' | 'skip_run';
+  mode: EffectiveMode;
+  reason: string | null;
+  blocking_claim: BlockingClaim | null;
+  retry_after: Timestamp | null;
+}
+
+export interface Pagination {
+  limit: number;
+  offset: number;
+  total: number;
+  has_more: boolean;
+}
+
+export interface List<T> {
+  data: T[];
+  pagination: Pagination;
+}
+
+export interface ClaimResponse {
+  claim: Claim;
+}
+
+/** `DELETE /v1/work/claims/:claim_id`. */
+export interface ReleaseClaimResponse {
+  action: 'released' | 'already_released';
+  claim: Claim;
+}
+
+export interface ProtectedResource {
+  resource: string;
+  resource_type: string;
+  resource_key: string;
+  active_claims: number;
+  last_claimed_at: Timestamp | null;
+  fencing_token: number;
+  created_at: Timestamp;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Agent
+
+export interface Agent {
+  id: string;
+  org_id: string;
+  name: string;
+  agent_type: AgentType;
+  priority: number;
+  mode: AgentMode;
+  effective_mode: EffectiveMode;
+  key_prefix: string | null;
+  created_at: Timestamp;
+  last_seen_at: Timestamp | null;
+  online: boolean;
+}
+
+/** `GET /v1/agent`. */
+export interface AgentResponse {
+  agent: Agent;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Availability holds (SPEC §5)
+
+export type HoldStatus = 'active' | 'released' | 'expired';
+
+export interface Hold {
+  id: string;
+  agent_id: string | null;
+  resource: string;
+  start_at: Timestamp;
+  end_at: Timestamp;
+  status: HoldStatus;
+  reason: string | null;
+  metadata: JsonObject;
+  /** A tentative hold lapses at this time unless confirmed; null for a firm hold. */
+  expires_at: Timestamp | null;
+  created_at: Timestamp;
+  [extra: string]: unknown;
+}
+
+export interface HoldResponse {
+  hold: Hold;
+}
+
+/** `DELETE /v1/holds/:hold_id`. */
+export interface ReleaseHoldResponse {
+  action: 'released' | 'already_released';
+  hold: Hold;
+}
+
+export interface TimeWindow {
+  start_at: Timestamp;
+  end_at: Timestamp;
+}
+
+export interface BusyWindow extends TimeWindow {
+  hold_id: string;
+  agent_id: string | null;
+  [extra: string]: unknown;
+}
+
+/** `GET /v1/availability`. */
+export interface AvailabilityResponse {
+  resource: string;
+  from: Timestamp;
+  to: Timestamp;
+  busy: BusyWindow[];
+  free: TimeWindow[];
+  /** The first free window of at least `duration_minutes`, when that was asked. */
+  first_free_slot: TimeWindow | null;
+  [extra: string]: unknown;
+}
+
+/** `POST /v1/conflicts/check`. */
+export interface ConflictCheckResponse {
+  conflict: boolean;
+  conflicts: BusyWindow[];
+  next_free_slot: TimeWindow | null;
+  [extra: string]: unknown;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Activity and MCP
+
+/** `POST /v1/activity/usage`. The server's answer is returned as-is. */
+export type UsageResponse = JsonObject;
+
+/** `POST /v1/mcp/heartbeat`. */
+export interface HeartbeatResponse {
+  ok: boolean;
+  server_time: Timestamp;
+  [extra: string]: unknown;
+}
+
+/** The error envelope of every non-2xx answer. */
+export interface ErrorBody {
+  error: string;
+  message: string;
+  request_id: string;
+  details?: JsonObject;
+  [extra: string]: unknown;
+}
