@@ -6,16 +6,27 @@
  *   - `now`: the one clock (PostgreSQL `clock_timestamp()` after the lock; SQLite the injected clock,
  *     never below a stored high-water mark);
  *   - `isUniqueViolation` / `isTransient`: error classification;
- *   - `forUpdateSkipLocked` for the sweeper.
+ *   - `forUpdateSkipLocked` for the sweeper;
+ *   - `lockOrg`: serialise plan-limit checks of one workspace (a row lock on PostgreSQL; SQLite has one writer).
  */
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, type SelectQueryBuilder, SqliteDialect, sql, type Transaction } from 'kysely';
+import {
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  type Selectable,
+  type SelectQueryBuilder,
+  SqliteDialect,
+  sql,
+  type Transaction,
+} from 'kysely';
 import pg from 'pg';
 import type { Clock } from '../clock.js';
+import { type Checkpointer, startCheckpointer } from './checkpointer.js';
 import { migrationProvider } from './migrations/index.js';
-import type { DB } from './schema.js';
+import type { DB, OrgsTable } from './schema.js';
 
 // int8 (bigint) columns hold epoch milliseconds and counters: well inside 2^53.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -49,6 +60,12 @@ export interface Store {
   now(trx: Executor): Promise<number>;
   /** The clock for reads outside a lock (display, previews). */
   readNow(): Promise<number>;
+  /**
+   * Lock the workspace row for the rest of the transaction and return it (undefined if there is none), so
+   * plan-limit checks of one workspace run one at a time: `SELECT … FOR UPDATE` on PostgreSQL; a plain read
+   * on SQLite, whose transactions are already serialised. Take it after any resource locks, never before.
+   */
+  lockOrg(trx: Tx, orgId: string): Promise<Selectable<OrgsTable> | undefined>;
   /** `FOR UPDATE SKIP LOCKED` where the database has it (PostgreSQL); SQLite has one writer anyway. */
   skipLocked<O>(q: SelectQueryBuilder<DB, keyof DB, O>): SelectQueryBuilder<DB, keyof DB, O>;
   isUniqueViolation(err: unknown): boolean;
@@ -65,10 +82,11 @@ export function sortKeys<T extends ResourceKey>(keys: T[]): T[] {
   return [...seen.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v);
 }
 
-async function runMigrations(db: Kysely<DB>): Promise<void> {
+async function runMigrations(db: Kysely<DB>, schema?: string): Promise<void> {
   // Kysely's Migrator takes a database lock (pg_advisory_xact_lock on PostgreSQL), so several nodes
-  // starting at once apply each migration exactly once.
-  const migrator = new Migrator({ db, provider: migrationProvider });
+  // starting at once apply each migration exactly once. In a schema of its own (tests), name it: Kysely
+  // otherwise finds its bookkeeping tables in *any* schema and skips creating them in this one.
+  const migrator = new Migrator({ db, provider: migrationProvider, ...(schema ? { migrationTableSchema: schema } : {}) });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {
@@ -151,6 +169,9 @@ export function createPostgresStore(opts: PostgresOptions): Store {
     async readNow() {
       return store.now(db);
     },
+    lockOrg(trx, orgId) {
+      return trx.selectFrom('orgs').selectAll().where('id', '=', orgId).forUpdate().executeTakeFirst();
+    },
     skipLocked(q) {
       return q.forUpdate().skipLocked();
     },
@@ -163,7 +184,7 @@ export function createPostgresStore(opts: PostgresOptions): Store {
     },
     async migrate() {
       if (opts.schema) await sql`create schema if not exists ${sql.id(opts.schema)}`.execute(db);
-      await runMigrations(db);
+      await runMigrations(db, opts.schema);
     },
     async ping() {
       try {
@@ -193,6 +214,12 @@ export interface SqliteOptions {
   dataDir: string;
   clock: Clock;
   synchronous?: 'NORMAL' | 'FULL';
+  onCheckpointError?: (message: string) => void;
+  /**
+   * Open without taking the one-server lock file: for a short operator command (`plan set`) while the
+   * server runs. SQLite's own locking serialises its writes; never serve requests from a shared store.
+   */
+  shared?: boolean;
 }
 
 const LOCK_FILE = 'availsync.lock';
@@ -236,22 +263,56 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/**
+ * Kysely prepares a statement for every query; preparing costs more than running a small one. The
+ * statements of this single connection are reused by SQL text (a bounded cache: a few hundred shapes).
+ */
+function withStatementCache(raw: SqliteDatabase.Database) {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => raw.close(),
+    prepare(sqlText: string) {
+      let stmt = cache.get(sqlText);
+      if (!stmt) {
+        if (cache.size >= 2000) cache.clear();
+        stmt = raw.prepare(sqlText);
+        cache.set(sqlText, stmt);
+      }
+      return stmt;
+    },
+  };
+}
+
 export function createSqliteStore(opts: SqliteOptions): Store {
   const memory = opts.dataDir === ':memory:';
   let releaseLock = () => {};
   let file = ':memory:';
   if (!memory) {
     if (!existsSync(opts.dataDir)) mkdirSync(opts.dataDir, { recursive: true });
-    releaseLock = acquireLockFile(opts.dataDir);
+    if (!opts.shared) releaseLock = acquireLockFile(opts.dataDir);
     file = join(opts.dataDir, 'availsync.db');
   }
   const raw = new SqliteDatabase(file);
   raw.pragma('journal_mode = WAL');
+  // NORMAL in WAL mode: a commit is in the WAL file before it is acknowledged, so it survives kill -9 of
+  // the process; FULL also fsyncs each commit, for power loss.
   raw.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
   raw.pragma('busy_timeout = 5000');
   raw.pragma('temp_store = MEMORY');
   raw.pragma('cache_size = -65536');
-  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: raw }) });
+  raw.pragma('journal_size_limit = 67108864');
+  let checkpointer: Checkpointer | undefined;
+  if (!memory) {
+    raw.pragma('wal_autocheckpoint = 0');
+    checkpointer = startCheckpointer(file, {
+      onError: (message) => {
+        // Never let the WAL grow without bound: fall back to in-line checkpoints.
+        raw.pragma('wal_autocheckpoint = 1000');
+        opts.onCheckpointError?.(message);
+      },
+    });
+  }
+  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(raw) }) });
   const clock = opts.clock;
   // The high-water mark: the embedded store's clock never runs backwards, even across restarts or a
   // machine clock that steps back. Loaded at migrate(), kept in memory, persisted in every write.
@@ -302,6 +363,7 @@ export function createSqliteStore(opts: SqliteOptions): Store {
     async readNow() {
       return Math.max(clock.now(), hwm);
     },
+    lockOrg: (trx, orgId) => trx.selectFrom('orgs').selectAll().where('id', '=', orgId).executeTakeFirst(),
     skipLocked: (q) => q,
     isUniqueViolation: (err) => /UNIQUE constraint failed|SQLITE_CONSTRAINT_(UNIQUE|PRIMARYKEY)/.test(errCode(err) ?? String(err)),
     isUnavailable: (err) => /SQLITE_(BUSY|IOERR|FULL|CANTOPEN)/.test(errCode(err) ?? ''),
@@ -324,6 +386,7 @@ export function createSqliteStore(opts: SqliteOptions): Store {
       }
     },
     async close() {
+      await checkpointer?.stop();
       await db.destroy();
       releaseLock();
     },

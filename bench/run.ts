@@ -1,0 +1,301 @@
+/**
+ * npm run bench — figures and ratios, never pass/fail.
+ *
+ * A claim = POST /v1/work/run/start (authenticated, with an Idempotency-Key, audit rows written) + finish.
+ * Every scenario runs real server processes (the built dist) with the load generator on the same machine.
+ * Env: BENCH_SECONDS (default 5), BENCH_ONLY (comma list: sqlite,sqlite-full,pg1,pg3,floors,redis,growth),
+ * BENCH_GROWTH_CLAIMS (default 1000000), BENCH_GROWTH_RESOURCES (default 100000).
+ */
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { type RunResult } from './loadgen.js';
+import { type Node, startNode, tempDataDir, tempDatabase } from './servers.js';
+import { seedGrowth } from './growth.js';
+import { inProcessFloor } from './floor.js';
+import { redisLockFloor } from './redis.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'sqlite,sqlite-full,pg1,pg3,floors,redis,growth').split(','));
+const root = new URL('..', import.meta.url).pathname;
+
+/** What every scenario reports, whatever generated the load. */
+interface Measured {
+  seconds: number;
+  requests: number;
+  ok: number;
+  skipped: number;
+  errors: number;
+  p50: number;
+  p99: number;
+}
+
+function fromRun(r: RunResult): Measured {
+  return { seconds: r.seconds, requests: r.requests, ok: r.ok, skipped: r.skipped, errors: r.errors, p50: r.latency.percentile(50), p99: r.latency.percentile(99) };
+}
+
+interface Row {
+  name: string;
+  clients: number;
+  result: Measured;
+  flowsPerSecond: number;
+  requestsPerSecond: number;
+  loop?: { eventLoopP99Ms: number; peakRssMb: number };
+}
+const rows: Row[] = [];
+
+function record(name: string, clients: number, result: Measured, loop?: Row['loop']) {
+  const row: Row = { name, clients, result, flowsPerSecond: result.ok / result.seconds, requestsPerSecond: result.requests / result.seconds, ...(loop ? { loop } : {}) };
+  rows.push(row);
+  const p50 = result.p50.toFixed(2);
+  const p99 = result.p99.toFixed(2);
+  const extra = loop ? `  loop p99 ${loop.eventLoopP99Ms.toFixed(1)} ms  rss ${loop.peakRssMb.toFixed(0)} MB` : '';
+  console.log(
+    `${name.padEnd(44)} c=${String(clients).padStart(2)}  ${row.flowsPerSecond.toFixed(0).padStart(6)} ok/s  ${row.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${p50.padStart(6)} ms  p99 ${p99.padStart(6)} ms  skip ${result.skipped}  err ${result.errors}${extra}`,
+  );
+  return row;
+}
+
+/** Sign up, create `n` agents; returns their keys. */
+async function setup(url: string, n: number): Promise<string[]> {
+  const res = await fetch(`${url}/v1/auth/signup`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: `bench-${randomUUID()}@example.com`, password: 'benchmark-password', workspace_name: 'Bench' }),
+  });
+  const cookie = /availsync_session=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1];
+  const { csrf_token: csrf, workspace } = (await res.json()) as { csrf_token: string; workspace: { id: string } };
+  const keys: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const a = await fetch(`${url}/v1/orgs/${workspace.id}/agents`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie: `availsync_session=${cookie}`, 'x-csrf-token': csrf },
+      body: JSON.stringify({ name: `bench-${i}` }),
+    });
+    keys.push(((await a.json()) as { api_key: string }).api_key);
+  }
+  return keys;
+}
+
+type Flow = 'uncontended' | 'contended' | 'noop' | 'working-set';
+
+/**
+ * One HTTP scenario with autocannon: `clients` keep-alive connections, each running its flow in a loop.
+ * A connection's `setupRequest` decides the next request (start, or finish of the claim it holds), so a
+ * claim is start + finish on one connection, and a skipped start is simply followed by another start.
+ */
+async function measure(nodes: Node[], keys: string[], flow: Flow, clients: number, label: string, loopStats = false) {
+  let ok = 0;
+  let skipped = 0;
+  let errors = 0;
+  let counter = 0;
+  /** Per-cycle context: autocannon keeps it across the steps of one cycle, then starts afresh. */
+  interface Ctx {
+    key?: string;
+    claimId?: string;
+  }
+  // Working sets: each of `clients` claims holds its own project and edits 50 paths of one shared repo.
+  const wsClaims: { id: string; key: string }[] = [];
+  if (flow === 'working-set') {
+    for (let i = 0; i < clients; i++) {
+      const key = keys[i % keys.length]!;
+      const r = await fetch(`${nodes[i % nodes.length]!.url}/v1/work/run/start`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ resource: `project:ws-${label}-${i}`, duration_minutes: 60 }),
+      });
+      wsClaims.push({ id: ((await r.json()) as { claim: { id: string } }).claim.id, key });
+    }
+  }
+  const json = (key: string) => ({ 'content-type': 'application/json', authorization: `Bearer ${key}` });
+  const counted = (status: number) => {
+    if (status === 200) ok += 1;
+    else errors += 1;
+  };
+  let steps: any[];
+  if (flow === 'noop') {
+    steps = [{ method: 'GET', path: '/v1/agent', headers: json(keys[0]!), onResponse: counted }];
+  } else if (flow === 'working-set') {
+    steps = [
+      {
+        setupRequest: (req: any) => {
+          const n = counter++;
+          const ws = wsClaims[n % wsClaims.length]!;
+          const paths = Array.from({ length: 50 }, (_, k) => `src/run-${n % wsClaims.length}/file-${(k + n) % 80}.ts`);
+          return { ...req, method: 'POST', path: '/v1/work/run/working-set', headers: json(ws.key), body: JSON.stringify({ claim_id: ws.id, resource: 'repo:bench/mono', paths }) };
+        },
+        onResponse: counted,
+      },
+    ];
+  } else {
+    steps = [
+      {
+        setupRequest: (req: any, ctx: Ctx) => {
+          const n = counter++;
+          ctx.key = keys[n % keys.length]!;
+          // Uncontended: a rotating pool far larger than the connections, so a resource is always free.
+          const resource = flow === 'contended' ? `repo:bench/hot-${n % 8}` : `repo:bench/${label}-${n % 4096}`;
+          return {
+            ...req,
+            method: 'POST',
+            path: '/v1/work/run/start',
+            headers: { ...json(ctx.key), 'idempotency-key': randomUUID() },
+            body: JSON.stringify({ resource, duration_minutes: 5 }),
+          };
+        },
+        onResponse: (status: number, body: string, ctx: Ctx) => {
+          if (status !== 200) {
+            errors += 1;
+            return;
+          }
+          const parsed = JSON.parse(body) as { action: string; claim?: { id: string } };
+          if (parsed.action === 'proceed' && parsed.claim) ctx.claimId = parsed.claim.id;
+          else skipped += 1;
+        },
+      },
+      {
+        // Returning nothing ends the cycle: a skipped start is followed by the next start.
+        setupRequest: (req: any, ctx: Ctx) =>
+          ctx.claimId ? { ...req, method: 'POST', path: '/v1/work/run/finish', headers: json(ctx.key!), body: JSON.stringify({ claim_id: ctx.claimId }) } : undefined,
+        onResponse: counted,
+      },
+    ];
+  }
+  for (const n of nodes) n.resetStats();
+  const perNode = await Promise.all(
+    nodes.map((node) =>
+      autocannon({ url: node.url, connections: Math.max(1, Math.round(clients / nodes.length)), duration: SECONDS, requests: steps }),
+    ),
+  );
+  let loop: Row['loop'];
+  if (loopStats) {
+    const stats = await Promise.all(nodes.map((n) => n.stats()));
+    loop = { eventLoopP99Ms: Math.max(...stats.map((s) => s.eventLoopP99Ms)), peakRssMb: Math.max(...stats.map((s) => s.peakRssMb)) };
+  }
+  const requests = perNode.reduce((a, r) => a + r.requests.total, 0);
+  const seconds = Math.max(...perNode.map((r) => r.duration));
+  const result: Measured = {
+    seconds,
+    requests,
+    ok,
+    skipped,
+    errors,
+    p50: Math.max(...perNode.map((r) => r.latency.p50)),
+    p99: Math.max(...perNode.map((r) => r.latency.p99)),
+  };
+  return record(`${label} ${flow}`, clients, result, loop);
+}
+
+async function suite(label: string, nodes: Node[], opts: { extras: boolean }) {
+  const keys = await setup(nodes[0]!.url, 32);
+  await measure(nodes, keys, 'uncontended', 1, label);
+  await measure(nodes, keys, 'uncontended', 32, label, true);
+  await measure(nodes, keys, 'contended', 32, label);
+  if (opts.extras) {
+    await measure(nodes, keys, 'working-set', 32, label);
+    await measure(nodes, keys, 'noop', 32, label);
+  }
+}
+
+function find(name: string, clients = 32): Row | undefined {
+  return rows.find((r) => r.name === name && r.clients === clients);
+}
+
+function ratio(label: string, a?: Row, b?: Row, field: 'flowsPerSecond' | 'requestsPerSecond' = 'flowsPerSecond') {
+  if (!a || !b) return;
+  console.log(`${label.padEnd(58)} ${(a[field] / b[field]).toFixed(2)}`);
+}
+
+async function main() {
+  console.log(`Availsync benchmark — ${SECONDS}s per scenario, node ${process.version}, ${join(root)}`);
+  console.log('building…');
+  execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
+
+  if (ONLY.has('sqlite')) {
+    const data = tempDataDir();
+    const node = await startNode({ AVAILSYNC_DATA_DIR: data.dir });
+    await suite('sqlite', [node], { extras: true });
+    await node.stop();
+    data.drop();
+  }
+  if (ONLY.has('sqlite-full')) {
+    const data = tempDataDir();
+    const node = await startNode({ AVAILSYNC_DATA_DIR: data.dir, AVAILSYNC_SQLITE_SYNCHRONOUS: 'FULL' });
+    await suite('sqlite-full', [node], { extras: false });
+    await node.stop();
+    data.drop();
+  }
+  if (ONLY.has('pg1')) {
+    const db = await tempDatabase();
+    const node = await startNode({ DATABASE_URL: db.url });
+    await suite('pg1', [node], { extras: true });
+    await node.stop();
+    await db.drop();
+  }
+  if (ONLY.has('pg3')) {
+    const db = await tempDatabase();
+    const first = await startNode({ DATABASE_URL: db.url });
+    const others = await Promise.all([startNode({ DATABASE_URL: db.url }), startNode({ DATABASE_URL: db.url })]);
+    const nodes = [first, ...others];
+    await suite('pg3', nodes, { extras: false });
+    await Promise.all(nodes.map((n) => n.stop()));
+    await db.drop();
+  }
+  if (ONLY.has('floors')) {
+    for (const kind of ['sqlite', 'postgres'] as const) {
+      for (const clients of [1, 32]) {
+        const r = await inProcessFloor(kind, clients, SECONDS);
+        record(`${kind === 'sqlite' ? 'sqlite' : 'pg1'} in-process start+finish`, clients, fromRun(r));
+      }
+    }
+  }
+  if (ONLY.has('redis')) {
+    for (const clients of [1, 32]) {
+      const r = await redisLockFloor(clients, SECONDS);
+      if (r) record('redis SET NX PX + DEL', clients, fromRun(r));
+    }
+  }
+  if (ONLY.has('growth')) {
+    for (const kind of ['sqlite', 'pg1'] as const) {
+      const claims = Number(process.env.BENCH_GROWTH_CLAIMS ?? 1_000_000);
+      const resources = Number(process.env.BENCH_GROWTH_RESOURCES ?? 100_000);
+      const env = kind === 'sqlite' ? tempDataDir() : undefined;
+      const db = kind === 'pg1' ? await tempDatabase() : undefined;
+      const nodeEnv: Record<string, string> = env ? { AVAILSYNC_DATA_DIR: env.dir } : { DATABASE_URL: db!.url };
+      let node = await startNode(nodeEnv);
+      const keys = await setup(node.url, 32);
+      await measure([node], keys, 'uncontended', 32, `${kind}-empty`);
+      await node.stop();
+      const t0 = performance.now();
+      await seedGrowth(kind, env?.dir ?? db!.url, claims, resources);
+      console.log(`  seeded ${claims} claims and ${resources} resources in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      node = await startNode(nodeEnv);
+      await measure([node], keys, 'uncontended', 32, `${kind}-loaded`);
+      await node.stop();
+      env?.drop();
+      await db?.drop();
+    }
+  }
+
+  console.log('\nratios (claims/s unless noted)');
+  ratio('HTTP ÷ in-process, sqlite, 32 clients', find('sqlite uncontended'), find('sqlite in-process start+finish'));
+  ratio('HTTP ÷ in-process, pg1, 32 clients', find('pg1 uncontended'), find('pg1 in-process start+finish'));
+  ratio('claim requests/s ÷ authenticated no-op requests/s, sqlite', find('sqlite uncontended'), find('sqlite noop'), 'requestsPerSecond');
+  ratio('claim requests/s ÷ authenticated no-op requests/s, pg1', find('pg1 uncontended'), find('pg1 noop'), 'requestsPerSecond');
+  ratio('PostgreSQL (1 node) ÷ SQLite, 32 clients', find('pg1 uncontended'), find('sqlite uncontended'));
+  ratio('SQLite synchronous=FULL ÷ default, 32 clients', find('sqlite-full uncontended'), find('sqlite uncontended'));
+  ratio('3 nodes ÷ 1 node (PostgreSQL), 32 clients', find('pg3 uncontended'), find('pg1 uncontended'));
+  ratio('Availsync sqlite ÷ Redis lock, 32 clients', find('sqlite uncontended'), find('redis SET NX PX + DEL'));
+  ratio('Availsync sqlite ÷ Redis lock, 1 client', find('sqlite uncontended', 1), find('redis SET NX PX + DEL', 1));
+  ratio('loaded ÷ empty database, sqlite', find('sqlite-loaded uncontended'), find('sqlite-empty uncontended'));
+  ratio('loaded ÷ empty database, pg1', find('pg1-loaded uncontended'), find('pg1-empty uncontended'));
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
