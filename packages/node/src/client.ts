@@ -10,6 +10,7 @@ import type {
   Claim,
   ClaimResponse,
   ClaimStatus,
+  ConfirmHoldResponse,
   ConflictCheckResponse,
   ExtendResponse,
   FileMode,
@@ -155,8 +156,9 @@ export interface UsageParams {
 }
 
 export interface HeartbeatParams {
-  client: string;
-  version: string;
+  /** e.g. `availsync-mcp`. */
+  client?: string | undefined;
+  version?: string | undefined;
 }
 
 const time = (v: string | Date | undefined) => (v instanceof Date ? v.toISOString() : v);
@@ -318,6 +320,7 @@ export function createAvailsyncClient(options: AvailsyncClientOptions) {
         method: 'POST',
         path: '/v1/holds',
         body: {
+          agent_id: agentId,
           resource: params.resource,
           start_at: time(params.startAt),
           end_at: time(params.endAt),
@@ -329,6 +332,14 @@ export function createAvailsyncClient(options: AvailsyncClientOptions) {
         idempotencyKey: params.idempotencyKey ?? true,
         options: opts,
       });
+    },
+    /** One hold of the workspace, by id. */
+    get(holdId: string, opts?: RequestOptions): Promise<HoldResponse> {
+      return send({ method: 'GET', path: `/v1/holds/${encodeId(holdId)}`, idempotent: true, options: opts });
+    },
+    /** Make a tentative hold (`ttlMinutes`) firm. */
+    confirm(holdId: string, opts?: RequestOptions): Promise<ConfirmHoldResponse> {
+      return send({ method: 'POST', path: `/v1/holds/${encodeId(holdId)}/confirm`, idempotent: true, options: opts });
     },
     /** Release a hold (idempotent: `already_released`). */
     release(holdId: string, opts?: RequestOptions): Promise<ReleaseHoldResponse> {
@@ -409,7 +420,7 @@ export function createAvailsyncClient(options: AvailsyncClientOptions) {
 
   const mcp = {
     /** Report an MCP client as online (`online` on the agent for 2 minutes). */
-    heartbeat(params: HeartbeatParams, opts?: RequestOptions): Promise<HeartbeatResponse> {
+    heartbeat(params: HeartbeatParams = {}, opts?: RequestOptions): Promise<HeartbeatResponse> {
       return send({ method: 'POST', path: '/v1/mcp/heartbeat', body: params, idempotent: true, options: opts });
     },
   };

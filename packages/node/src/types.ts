@@ -212,8 +212,10 @@ export type HoldStatus = 'active' | 'released' | 'expired';
 
 export interface Hold {
   id: string;
-  agent_id: string | null;
+  agent_id: string;
   resource: string;
+  resource_type: string;
+  resource_key: string;
   start_at: Timestamp;
   end_at: Timestamp;
   status: HoldStatus;
@@ -221,8 +223,9 @@ export interface Hold {
   metadata: JsonObject;
   /** A tentative hold lapses at this time unless confirmed; null for a firm hold. */
   expires_at: Timestamp | null;
+  idempotency_key: string | null;
   created_at: Timestamp;
-  [extra: string]: unknown;
+  released_at: Timestamp | null;
 }
 
 export interface HoldResponse {
@@ -235,6 +238,13 @@ export interface ReleaseHoldResponse {
   hold: Hold;
 }
 
+/** `POST /v1/holds/:hold_id/confirm`: a tentative hold becomes firm. */
+export interface ConfirmHoldResponse {
+  action: 'confirmed' | 'already_confirmed';
+  hold: Hold;
+}
+
+/** Windows are half-open: `[start_at, end_at)`. */
 export interface TimeWindow {
   start_at: Timestamp;
   end_at: Timestamp;
@@ -242,8 +252,7 @@ export interface TimeWindow {
 
 export interface BusyWindow extends TimeWindow {
   hold_id: string;
-  agent_id: string | null;
-  [extra: string]: unknown;
+  agent_id: string;
 }
 
 /** `GET /v1/availability`. */
@@ -253,30 +262,42 @@ export interface AvailabilityResponse {
   to: Timestamp;
   busy: BusyWindow[];
   free: TimeWindow[];
-  /** The first free window of at least `duration_minutes`, when that was asked. */
+  /** The first free window of `duration_minutes`, when that was asked. */
   first_free_slot: TimeWindow | null;
-  [extra: string]: unknown;
 }
 
 /** `POST /v1/conflicts/check`. */
 export interface ConflictCheckResponse {
   conflict: boolean;
-  conflicts: BusyWindow[];
+  conflicts: Hold[];
   next_free_slot: TimeWindow | null;
-  [extra: string]: unknown;
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Activity and MCP
 
-/** `POST /v1/activity/usage`. The server's answer is returned as-is. */
-export type UsageResponse = JsonObject;
+export interface UsageReport {
+  id: string;
+  agent_id: string;
+  claim_id: string | null;
+  model: string | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  cost_usd: number | null;
+  external_run_id: string | null;
+  metadata: JsonObject;
+  created_at: Timestamp;
+}
+
+/** `POST /v1/activity/usage`. */
+export interface UsageResponse {
+  usage: UsageReport;
+}
 
 /** `POST /v1/mcp/heartbeat`. */
 export interface HeartbeatResponse {
-  ok: boolean;
+  ok: true;
   server_time: Timestamp;
-  [extra: string]: unknown;
 }
 
 /** The error envelope of every non-2xx answer. */

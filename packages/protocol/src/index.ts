@@ -1,3 +1,4 @@
 export * from './errors.js';
+export * from './holds.js';
 export * from './resource.js';
 export * from './schemas.js';

@@ -14,6 +14,7 @@ import type { AppEnv, RouteInfo } from './env.js';
 import { ApiError, errorBody } from './errors.js';
 import { createRouter } from './registry.js';
 import { accountRoutes } from './routes/accounts.js';
+import { holdRoutes } from './routes/holds.js';
 import { workRoutes } from './routes/work.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -129,6 +130,7 @@ export function createApp(opts: AppOptions) {
   );
   accountRoutes(router, { secureCookies: opts.secureCookies });
   workRoutes(router);
+  holdRoutes(router);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'agentKey', {
     type: 'http',

@@ -1,9 +1,10 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as m001 from './001_initial.js';
+import * as m002 from './002_holds.js';
 
 /** Migrations in order. Add new files here; never edit one that has shipped. */
 export const migrationProvider: MigrationProvider = {
   async getMigrations(): Promise<Record<string, Migration>> {
-    return { '001_initial': m001 };
+    return { '001_initial': m001, '002_holds': m002 };
   },
 };

@@ -1,0 +1,437 @@
+/**
+ * Availability holds (SPEC §5): create / confirm / release / read, availability, conflict previews.
+ *
+ * A create is one transaction, like a work start: idempotency key; lock the resource row (the same lock
+ * claims use: `SELECT … FOR UPDATE` on PostgreSQL, the single writer on SQLite); read the clock after the
+ * lock; mark lapsed holds `expired` (tentative TTL passed, or the window is over); refuse an overlap with
+ * 409 hold_conflict and the next free slot; insert; audit; commit; answer. The schema backs the lock
+ * (an exclusion constraint on PostgreSQL, a trigger on SQLite); if it ever refuses a row, that is answered
+ * as the same 409, never a 500.
+ */
+import {
+  type AvailabilityQuery,
+  type AvailabilityResponse,
+  type ConflictsCheckRequest,
+  type ConflictsCheckResponse,
+  formatResource,
+  type Hold,
+  type HoldConflictResponse,
+  type HoldCreateRequest,
+  type HoldListQuery,
+  parseHoldResource,
+  type ResourceRef,
+  type TimeWindow,
+} from '@availsync/protocol';
+import type { Selectable } from 'kysely';
+import { iso, isoOrNull } from '../clock.js';
+import {
+  checkWindow,
+  DAY_MS,
+  effectiveHoldStatus,
+  firstFit,
+  freeWindows,
+  isLiveHold,
+  lapsedAt,
+  MAX_WINDOW_MS,
+  nextFreeSlot,
+  overlaps,
+  type Window,
+} from '../domain/holds.js';
+import { MINUTE } from '../domain/lease.js';
+import { errors } from '../http/errors.js';
+import { newId } from '../ids.js';
+import type { HoldsTable } from '../storage/holds-table.js';
+import type { Executor, Tx } from '../storage/store.js';
+import { writeAudit } from './audit.js';
+import { actorOf, idempotencyScope, type Principal, type Reply, type ServiceDeps } from './context.js';
+import { type IdempotentReply, idempotent } from './idempotency.js';
+import type { WorkService } from './work.js';
+
+export type HoldRow = Selectable<HoldsTable>;
+
+/** When `to` is not given, availability looks this far past `from`. */
+const DEFAULT_AVAILABILITY_RANGE_MS = 7 * DAY_MS;
+
+export function toHold(row: HoldRow, now: number): Hold {
+  return {
+    id: row.id,
+    agent_id: row.agent_id,
+    resource: formatResource(row),
+    resource_type: row.resource_type,
+    resource_key: row.resource_key,
+    start_at: iso(row.start_at),
+    end_at: iso(row.end_at),
+    status: effectiveHoldStatus(row, now),
+    reason: row.reason,
+    metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+    expires_at: isoOrNull(row.expires_at),
+    idempotency_key: row.idempotency_key,
+    created_at: iso(row.created_at),
+    released_at: isoOrNull(row.released_at),
+  };
+}
+
+const toWindow = (w: Window): TimeWindow => ({ start_at: iso(w.start), end_at: iso(w.end) });
+const windowOf = (h: HoldRow): Window => ({ start: h.start_at, end: h.end_at });
+
+function resolveHoldResource(resource: string, field = 'resource'): ResourceRef {
+  const parsed = parseHoldResource(resource);
+  if (!parsed.ok) throw errors.invalid(parsed.message, { [field]: parsed.message });
+  return parsed.value;
+}
+
+/** `start`/`end` as epoch ms: end after start, at most 31 days apart. */
+function parseWindow(startAt: string, endAt: string, names = { start: 'start_at', end: 'end_at' as 'end_at' | 'to' }): Window {
+  const start = Date.parse(startAt);
+  const end = Date.parse(endAt);
+  const check = checkWindow(start, end, names);
+  if (!check.ok) throw errors.invalid(`Invalid window: ${check.message}`, { [check.field]: check.message });
+  return { start, end };
+}
+
+function errCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+}
+
+/**
+ * The schema itself refused an overlapping active hold: PostgreSQL's exclusion constraint (SQLSTATE
+ * 23P01) or the SQLite trigger's `RAISE(ABORT, 'hold_overlap')`. The service lock should make this
+ * unreachable; if it is reached, the answer is a 409, never a 500.
+ */
+export function isHoldOverlapViolation(err: unknown): boolean {
+  return errCode(err) === '23P01' || (err instanceof Error && err.message.includes('hold_overlap'));
+}
+
+type CreateInput = HoldCreateRequest & { idempotency_key?: string | undefined };
+/** 201 { hold }, or 409 hold_conflict (the request id is added when sent: replays carry their own). */
+export type CreateBody = { hold: Hold } | Omit<HoldConflictResponse, 'request_id'>;
+
+export class HoldService {
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly work: WorkService,
+  ) {}
+
+  private get store() {
+    return this.deps.store;
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // reading holds of a resource
+
+  /** Active rows on a resource whose window meets `[from, to)` (no TTL or end filter: the caller decides). */
+  private activeOn(ex: Executor, orgId: string, ref: ResourceRef, from: number, to: number) {
+    return ex
+      .selectFrom('holds')
+      .selectAll()
+      .where('org_id', '=', orgId)
+      .where('resource_type', '=', ref.resource_type)
+      .where('resource_key', '=', ref.resource_key)
+      .where('status', '=', 'active')
+      .where('end_at', '>', from)
+      .where('start_at', '<', to)
+      .orderBy('start_at')
+      .orderBy('id')
+      .execute();
+  }
+
+  /** Live holds that could matter to a window: overlapping it, or within the next-free-slot horizon. */
+  private async liveAround(ex: Executor, orgId: string, ref: ResourceRef, wanted: Window, now: number): Promise<HoldRow[]> {
+    const rows = await this.activeOn(ex, orgId, ref, wanted.start, wanted.end + MAX_WINDOW_MS);
+    return rows.filter((h) => isLiveHold(h, now));
+  }
+
+  private conflictBody(ref: ResourceRef, live: HoldRow[], wanted: Window, now: number) {
+    const conflicts = live.filter((h) => overlaps(windowOf(h), wanted));
+    const next = nextFreeSlot(live.map(windowOf), wanted);
+    return {
+      conflicts,
+      body: {
+        error: 'hold_conflict' as const,
+        message: `The window overlaps ${conflicts.length} active hold${conflicts.length === 1 ? '' : 's'} on ${formatResource(ref)}`,
+        conflicts: conflicts.map((h) => toHold(h, now)),
+        next_free_slot: next ? toWindow(next) : null,
+      },
+    };
+  }
+
+  /** Mark lapsed active holds `expired` (guarded: only rows still active) and audit each. */
+  private async lapse(trx: Tx, rows: HoldRow[], now: number): Promise<void> {
+    for (const row of rows) {
+      if (row.status !== 'active' || isLiveHold(row, now)) continue;
+      const at = lapsedAt(row);
+      const done = await trx
+        .updateTable('holds')
+        .set({ status: 'expired', released_at: at })
+        .where('id', '=', row.id)
+        .where('status', '=', 'active')
+        .returning('id')
+        .executeTakeFirst();
+      if (!done) continue;
+      await writeAudit(trx, now, {
+        org_id: row.org_id,
+        actor: { type: 'system', id: null },
+        event: 'hold.expired',
+        resource: formatResource(row),
+        details: {
+          hold_id: row.id,
+          agent_id: row.agent_id,
+          reason: row.expires_at !== null && row.expires_at <= row.end_at ? 'ttl_lapsed' : 'window_ended',
+          at: iso(at),
+        },
+      });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // create
+
+  async create(p: Principal, input: CreateInput): Promise<IdempotentReply<CreateBody>> {
+    const agent = await this.work.actingAgent(p, input.agent_id);
+    const ref = resolveHoldResource(input.resource);
+    const wanted = parseWindow(input.start_at, input.end_at);
+    const { idempotency_key: key, ...fingerprint } = input;
+    const resource = formatResource(ref);
+    try {
+      return await this.store.transaction((trx) =>
+        idempotent(
+          trx,
+          { scope: idempotencyScope(p), key, fingerprint: { route: 'holds/create', ...fingerprint } },
+          this.deps.clock.now(),
+          async (): Promise<Reply<CreateBody>> => {
+            const { now } = await this.store.lockResources(trx, [{ org_id: p.org.id, ...ref }]);
+            // Plan capacity for protected resources belongs here, after the resource lock (issue 4, plans).
+            if (wanted.end <= now) {
+              throw errors.invalid('The window has already ended: end_at must be in the future', { end_at: 'must be in the future' });
+            }
+            // Every active hold of the resource: lapsed ones are marked expired here, under the lock, so the
+            // exclusion constraint (which sees only status) agrees with the decision.
+            const active = await this.activeOn(trx, p.org.id, ref, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+            await this.lapse(trx, active, now);
+            const live = active.filter((h) => isLiveHold(h, now));
+            const { conflicts, body } = this.conflictBody(ref, live, wanted, now);
+            if (conflicts.length > 0) {
+              await writeAudit(trx, now, {
+                org_id: p.org.id,
+                actor: actorOf(p),
+                event: 'hold.conflict',
+                resource,
+                details: {
+                  agent_id: agent.id,
+                  start_at: iso(wanted.start),
+                  end_at: iso(wanted.end),
+                  conflicting_hold_ids: conflicts.map((h) => h.id),
+                },
+              });
+              return { status: 409, body };
+            }
+            const row: HoldRow = {
+              id: newId('hold'),
+              org_id: p.org.id,
+              agent_id: agent.id,
+              resource_type: ref.resource_type,
+              resource_key: ref.resource_key,
+              start_at: wanted.start,
+              end_at: wanted.end,
+              status: 'active',
+              reason: input.reason ?? null,
+              metadata: JSON.stringify(input.metadata ?? {}),
+              expires_at: input.ttl_minutes === undefined ? null : now + input.ttl_minutes * MINUTE,
+              idempotency_key: key ?? null,
+              created_at: now,
+              released_at: null,
+            };
+            await trx.insertInto('holds').values(row).execute();
+            await writeAudit(trx, now, {
+              org_id: p.org.id,
+              actor: actorOf(p),
+              event: 'hold.created',
+              resource,
+              details: {
+                hold_id: row.id,
+                agent_id: agent.id,
+                start_at: iso(row.start_at),
+                end_at: iso(row.end_at),
+                expires_at: isoOrNull(row.expires_at),
+              },
+            });
+            return { status: 201, body: { hold: toHold(row, now) } };
+          },
+        ),
+      );
+    } catch (err) {
+      if (!isHoldOverlapViolation(err)) throw err;
+      // The database refused the row (the transaction, idempotency record included, rolled back): answer
+      // what a fresh read shows. Not stored for replay; a retry decides again.
+      this.deps.logger.warn('hold overlap refused by the database', { resource, org_id: p.org.id });
+      const now = await this.store.readNow();
+      const live = await this.liveAround(this.store.db, p.org.id, ref, wanted, now);
+      const { body } = this.conflictBody(ref, live, wanted, now);
+      return { status: 409, body, replayed: false };
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // by id
+
+  /** A hold of the caller's workspace (any agent may read it); an agent changes only its own. */
+  private async findHold(p: Principal, holdId: string, forChange: boolean): Promise<HoldRow> {
+    const row = await this.store.db
+      .selectFrom('holds')
+      .selectAll()
+      .where('id', '=', holdId)
+      .where('org_id', '=', p.org.id)
+      .executeTakeFirst();
+    if (!row) throw errors.notFound('Hold');
+    if (forChange && p.kind === 'agent' && row.agent_id !== p.agent.id) throw errors.forbidden('This hold belongs to another agent');
+    return row;
+  }
+
+  async get(p: Principal, holdId: string): Promise<Hold> {
+    const row = await this.findHold(p, holdId, false);
+    return toHold(row, await this.store.readNow());
+  }
+
+  /** Lock the hold's resource, re-read the hold, and mark it expired if it has lapsed. */
+  private async lockHold(trx: Tx, row: HoldRow) {
+    const { now } = await this.store.lockResources(trx, [
+      { org_id: row.org_id, resource_type: row.resource_type, resource_key: row.resource_key },
+    ]);
+    const fresh = await trx.selectFrom('holds').selectAll().where('id', '=', row.id).executeTakeFirstOrThrow();
+    if (fresh.status === 'active' && !isLiveHold(fresh, now)) {
+      await this.lapse(trx, [fresh], now);
+      return { now, hold: { ...fresh, status: 'expired', released_at: lapsedAt(fresh) } };
+    }
+    return { now, hold: fresh };
+  }
+
+  /** DELETE /v1/holds/:id — idempotent: a hold already released or lapsed is `already_released`. */
+  async release(p: Principal, holdId: string): Promise<{ action: 'released' | 'already_released'; hold: Hold }> {
+    const row = await this.findHold(p, holdId, true);
+    return this.store.transaction(async (trx) => {
+      const { now, hold } = await this.lockHold(trx, row);
+      if (hold.status !== 'active') return { action: 'already_released', hold: toHold(hold, now) };
+      const done: HoldRow = { ...hold, status: 'released', released_at: now };
+      await trx.updateTable('holds').set({ status: 'released', released_at: now }).where('id', '=', hold.id).execute();
+      await writeAudit(trx, now, {
+        org_id: hold.org_id,
+        actor: actorOf(p),
+        event: 'hold.released',
+        resource: formatResource(hold),
+        details: { hold_id: hold.id, agent_id: hold.agent_id, start_at: iso(hold.start_at), end_at: iso(hold.end_at) },
+      });
+      return { action: 'released', hold: toHold(done, now) };
+    });
+  }
+
+  /**
+   * POST /v1/holds/:id/confirm — make a tentative hold firm (clear its TTL). A firm hold is
+   * `already_confirmed`; a hold that has lapsed or was released is 409 conflict with its `status`: its
+   * window may have been taken since, so the caller creates a new hold.
+   */
+  async confirm(p: Principal, holdId: string): Promise<Reply> {
+    const row = await this.findHold(p, holdId, true);
+    return this.store.transaction(async (trx): Promise<Reply> => {
+      const { now, hold } = await this.lockHold(trx, row);
+      if (hold.status !== 'active') {
+        return {
+          status: 409,
+          body: {
+            error: 'conflict',
+            message: `The hold is ${hold.status}; it can no longer be confirmed. Create a new hold.`,
+            status: hold.status,
+          },
+        };
+      }
+      if (hold.expires_at === null) return { status: 200, body: { action: 'already_confirmed', hold: toHold(hold, now) } };
+      const done: HoldRow = { ...hold, expires_at: null };
+      await trx.updateTable('holds').set({ expires_at: null }).where('id', '=', hold.id).execute();
+      await writeAudit(trx, now, {
+        org_id: hold.org_id,
+        actor: actorOf(p),
+        event: 'hold.confirmed',
+        resource: formatResource(hold),
+        details: { hold_id: hold.id, agent_id: hold.agent_id, ttl_expires_at: iso(hold.expires_at) },
+      });
+      return { status: 200, body: { action: 'confirmed', hold: toHold(done, now) } };
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // lists and previews (no mutation, no lock: a snapshot at the database's clock)
+
+  /**
+   * GET /v1/holds. Unlike claim lists (an agent key sees only its own claims), an agent key lists every
+   * hold of its workspace: a hold is a published busy window, and scheduling agents need to see the
+   * others' to plan around them. Changing a hold stays limited to its owner (and workspace users).
+   * Ordered by window start.
+   */
+  async list(p: Principal, q: HoldListQuery & { limit: number; offset: number }) {
+    const now = await this.store.readNow();
+    let base = this.store.db.selectFrom('holds').where('org_id', '=', p.org.id);
+    if (q.resource !== undefined) {
+      const ref = resolveHoldResource(q.resource);
+      base = base.where('resource_type', '=', ref.resource_type).where('resource_key', '=', ref.resource_key);
+    }
+    if (q.agent_id !== undefined) base = base.where('agent_id', '=', q.agent_id);
+    if (q.from !== undefined) base = base.where('end_at', '>', Date.parse(q.from));
+    if (q.to !== undefined) base = base.where('start_at', '<', Date.parse(q.to));
+    if (q.status === 'active') {
+      base = base
+        .where('status', '=', 'active')
+        .where('end_at', '>', now)
+        .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]));
+    } else if (q.status === 'expired') {
+      base = base.where((eb) =>
+        eb.or([
+          eb('status', '=', 'expired'),
+          eb.and([eb('status', '=', 'active'), eb.or([eb('end_at', '<=', now), eb('expires_at', '<=', now)])]),
+        ]),
+      );
+    } else if (q.status === 'released') base = base.where('status', '=', 'released');
+    const [rows, count] = await Promise.all([
+      base.selectAll().orderBy('start_at').orderBy('id').limit(q.limit).offset(q.offset).execute(),
+      base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+    ]);
+    const total = Number(count.n);
+    return {
+      data: rows.map((r) => toHold(r, now)),
+      pagination: { limit: q.limit, offset: q.offset, total, has_more: q.offset + rows.length < total },
+    };
+  }
+
+  /**
+   * GET /v1/availability: busy windows (live holds overlapping [from, to), whole), the free gaps between
+   * them within [from, to), and, with duration_minutes, the first free slot of that length that starts no
+   * earlier than now (a slot in the past cannot be booked).
+   */
+  async availability(p: Principal, q: AvailabilityQuery): Promise<AvailabilityResponse> {
+    const ref = resolveHoldResource(q.resource);
+    const now = await this.store.readNow();
+    const from = q.from === undefined ? now : Date.parse(q.from);
+    const to = q.to === undefined ? from + DEFAULT_AVAILABILITY_RANGE_MS : Date.parse(q.to);
+    const check = checkWindow(from, to, { start: 'from', end: 'to' });
+    if (!check.ok) throw errors.invalid(`Invalid range: ${check.message}`, { to: check.message });
+    const live = (await this.activeOn(this.store.db, p.org.id, ref, from, to)).filter((h) => isLiveHold(h, now));
+    const busy = live.map(windowOf);
+    const slot = q.duration_minutes === undefined ? null : firstFit(busy, Math.max(from, now), to, q.duration_minutes * MINUTE);
+    return {
+      resource: formatResource(ref),
+      from: iso(from),
+      to: iso(to),
+      busy: live.map((h) => ({ start_at: iso(h.start_at), end_at: iso(h.end_at), hold_id: h.id, agent_id: h.agent_id })),
+      free: freeWindows(busy, from, to).map(toWindow),
+      first_free_slot: slot ? toWindow(slot) : null,
+    };
+  }
+
+  /** POST /v1/conflicts/check: what a create would answer, without creating anything. */
+  async checkConflicts(p: Principal, body: ConflictsCheckRequest): Promise<ConflictsCheckResponse> {
+    const ref = resolveHoldResource(body.resource);
+    const wanted = parseWindow(body.start_at, body.end_at);
+    const now = await this.store.readNow();
+    const live = await this.liveAround(this.store.db, p.org.id, ref, wanted, now);
+    const { conflicts, body: shaped } = this.conflictBody(ref, live, wanted, now);
+    return { conflict: conflicts.length > 0, conflicts: shaped.conflicts, next_free_slot: shaped.next_free_slot };
+  }
+}
