@@ -515,7 +515,9 @@ for (const kind of STORES) {
         const res = await post(body);
         assert.equal(res.status, 400, `${label}: ${res.status} ${JSON.stringify(res.body)}`);
         assert.equal(res.body.error, 'invalid_request', label);
-        assert.ok(res.body.details?.[field], `${label}: details name ${field}: ${JSON.stringify(res.body.details)}`);
+        // An unknown field is named either as its own key or in the message for the body.
+        const named = res.body.details?.[field] !== undefined || JSON.stringify(res.body.details ?? {}).includes(field);
+        assert.ok(named, `${label}: details name ${field}: ${JSON.stringify(res.body.details)}`);
       }
       // Exactly 31 days is allowed.
       assert.equal((await post({ ...ok, end_at: at(base + 10 * HOUR + 31 * DAY) })).status, 201);
