@@ -9,19 +9,10 @@
  *   - `forUpdateSkipLocked` for the sweeper;
  *   - `lockOrg`: serialise plan-limit checks of one workspace (a row lock on PostgreSQL; SQLite has one writer).
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import {
-  Kysely,
-  Migrator,
-  PostgresDialect,
-  type Selectable,
-  type SelectQueryBuilder,
-  SqliteDialect,
-  sql,
-  type Transaction,
-} from 'kysely';
+import { Kysely, Migrator, PostgresDialect, type Selectable, type SelectQueryBuilder, SqliteDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Clock } from '../clock.js';
 import { type Checkpointer, startCheckpointer } from './checkpointer.js';
@@ -68,6 +59,8 @@ export interface Store {
   lockOrg(trx: Tx, orgId: string): Promise<Selectable<OrgsTable> | undefined>;
   /** `FOR UPDATE SKIP LOCKED` where the database has it (PostgreSQL); SQLite has one writer anyway. */
   skipLocked<O>(q: SelectQueryBuilder<DB, keyof DB, O>): SelectQueryBuilder<DB, keyof DB, O>;
+  /** `FOR UPDATE` where the database has it (PostgreSQL); SQLite has one writer anyway. */
+  forUpdate<O>(q: SelectQueryBuilder<DB, keyof DB, O>): SelectQueryBuilder<DB, keyof DB, O>;
   isUniqueViolation(err: unknown): boolean;
   /** The database is unreachable or restarting: answer 503 and let the client retry. */
   isUnavailable(err: unknown): boolean;
@@ -149,22 +142,24 @@ export function createPostgresStore(opts: PostgresOptions): Store {
       for (const k of sorted) {
         const row = await trx
           .insertInto('resources')
-          .values({ ...k, fencing_token: 0, created_at: nowOf(clock) })
+          .values({ ...k, fencing_token: 0, created_at: DB_NOW })
           .onConflict((oc) =>
             oc.columns(['org_id', 'resource_type', 'resource_key']).doUpdateSet({
               fencing_token: (eb) => eb.ref('resources.fencing_token'),
             }),
           )
-          .returning(['org_id', 'resource_type', 'resource_key', 'fencing_token', nowOf(clock).as('now')])
+          .returning(['org_id', 'resource_type', 'resource_key', 'fencing_token', DB_NOW.as('now')])
           .executeTakeFirstOrThrow();
         locked.set(`${k.resource_type}:${k.resource_key}`, row);
-        now = Number(row.now);
+        // The test offset is read here, after the lock is held, so time stays monotonic per resource
+        // even while a test moves the clock concurrently (0 in production).
+        now = Number(row.now) + clock.offsetMs();
       }
       return { now, rows: keys.map((k) => locked.get(`${k.resource_type}:${k.resource_key}`) as LockedResource) };
     },
     async now(trx) {
-      const { rows } = await sql<{ now: number }>`select ${nowOf(clock)} as now`.execute(trx);
-      return Number(rows[0]?.now);
+      const { rows } = await sql<{ now: number }>`select ${DB_NOW} as now`.execute(trx);
+      return Number(rows[0]?.now) + clock.offsetMs();
     },
     async readNow() {
       return store.now(db);
@@ -175,6 +170,9 @@ export function createPostgresStore(opts: PostgresOptions): Store {
     skipLocked(q) {
       return q.forUpdate().skipLocked();
     },
+    forUpdate(q) {
+      return q.forUpdate();
+    },
     isUniqueViolation: (err) => errCode(err) === '23505',
     isUnavailable(err) {
       const code = errCode(err);
@@ -184,7 +182,11 @@ export function createPostgresStore(opts: PostgresOptions): Store {
     },
     async migrate() {
       if (opts.schema) await sql`create schema if not exists ${sql.id(opts.schema)}`.execute(db);
-      await runMigrations(db, opts.schema);
+      // Name the schema Kysely keeps its bookkeeping in: the connection's own. Left unnamed, Kysely finds
+      // kysely_migration tables in *any* schema (another app's) and skips creating them in this one.
+      const schema =
+        opts.schema ?? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema ?? 'public';
+      await runMigrations(db, schema);
     },
     async ping() {
       try {
@@ -201,10 +203,8 @@ export function createPostgresStore(opts: PostgresOptions): Store {
   return store;
 }
 
-/** `clock_timestamp()` in epoch ms plus the test offset, as an SQL fragment. */
-function nowOf(clock: Clock) {
-  return sql<number>`((extract(epoch from clock_timestamp()) * 1000)::bigint + ${sql.lit(clock.offsetMs())})`;
-}
+/** `clock_timestamp()` in epoch ms: the database's clock at the moment the statement reads it. */
+const DB_NOW = sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`;
 
 // ---------------------------------------------------------------------------------------------------
 // SQLite
@@ -222,45 +222,45 @@ export interface SqliteOptions {
   shared?: boolean;
 }
 
-const LOCK_FILE = 'availsync.lock';
+const LOCK_DB = 'server.lock';
+const PID_FILE = 'server.pid';
 
-/** One server process per SQLite file: refuse a second with a clear message; take over a stale lock. */
-function acquireLockFile(dir: string): () => void {
-  const path = join(dir, LOCK_FILE);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      return () => {
-        try {
-          if (readFileSync(path, 'utf8') === String(process.pid)) unlinkSync(path);
-        } catch {
-          /* already gone */
-        }
-      };
-    } catch (err) {
-      if (errCode(err) !== 'EEXIST') throw err;
-      const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw new Error(
-          `Another availsync-server (pid ${pid}) is using ${dir}. The embedded SQLite store serves one process; ` +
-            'stop it, choose another AVAILSYNC_DATA_DIR, or set DATABASE_URL to run several nodes on PostgreSQL.',
-        );
-      }
-      unlinkSync(path); // stale: its process is gone (kill -9, power loss)
-    }
-  }
-  throw new Error(`could not take the lock file ${path}`);
-}
-
-function isAlive(pid: number): boolean {
+/**
+ * One server process per SQLite file. The lock is an OS file lock (SQLite's own, held by an open
+ * EXCLUSIVE transaction on a tiny lock database): the kernel drops it when the process dies, so a
+ * `kill -9` leaves nothing stale behind and two servers starting at once cannot both win. The pid file
+ * only names the holder in the refusal message.
+ */
+function acquireProcessLock(dir: string): () => void {
+  const lock = new SqliteDatabase(join(dir, LOCK_DB));
+  lock.pragma('busy_timeout = 0');
+  lock.pragma('locking_mode = EXCLUSIVE');
   try {
-    process.kill(pid, 0);
-    return true;
+    lock.exec('BEGIN EXCLUSIVE');
   } catch (err) {
-    return errCode(err) === 'EPERM';
+    lock.close();
+    if (!/SQLITE_BUSY|SQLITE_LOCKED/.test(errCode(err) ?? String(err))) throw err;
+    let holder = '';
+    try {
+      holder = ` (pid ${readFileSync(join(dir, PID_FILE), 'utf8').trim()})`;
+    } catch {
+      /* no pid file yet */
+    }
+    throw new Error(
+      `Another availsync-server${holder} is using ${dir}. The embedded SQLite store serves one process; ` +
+        'stop it, choose another AVAILSYNC_DATA_DIR, or set DATABASE_URL to run several nodes on PostgreSQL.',
+    );
   }
+  writeFileSync(join(dir, PID_FILE), String(process.pid));
+  return () => {
+    try {
+      unlinkSync(join(dir, PID_FILE));
+    } catch {
+      /* already gone */
+    }
+    lock.exec('ROLLBACK');
+    lock.close();
+  };
 }
 
 /**
@@ -289,7 +289,7 @@ export function createSqliteStore(opts: SqliteOptions): Store {
   let file = ':memory:';
   if (!memory) {
     if (!existsSync(opts.dataDir)) mkdirSync(opts.dataDir, { recursive: true });
-    if (!opts.shared) releaseLock = acquireLockFile(opts.dataDir);
+    if (!opts.shared) releaseLock = acquireProcessLock(opts.dataDir);
     file = join(opts.dataDir, 'availsync.db');
   }
   const raw = new SqliteDatabase(file);
@@ -365,6 +365,7 @@ export function createSqliteStore(opts: SqliteOptions): Store {
     },
     lockOrg: (trx, orgId) => trx.selectFrom('orgs').selectAll().where('id', '=', orgId).executeTakeFirst(),
     skipLocked: (q) => q,
+    forUpdate: (q) => q,
     isUniqueViolation: (err) => /UNIQUE constraint failed|SQLITE_CONSTRAINT_(UNIQUE|PRIMARYKEY)/.test(errCode(err) ?? String(err)),
     isUnavailable: (err) => /SQLITE_(BUSY|IOERR|FULL|CANTOPEN)/.test(errCode(err) ?? ''),
     async migrate() {
