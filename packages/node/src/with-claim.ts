@@ -35,8 +35,11 @@ import type {
 } from './types.js';
 
 export interface WithClaimOptions extends Omit<StartParams, 'resource'> {
-  /** Extend the lease this often while `fn` runs (e.g. `(45 - 5) * 60_000`). Unset or 0: no auto-extend. */
-  autoExtendIntervalMs?: number | undefined;
+  /**
+   * Extend the lease this often while `fn` runs (e.g. `(45 - 5) * 60_000`), or `'auto'`: every half of the
+   * lease the server granted. Unset or 0: no auto-extend.
+   */
+  autoExtendIntervalMs?: number | 'auto' | undefined;
   /** Each auto-extend sets the lease to now + this. Default: `durationMinutes`, else the claim's own duration. */
   autoExtendDurationMinutes?: number | undefined;
   /** Refresh these file claims with each auto-extend. */
@@ -333,11 +336,19 @@ export async function withClaim<T>(
     signal,
     ...start
   } = options ?? {};
-  if (!Number.isFinite(autoExtendIntervalMs) || autoExtendIntervalMs < 0) {
-    throw invalid('autoExtendIntervalMs must be a non-negative number of milliseconds');
+  if (
+    autoExtendIntervalMs !== 'auto' &&
+    (typeof autoExtendIntervalMs !== 'number' || !Number.isFinite(autoExtendIntervalMs) || autoExtendIntervalMs < 0)
+  ) {
+    throw invalid("autoExtendIntervalMs must be a non-negative number of milliseconds, or 'auto'");
   }
   const leaseMinutes = autoExtendDurationMinutes ?? start.durationMinutes;
-  if (autoExtendIntervalMs > 0 && leaseMinutes !== undefined && autoExtendIntervalMs >= leaseMinutes * MINUTE) {
+  if (
+    typeof autoExtendIntervalMs === 'number' &&
+    autoExtendIntervalMs > 0 &&
+    leaseMinutes !== undefined &&
+    autoExtendIntervalMs >= leaseMinutes * MINUTE
+  ) {
     throw invalid(
       `autoExtendIntervalMs (${autoExtendIntervalMs}) must be shorter than the lease (${leaseMinutes} min), or the lease lapses between extends`,
     );
@@ -378,8 +389,9 @@ export async function withClaim<T>(
       };
     }
 
+    const granted = Date.parse(started.claim.expires_at) - Date.parse(started.claim.started_at);
     const keeper = new LeaseKeeper(work, started.claim, lease, {
-      intervalMs: autoExtendIntervalMs,
+      intervalMs: autoExtendIntervalMs === 'auto' ? Math.max(1000, Math.floor(granted / 2)) : autoExtendIntervalMs,
       durationMinutes: autoExtendDurationMinutes ?? start.durationMinutes,
       workingSet: autoExtendWorkingSet,
     });
