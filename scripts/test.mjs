@@ -63,13 +63,34 @@ if (!pgUp) {
   console.warn(`\n${banner}\n`);
 }
 
-console.log(`running ${files.length} test files: ${files.map((f) => relative(root, f)).join(', ')}`);
-const child = spawn(
-  process.execPath,
-  ['--conditions=source', '--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files],
-  { stdio: 'inherit', env, cwd: root },
-);
-child.on('exit', (code, signal) => {
-  if (!pgUp) console.warn(`\n${banner}\n`);
-  process.exit(code ?? (signal ? 1 : 0));
-});
+// Fault-injection suites kill processes and restart PostgreSQL: they run one at a time, after the rest.
+const isFault = (f) => f.includes(`${join('test', 'faults')}`);
+const groups = [
+  { name: 'suites', files: files.filter((f) => !isFault(f)), concurrency: 2 },
+  { name: 'fault-injection suites', files: files.filter(isFault), concurrency: 1 },
+].filter((g) => g.files.length > 0);
+
+function run(group) {
+  console.log(`running ${group.files.length} ${group.name}: ${group.files.map((f) => relative(root, f)).join(', ')}`);
+  return new Promise((resolve) => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--conditions=source',
+        '--import',
+        'tsx',
+        '--test',
+        `--test-concurrency=${group.concurrency}`,
+        '--test-reporter=spec',
+        ...group.files,
+      ],
+      { stdio: 'inherit', env, cwd: root },
+    );
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+let failed = 0;
+for (const group of groups) failed ||= await run(group);
+if (!pgUp) console.warn(`\n${banner}\n`);
+process.exit(failed);

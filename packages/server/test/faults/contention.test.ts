@@ -126,6 +126,31 @@ for (const kind of STORES) {
       assert.equal(late.body.action, 'proceed');
     });
 
+    it('a paused client whose lease lapsed is fenced out: its late extend is 409 and its writes are refused', async () => {
+      const { session, key } = await t.workspace({ name: 'slow-client' });
+      const other = await t.createAgent(session, { name: 'successor' });
+      const downstream = new FencedStore();
+      const resource = 'repo:fenced/app';
+      const first = await t.start(key, { resource, duration_minutes: 2 });
+      assert.ok(downstream.write(resource, first.body.claim.fencing_token, 'first writes'));
+      // The first client pauses (a GC pause, a suspended laptop) past its lease; another takes over.
+      t.clock.advance(3 * 60_000);
+      const second = await t.start(other.key, { resource });
+      assert.equal(second.body.action, 'proceed');
+      assert.ok(second.body.claim.fencing_token > first.body.claim.fencing_token);
+      assert.ok(downstream.write(resource, second.body.claim.fencing_token, 'successor writes'));
+      // The paused client wakes up: its extend is refused and the downstream rejects its stale token.
+      const late = await t.request('POST', '/v1/work/run/extend', { key, body: { claim_id: first.body.claim.id } });
+      assert.equal(late.status, 409);
+      assert.equal(late.body.error, 'claim_not_active');
+      assert.equal(late.body.status, 'expired');
+      assert.equal(downstream.write(resource, first.body.claim.fencing_token, 'stale write'), false);
+      assert.deepEqual(
+        downstream.accepted.map((w) => w.value),
+        ['first writes', 'successor writes'],
+      );
+    });
+
     it('an idempotency storm: 50 identical concurrent starts give one claim and identical bodies', async () => {
       const { session, key } = await t.workspace();
       const body = { resource: 'repo:storm/app', duration_minutes: 10, reason: 'storm' };
