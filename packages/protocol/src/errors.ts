@@ -35,4 +35,5 @@ export const ID_PREFIX = {
   file: 'fcl',
   audit: 'aud',
   activity: 'act',
+  usage: 'usg',
 } as const;

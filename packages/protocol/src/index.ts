@@ -1,4 +1,5 @@
 export * from './errors.js';
+export * from './governance.js';
 export * from './holds.js';
 export * from './resource.js';
 export * from './schemas.js';

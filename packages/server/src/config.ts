@@ -20,6 +20,13 @@ const Env = z.object({
   AVAILSYNC_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),
   AVAILSYNC_SQLITE_SYNCHRONOUS: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
   AVAILSYNC_PG_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  AVAILSYNC_ACTIVITY_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  AVAILSYNC_IDEMPOTENCY_RETENTION_HOURS: z.coerce
+    .number()
+    .int()
+    .min(24, 'idempotency keys are kept at least 24 hours')
+    .max(24 * 3650)
+    .default(48),
 });
 
 export interface Config {
@@ -34,6 +41,10 @@ export interface Config {
   sweepIntervalMs: number;
   sqliteSynchronous: 'NORMAL' | 'FULL';
   pgPoolSize: number;
+  /** Activity rows older than this are pruned (default 30). */
+  activityRetentionDays?: number;
+  /** Idempotency records older than this are pruned (default 48, never below 24). */
+  idempotencyRetentionHours?: number;
 }
 
 export class ConfigError extends Error {}
@@ -57,5 +68,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sweepIntervalMs: e.AVAILSYNC_SWEEP_INTERVAL_MS,
     sqliteSynchronous: e.AVAILSYNC_SQLITE_SYNCHRONOUS,
     pgPoolSize: e.AVAILSYNC_PG_POOL_SIZE,
+    activityRetentionDays: e.AVAILSYNC_ACTIVITY_RETENTION_DAYS,
+    idempotencyRetentionHours: e.AVAILSYNC_IDEMPOTENCY_RETENTION_HOURS,
   };
 }

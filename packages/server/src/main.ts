@@ -6,7 +6,9 @@ import { systemClock } from './clock.js';
  */
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
+import { planCommand } from './operator.js';
 import { createAvailsync, listen, openStore } from './server.js';
+import { createSqliteStore } from './storage/store.js';
 import { VERSION } from './version.js';
 
 const USAGE = `availsync-server ${VERSION}
@@ -14,10 +16,12 @@ const USAGE = `availsync-server ${VERSION}
 Usage:
   availsync-server            serve the API on PORT (default 8787)
   availsync-server migrate    apply database migrations and exit
+  availsync-server plan set <org_id|email> <free|team|unlimited>
+                              change a workspace's plan (audited as plan.changed)
   availsync-server --help
 
 Configuration (environment): PORT, HOST, AVAILSYNC_DATA_DIR, DATABASE_URL, AVAILSYNC_DEFAULT_PLAN,
-AVAILSYNC_PUBLIC_URL, LOG_LEVEL`;
+AVAILSYNC_PUBLIC_URL, LOG_LEVEL, AVAILSYNC_ACTIVITY_RETENTION_DAYS, AVAILSYNC_IDEMPOTENCY_RETENTION_HOURS`;
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'serve', ...rest] = argv;
@@ -38,6 +42,22 @@ async function main(argv: string[]): Promise<number> {
     await store.close();
     process.stdout.write(`migrations applied (${store.kind})\n`);
     return 0;
+  }
+  if (command === 'plan') {
+    // On the embedded store this may run beside the server: it opens the file without the server's lock
+    // file (SQLite serialises the one write). The server reads the plan on every request.
+    const store = config.databaseUrl
+      ? openStore(config, systemClock, logger)
+      : createSqliteStore({ dataDir: config.dataDir, clock: systemClock, shared: true });
+    try {
+      await store.migrate();
+      return await planCommand(rest, store, systemClock.now(), {
+        out: (line) => process.stdout.write(`${line}\n`),
+        err: (line) => process.stderr.write(`${line}\n`),
+      });
+    } finally {
+      await store.close();
+    }
   }
   if (command !== 'serve') {
     process.stderr.write(`unknown command "${[command, ...rest].join(' ')}"\n\n${USAGE}\n`);

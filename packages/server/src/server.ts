@@ -11,6 +11,9 @@ import { createLogger, type Logger } from './logger.js';
 import { createServices } from './services/index.js';
 import { createPostgresStore, createSqliteStore, type Store } from './storage/store.js';
 
+const RETENTION_FIRST_RUN_MS = 60_000;
+const RETENTION_INTERVAL_MS = 3_600_000;
+
 export function openStore(config: Config, clock: Clock, logger: Logger): Store {
   if (config.databaseUrl) {
     return createPostgresStore({
@@ -48,6 +51,20 @@ export async function createAvailsync(opts: AvailsyncOptions) {
     }, opts.config.sweepIntervalMs);
     sweepTimer.unref();
   }
+  // Retention (activity, idempotency records) alongside the sweeper: soon after start, then hourly.
+  let pruneTimer: NodeJS.Timeout | undefined;
+  let pruning: Promise<unknown> = Promise.resolve();
+  if (opts.sweeper ?? true) {
+    const prune = () => {
+      pruning = services.retention.prune().catch((err: unknown) => logger.warn('retention prune failed', { error: String(err) }));
+    };
+    pruneTimer = setTimeout(function again() {
+      prune();
+      pruneTimer = setTimeout(again, RETENTION_INTERVAL_MS);
+      pruneTimer.unref();
+    }, RETENTION_FIRST_RUN_MS);
+    pruneTimer.unref();
+  }
 
   return {
     app,
@@ -57,7 +74,10 @@ export async function createAvailsync(opts: AvailsyncOptions) {
     logger,
     async close() {
       if (sweepTimer) clearInterval(sweepTimer);
+      if (pruneTimer) clearTimeout(pruneTimer);
       await sweeping;
+      await pruning;
+      await services.activity.recorder.close();
       await store.close();
     },
   };

@@ -14,7 +14,13 @@ import type { AppEnv, RouteInfo } from './env.js';
 import { ApiError, errorBody } from './errors.js';
 import { createRouter } from './registry.js';
 import { accountRoutes } from './routes/accounts.js';
+import { activityRoutes } from './routes/activity.js';
+import { auditRoutes } from './routes/audit.js';
+import { billingRoutes } from './routes/billing.js';
 import { holdRoutes } from './routes/holds.js';
+import { rulesRoutes } from './routes/rules.js';
+import { setupRoutes } from './routes/setup.js';
+import { valueRoutes } from './routes/value.js';
 import { workRoutes } from './routes/work.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -131,6 +137,12 @@ export function createApp(opts: AppOptions) {
   accountRoutes(router, { secureCookies: opts.secureCookies });
   workRoutes(router);
   holdRoutes(router);
+  rulesRoutes(router);
+  billingRoutes(router);
+  activityRoutes(router);
+  auditRoutes(router);
+  valueRoutes(router);
+  setupRoutes(router);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'agentKey', {
     type: 'http',

@@ -5,11 +5,12 @@
 
 import { ErrorResponse } from '@availsync/protocol';
 import type { OpenAPIHono, RouteConfig, RouteHandler } from '@hono/zod-openapi';
-import type { Context } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import type { Reply } from '../services/context.js';
 import type { Services } from '../services/index.js';
 import type { AppEnv, AuthMode, RouteInfo } from './env.js';
 import { errors } from './errors.js';
+import { recordActivity } from './middleware/activity.js';
 import { authenticate } from './middleware/auth.js';
 
 export type RouteContext<R extends RouteConfig> = Parameters<RouteHandler<R, AppEnv>>[0];
@@ -23,7 +24,11 @@ export function createRouter(app: OpenAPIHono<AppEnv>, services: Services, list:
   return {
     services,
     add(auth, route, handler) {
-      const middleware = auth === 'public' ? [] : [authenticate(auth, services)];
+      const path = route.path.replace(/\{(\w+)\}/g, ':$1');
+      const method = route.method.toUpperCase();
+      const middleware: MiddlewareHandler<AppEnv>[] = auth === 'public' ? [] : [authenticate(auth, services)];
+      // Every agent-key request is recorded as activity (and counted toward the plan's monthly calls).
+      if (auth === 'agent' || auth === 'either') middleware.push(recordActivity(services.activity.recorder, { method, path }));
       const security =
         auth === 'public'
           ? []
@@ -34,8 +39,8 @@ export function createRouter(app: OpenAPIHono<AppEnv>, services: Services, list:
               : [{ agentKey: [] }, { session: [] }];
       app.openapi({ ...route, middleware, security, responses: { ...errorResponses, ...route.responses } }, handler as never);
       list.push({
-        method: route.method.toUpperCase(),
-        path: route.path.replace(/\{(\w+)\}/g, ':$1'),
+        method,
+        path,
         auth,
         operationId: route.operationId ?? `${route.method} ${route.path}`,
       });
@@ -47,6 +52,7 @@ const errorResponses = Object.fromEntries(
   [
     [400, 'Invalid request: `details` lists each field'],
     [401, 'Missing, malformed, unknown or rotated credentials'],
+    [402, 'plan_limit_reached: `details` is { limit, current, max, plan }'],
     [403, 'Authenticated but not allowed'],
     [404, 'Unknown id, or an id of another workspace'],
     [422, 'Idempotency-Key reused with a different request'],

@@ -8,6 +8,7 @@ import { writeAudit } from './audit.js';
 import type { AgentRow, OrgRow, Principal, ServiceDeps } from './context.js';
 import { idempotencyScope } from './context.js';
 import { idempotent } from './idempotency.js';
+import { ensurePlanCapacity } from './plans.js';
 import type { WorkService } from './work.js';
 import { effectiveMode } from './work.js';
 
@@ -80,7 +81,7 @@ export class AgentService {
         { scope: idempotencyScope(p), key: idempotencyKey, fingerprint: { route: 'agents.create', ...input } },
         this.deps.clock.now(),
         async () => {
-          // Plan capacity for agents is checked here (issue 4: ensurePlanCapacity).
+          await ensurePlanCapacity(this.deps, trx, p.org, { agents: true });
           const now = this.deps.clock.now();
           const key = generateApiKey();
           const row: AgentRow = {

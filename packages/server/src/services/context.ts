@@ -13,7 +13,7 @@ export interface ServiceDeps {
   store: Store;
   clock: Clock;
   logger: Logger;
-  config: Pick<Config, 'defaultPlan' | 'secureCookies'>;
+  config: Pick<Config, 'defaultPlan' | 'secureCookies' | 'activityRetentionDays' | 'idempotencyRetentionHours'>;
 }
 
 /** Who is calling: an agent with its key, or a workspace user with a session cookie. */

@@ -1,7 +1,14 @@
 import { AccountService } from './accounts.js';
+import { ActivityRecorder, ActivityService } from './activity.js';
 import { AgentService } from './agents.js';
+import { AuditLogService } from './audit-log.js';
+import { ConnectionService } from './connection.js';
 import type { ServiceDeps } from './context.js';
 import { HoldService } from './holds.js';
+import { PlanService } from './plans.js';
+import { RetentionService } from './retention.js';
+import { RulesService } from './rules.js';
+import { ValueService } from './value.js';
 import { WorkService } from './work.js';
 
 export interface Services {
@@ -10,11 +17,36 @@ export interface Services {
   accounts: AccountService;
   agents: AgentService;
   holds: HoldService;
+  // governance (issue 4)
+  activity: ActivityService;
+  rules: RulesService;
+  plans: PlanService;
+  audit: AuditLogService;
+  value: ValueService;
+  connection: ConnectionService;
+  retention: RetentionService;
 }
 
 export function createServices(deps: ServiceDeps): Services {
   const work = new WorkService(deps);
-  return { deps, work, accounts: new AccountService(deps), agents: new AgentService(deps, work), holds: new HoldService(deps, work) };
+  const recorder = new ActivityRecorder(deps);
+  return {
+    deps,
+    work,
+    accounts: new AccountService(deps),
+    agents: new AgentService(deps, work),
+    holds: new HoldService(deps, work),
+    activity: new ActivityService(deps, recorder),
+    rules: new RulesService(deps),
+    plans: new PlanService(deps, recorder),
+    audit: new AuditLogService(deps),
+    value: new ValueService(deps),
+    connection: new ConnectionService(deps, work, recorder),
+    retention: new RetentionService(deps, {
+      activityDays: deps.config.activityRetentionDays,
+      idempotencyHours: deps.config.idempotencyRetentionHours,
+    }),
+  };
 }
 
 export type { Principal, Reply, ServiceDeps } from './context.js';

@@ -25,7 +25,7 @@ import { isLive, leaseMinutes, MINUTE, START_AT_SKEW_MS } from '../domain/lease.
 import { normalizePattern, patternsOverlap } from '../domain/paths.js';
 import { errors } from '../http/errors.js';
 import { newId } from '../ids.js';
-import type { Executor, Tx } from '../storage/store.js';
+import type { Executor, ResourceKey, Tx } from '../storage/store.js';
 import { writeAudit } from './audit.js';
 import {
   type ClaimRow,
@@ -38,6 +38,8 @@ import {
 } from './claims-view.js';
 import { type AgentRow, actorOf, idempotencyScope, type Principal, type Reply, type ServiceDeps } from './context.js';
 import { idempotent } from './idempotency.js';
+import { ensurePlanCapacity } from './plans.js';
+import { relatedResources } from './rules.js';
 
 type ResourceSelector = Pick<RunStartRequest, 'resource' | 'resource_type' | 'resource_key'>;
 
@@ -102,9 +104,29 @@ export class WorkService {
     return agent;
   }
 
-  /** The resources whose claims conflict with a claim on `ref`: itself, plus dependency rules (issue 4 adds rules). */
-  private conflictScope(orgId: string, ref: ResourceRef) {
-    return [{ org_id: orgId, resource_type: ref.resource_type, resource_key: ref.resource_key }];
+  /**
+   * The resources whose claims conflict with a claim on `ref`: itself (always first), then every resource a
+   * workspace dependency rule relates to it, in either direction (services/rules.ts).
+   */
+  private async conflictScope(ex: Executor, orgId: string, ref: ResourceRef): Promise<ResourceKey[]> {
+    const related = await relatedResources(ex, orgId, ref);
+    return [ref, ...related].map((r) => ({ org_id: orgId, resource_type: r.resource_type, resource_key: r.resource_key }));
+  }
+
+  /**
+   * Lock the conflict scope (sorted, by store.lockResources), then read it again: a rules change that
+   * committed while we waited may relate more resources, which are then locked too (rare). After this, a
+   * concurrent start on any related resource is serialised with this one.
+   */
+  private async lockConflictScope(trx: Tx, orgId: string, ref: ResourceRef) {
+    let scope = await this.conflictScope(trx, orgId, ref);
+    for (;;) {
+      const locked = await this.store.lockResources(trx, scope);
+      const seen = new Set(scope.map(formatResource));
+      const added = (await this.conflictScope(trx, orgId, ref)).filter((k) => !seen.has(formatResource(k)));
+      if (added.length === 0) return { scope, ...locked };
+      scope = [...scope, ...added];
+    }
   }
 
   private async liveClaimsOn(ex: Executor, orgId: string, refs: ResourceRef[]): Promise<LiveClaimRow[]> {
@@ -208,8 +230,7 @@ export class WorkService {
     const { agent, ref, priority, duration, mode, startAt, input, key } = a;
     const actor = actorOf(p);
     const resource = formatResource(ref);
-    const scope = this.conflictScope(p.org.id, ref);
-    const { now, rows: locked } = await this.store.lockResources(trx, scope);
+    const { scope, now, rows: locked } = await this.lockConflictScope(trx, p.org.id, ref);
     if (startAt !== undefined && startAt > now + START_AT_SKEW_MS) {
       throw errors.invalid(
         'start_at may be at most 5 minutes in the future (to absorb clock skew). Reserve a future window with POST /v1/holds.',
@@ -288,7 +309,8 @@ export class WorkService {
       });
     }
 
-    // Plan capacity for active claims is checked here (issue 4: ensurePlanCapacity).
+    // Plan capacity: one more active claim, and a new protected resource unless it already is one.
+    await ensurePlanCapacity(this.deps, trx, p.org, { activeClaims: { now }, resource: ref });
     const token = (locked[0]?.fencing_token ?? 0) + 1;
     await trx
       .updateTable('resources')
@@ -345,7 +367,8 @@ export class WorkService {
     const ref = resolveWorkResource(input);
     const priority = input.priority ?? agent.priority;
     const now = await this.store.readNow();
-    const live = (await this.liveClaimsOn(this.store.db, p.org.id, this.conflictScope(p.org.id, ref))).filter((c) => isLive(c, now));
+    const scope = await this.conflictScope(this.store.db, p.org.id, ref);
+    const live = (await this.liveClaimsOn(this.store.db, p.org.id, scope)).filter((c) => isLive(c, now));
     const decision = decideStart(live, { priority, preempt: input.preempt ?? false });
     const mode = effectiveMode(agent, p.org);
     if (decision.action === 'proceed') {

@@ -1,0 +1,61 @@
+/**
+ * Retention: activity rows and idempotency records are pruned on a schedule; the audit log is kept.
+ * Deletes run in small batches so the embedded store (one writer) never stalls requests for long.
+ */
+import { sql } from 'kysely';
+import type { ServiceDeps } from './context.js';
+
+export const DEFAULT_ACTIVITY_RETENTION_DAYS = 30;
+export const DEFAULT_IDEMPOTENCY_RETENTION_HOURS = 48;
+/** Idempotency keys are kept at least 24 h (SPEC §3), whatever the configuration says. */
+export const MIN_IDEMPOTENCY_RETENTION_HOURS = 24;
+const BATCH = 2_000;
+const HOUR = 3_600_000;
+
+export interface RetentionPolicy {
+  activityDays?: number | undefined;
+  idempotencyHours?: number | undefined;
+}
+
+export class RetentionService {
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly policy: RetentionPolicy = {},
+  ) {}
+
+  get activityDays(): number {
+    return Math.max(1, this.policy.activityDays ?? DEFAULT_ACTIVITY_RETENTION_DAYS);
+  }
+
+  get idempotencyHours(): number {
+    return Math.max(MIN_IDEMPOTENCY_RETENTION_HOURS, this.policy.idempotencyHours ?? DEFAULT_IDEMPOTENCY_RETENTION_HOURS);
+  }
+
+  /** Delete activity older than the retention days and idempotency records older than the retention hours. */
+  async prune(now = this.deps.clock.now()): Promise<{ activity: number; idempotency_keys: number }> {
+    const db = this.deps.store.db;
+    const activityCutoff = now - this.activityDays * 24 * HOUR;
+    const idemCutoff = now - this.idempotencyHours * HOUR;
+    let activity = 0;
+    for (;;) {
+      const res = await db
+        .deleteFrom('activity_events')
+        .where('id', 'in', (eb) => eb.selectFrom('activity_events').select('id').where('created_at', '<', activityCutoff).limit(BATCH))
+        .executeTakeFirst();
+      const n = Number(res.numDeletedRows);
+      activity += n;
+      if (n < BATCH) break;
+    }
+    let idempotency = 0;
+    for (;;) {
+      const res = await sql`
+        delete from idempotency_keys where (scope, key) in (
+          select scope, key from idempotency_keys where created_at < ${idemCutoff} limit ${BATCH}
+        )`.execute(db);
+      const n = Number(res.numAffectedRows ?? 0);
+      idempotency += n;
+      if (n < BATCH) break;
+    }
+    return { activity, idempotency_keys: idempotency };
+  }
+}
