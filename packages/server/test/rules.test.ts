@@ -1,11 +1,20 @@
 /**
  * Workspace rules on every store: defaults, validation, audit, and resource dependencies that make claims
  * on two resources conflict in both directions — also under concurrency, where the whole conflict scope
- * is locked in sorted order (no deadlock, exactly one winner).
+ * is locked in sorted order (no deadlock, exactly one winner). Also runs the README's governance block.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createTestServer, MIN, type Res, type Session, STORES, type TestServer } from './harness.js';
+import { promisify } from 'node:util';
+import { systemClock } from '../src/clock.js';
+import { silentLogger } from '../src/logger.js';
+import { createAvailsync, listen } from '../src/server.js';
+import { createSqliteStore } from '../src/storage/store.js';
+import { createTestServer, MIN, type Res, type Session, STORES, type TestServer, testConfig } from './harness.js';
 
 for (const kind of STORES) {
   describe(`rules and dependencies (${kind})`, () => {
@@ -232,3 +241,52 @@ for (const kind of STORES) {
     });
   });
 }
+
+describe('README rules, plans, activity and audit walk-through (sqlite, real HTTP)', () => {
+  const run = promisify(execFile);
+  let dir: string;
+  let http: Awaited<ReturnType<typeof listen>>;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'availsync-governance-readme-'));
+    const store = createSqliteStore({ dataDir: dir, clock: systemClock });
+    const instance = await createAvailsync({ config: testConfig, store, logger: silentLogger, sweeper: false });
+    http = await listen(instance, 0, '127.0.0.1');
+  });
+  after(async () => {
+    await http.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs after the first walk-through as documented', async () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const first = /<!-- walkthrough:start -->\s*```bash\n([\s\S]*?)```\s*<!-- walkthrough:end -->/.exec(readme)?.[1];
+    const block = /<!-- governance:start -->\s*```bash\n([\s\S]*?)```\s*<!-- governance:end -->/.exec(readme)?.[1];
+    assert.ok(first && block, 'README has both blocks');
+    const { stdout } = await run('bash', ['-euo', 'pipefail', '-c', `${first}\n${block}`], { env: { ...process.env, API: http.url } });
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const [agent] = lines;
+    const [rules, home, blocked, usage, finished, heartbeat, billing, audit, value, ready, setup, activity] = lines.slice(8);
+    assert.deepEqual(rules.dependencies, [{ resource: 'project:homepage', depends_on: ['project:product-catalog'] }]);
+    assert.equal(rules.max_claim_minutes, 240);
+    assert.equal(home.action, 'proceed');
+    assert.equal(blocked.action, 'skip_run');
+    assert.equal(blocked.blocking_claim.id, home.claim.id);
+    assert.equal(usage.usage.claim_id, home.claim.id);
+    assert.equal(usage.usage.input_tokens, 12000);
+    assert.equal(finished.action, 'finished');
+    assert.equal(heartbeat.ok, true);
+    assert.equal(billing.plan, 'unlimited');
+    assert.equal(billing.usage.agents, 2);
+    assert.equal(audit.data[0].event, 'claim.skipped');
+    assert.equal(audit.data[0].resource, 'project:product-catalog');
+    assert.equal(value.tokens_reported, 15400);
+    assert.ok(value.runs_skipped >= 2, 'the walk-through skip and the dependency skip');
+    assert.deepEqual(value.agents.find((a: any) => a.id === agent.agent.id).online, true);
+    assert.equal(ready.ready, true);
+    assert.equal(setup.ok, true);
+    assert.ok(Array.isArray(activity.data));
+  });
+});
