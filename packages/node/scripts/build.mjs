@@ -11,8 +11,10 @@ import { fileURLToPath } from 'node:url';
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), '..');
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-rmSync(join(pkg, 'dist'), { recursive: true, force: true });
-rmSync(join(pkg, 'tsconfig.tsbuildinfo'), { force: true });
-execFileSync(process.execPath, [tsc, '-p', join(pkg, 'tsconfig.json')], { stdio: 'inherit' });
+// `--cjs`: dist/esm is already built (the root `npm run build` builds it with tsc -b); add only dist/cjs.
+if (!process.argv.includes('--cjs')) {
+  rmSync(join(pkg, 'dist'), { recursive: true, force: true });
+  execFileSync(process.execPath, [tsc, '-p', join(pkg, 'tsconfig.json')], { stdio: 'inherit' });
+}
 execFileSync(process.execPath, [tsc, '-p', join(pkg, 'tsconfig.cjs.json')], { stdio: 'inherit' });
 writeFileSync(join(pkg, 'dist/cjs/package.json'), `${JSON.stringify({ type: 'commonjs' }, null, 2)}\n`);

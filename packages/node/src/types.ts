@@ -75,6 +75,9 @@ export interface StartProceed {
   retry_after: null;
   /** Ids of lower-priority claims this start preempted (`preempt: true`). */
   preempted_claims?: string[];
+  /** Absent in enforce mode (declared so `started.shadow_mode && started.would_have_blocked` type-checks). */
+  shadow_mode?: undefined;
+  would_have_blocked?: undefined;
 }
 
 export interface StartSkip {
