@@ -3,7 +3,7 @@
  *
  * A claim = POST /v1/work/run/start (authenticated, with an Idempotency-Key, audit rows written) + finish.
  * Every scenario runs real server processes (the built dist) with the load generator on the same machine.
- * Env: BENCH_SECONDS (default 5), BENCH_ONLY (comma list: sqlite,sqlite-full,pg1,pg3,floors,redis,growth),
+ * Env: BENCH_SECONDS (default 5), BENCH_ONLY (comma list: sqlite,sqlite-full,pg1,pg3,floors,redis,growth,activity),
  * BENCH_GROWTH_CLAIMS (default 1000000), BENCH_GROWTH_RESOURCES (default 100000).
  */
 import { execFileSync } from 'node:child_process';
@@ -13,11 +13,12 @@ import autocannon from 'autocannon';
 import { type RunResult } from './loadgen.js';
 import { type Node, startNode, tempDataDir, tempDatabase } from './servers.js';
 import { seedGrowth } from './growth.js';
+import { activityCost } from './activity.js';
 import { inProcessFloor } from './floor.js';
 import { redisLockFloor } from './redis.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'sqlite,sqlite-full,pg1,pg3,floors,redis,growth').split(','));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'sqlite,sqlite-full,pg1,pg3,floors,redis,growth,activity').split(','));
 const root = new URL('..', import.meta.url).pathname;
 
 /** What every scenario reports, whatever generated the load. */
@@ -248,6 +249,16 @@ async function main() {
         const r = await inProcessFloor(kind, clients, SECONDS);
         record(`${kind === 'sqlite' ? 'sqlite' : 'pg1'} in-process start+finish`, clients, fromRun(r));
       }
+    }
+  }
+  if (ONLY.has('activity')) {
+    for (const kind of ['sqlite', 'postgres'] as const) {
+      const a = await activityCost(kind);
+      console.log(
+        `activity recording (${kind}): ${(a.recordedUs - a.plainUs).toFixed(1)} µs added per request ` +
+          `(${a.plainUs.toFixed(1)} → ${a.recordedUs.toFixed(1)} µs in-process, writes included), ` +
+          `batched writes ${a.rowsPerSecond.toFixed(0)} rows/s`,
+      );
     }
   }
   if (ONLY.has('redis')) {

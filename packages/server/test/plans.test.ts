@@ -1,7 +1,8 @@
 /**
  * Plans and limits on every store: 402 plan_limit_reached with its details for agents, active claims,
  * protected resources and monthly API calls; limits under concurrency (ten simultaneous starts with one
- * slot left create exactly one claim); billing status; the operator command `plan set`.
+ * slot left create exactly one claim, in-process on each store and split over two PostgreSQL server
+ * processes); billing status; the operator command `plan set`.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -14,7 +15,17 @@ import { ManualClock } from '../src/clock.js';
 import { periodOf } from '../src/domain/plans.js';
 import { planCommand } from '../src/operator.js';
 import { createSqliteStore } from '../src/storage/store.js';
-import { createTestServer, MIN, type Res, type Session, STORES, type TestServer } from './harness.js';
+import { createTestServer, MIN, PG_ENABLED, type Res, type Session, STORES, type TestServer } from './harness.js';
+import {
+  type ApiClient,
+  apiClient,
+  createTestDatabase,
+  killAllServerProcesses,
+  runServerCli,
+  type ServerProcess,
+  startServerProcess,
+  type TestDatabase,
+} from './procs.js';
 
 const run = promisify(execFile);
 
@@ -328,5 +339,57 @@ describe('availsync-server plan set (real process, embedded store)', () => {
     const org = await server.db.selectFrom('orgs').select('plan').where('id', '=', 'org_cli').executeTakeFirstOrThrow();
     assert.equal(org.plan, 'team');
     await server.close();
+  });
+});
+
+describe('plan limits across two PostgreSQL server processes', { skip: !PG_ENABLED && 'PostgreSQL is not reachable' }, () => {
+  let db: TestDatabase;
+  let nodes: ServerProcess[] = [];
+  before(async () => {
+    db = await createTestDatabase();
+    const env = { AVAILSYNC_DEFAULT_PLAN: 'free' };
+    nodes = await Promise.all([startServerProcess({ databaseUrl: db.url, env }), startServerProcess({ databaseUrl: db.url, env })]);
+  });
+  after(async () => {
+    await killAllServerProcesses();
+    await db?.drop();
+  });
+
+  it('ten simultaneous starts split over both nodes with one slot left create exactly one claim; plan set lifts the limit', async () => {
+    const [a, b] = nodes.map((n) => apiClient(n.url)) as [ApiClient, ApiClient];
+    const session = await a.signup();
+    const agent = await a.createAgent(session, { name: 'two-nodes' });
+    assert.equal((await a.start(agent.key, { resource: 'repo:nodes/a' })).body.action, 'proceed');
+    assert.equal((await b.start(agent.key, { resource: 'repo:nodes/b' })).body.action, 'proceed');
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b).start(agent.key, { resource: `repo:nodes/r${i}` })),
+    );
+    assert.equal(
+      results.filter((r) => r.status === 200 && r.body.action === 'proceed').length,
+      1,
+      JSON.stringify(results.map((r) => r.status)),
+    );
+    const refused = results.filter((r) => r.status === 402);
+    assert.equal(refused.length, 9);
+    for (const r of refused) assert.deepEqual(r.body.details, { limit: 'active_claims', current: 3, max: 3, plan: 'free' });
+    const active = await db.pool.query("select count(*)::int as n from claims where status = 'active'");
+    assert.equal(active.rows[0].n, 3);
+
+    // Agents, split over both nodes, with one slot left (the free plan allows 3).
+    await b.createAgent(session, { name: 'second' });
+    const creates = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        (i % 2 === 0 ? a : b).request('POST', `/v1/orgs/${session.orgId}/agents`, { session, body: { name: `racer-${i}` } }),
+      ),
+    );
+    assert.equal(creates.filter((r) => r.status === 201).length, 1);
+    assert.equal(creates.filter((r) => r.status === 402).length, 5);
+
+    // The operator lifts the plan while both nodes run: the next start proceeds on either node.
+    const cli = await runServerCli(['plan', 'set', session.email, 'team'], { databaseUrl: db.url });
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /plan free → team/);
+    assert.equal((await b.start(agent.key, { resource: 'repo:nodes/after' })).body.action, 'proceed');
+    assert.equal((await a.request('GET', '/v1/billing/status', { session })).body.plan, 'team');
   });
 });
