@@ -6,7 +6,7 @@ import { type AvailsyncClient, AvailsyncError, type ClaimStatus, type HoldStatus
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CLI_VERSION, ConfigError, clientFor, EXIT, loadConfig } from './config.js';
 import { describeHolder, hint, isUnavailable, runCommand } from './run.js';
-import { createUi, type Io, table, type Ui, when } from './ui.js';
+import { CancelledError, createUi, type Io, table, type Ui, when } from './ui.js';
 
 function int(name: string, min: number, max: number) {
   return (value: string) => {
@@ -56,6 +56,10 @@ async function act(ctx: Context, json: boolean | undefined, fn: (client: Availsy
   try {
     ctx.code = await fn(client, ui);
   } catch (err) {
+    if (err instanceof CancelledError) {
+      ctx.code = 130;
+      return;
+    }
     if (!(err instanceof AvailsyncError)) throw err;
     if (ui.json) ui.printJson({ error: err.toJSON() });
     ui.error(`${err.message}${hint(err)}`);

@@ -82,8 +82,13 @@ export async function runCommand(
   const cancelStart = new AbortController();
   const onSignal = (sig: Forwarded) => {
     received.push(sig);
-    if (child && child.exitCode === null && child.signalCode === null) child.kill(sig);
-    else if (!child) cancelStart.abort(new Error(`received ${sig}`));
+    if (!child) cancelStart.abort(new Error(`received ${sig}`));
+    else if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+    else {
+      // The command is done and the claim is being finished: a signal now means "stop waiting".
+      ui.warn(`received ${sig} while finishing the claim; exiting now (the lease ends on its own at its expiry).`);
+      process.exit(128 + (constants.signals[sig] ?? 0));
+    }
   };
   for (const sig of FORWARDED) process.on(sig, onSignal);
 

@@ -5,6 +5,13 @@
  */
 import { spinner } from '@clack/prompts';
 
+/** Ctrl-C while a spinner waits on the network. */
+export class CancelledError extends Error {
+  constructor() {
+    super('Cancelled');
+  }
+}
+
 export interface Stream {
   write(chunk: string): unknown;
   isTTY?: boolean | undefined;
@@ -61,7 +68,7 @@ export function createUi(io: Io, json: boolean) {
       const s = spinner({
         output: io.stderr as NodeJS.WritableStream as never,
         withGuide: false,
-        onCancel: () => controller.abort(new Error('Cancelled')),
+        onCancel: () => controller.abort(new CancelledError()),
       });
       s.start(text);
       try {

@@ -194,7 +194,8 @@ export function createAvailsyncClient(options: AvailsyncClientOptions) {
       message: 'No fetch implementation: use Node 18 or newer, or pass options.fetch',
     });
   }
-  const baseUrl = options.baseUrl || process.env.AVAILSYNC_API_URL || DEFAULT_BASE_URL;
+  const envUrl = typeof process === 'undefined' ? undefined : process.env?.AVAILSYNC_API_URL;
+  const baseUrl = options.baseUrl || envUrl || DEFAULT_BASE_URL;
   try {
     new URL(baseUrl);
   } catch {

@@ -148,7 +148,7 @@ export class Transport {
     const headers: Record<string, string> = {
       authorization: `Bearer ${o.apiKey}`,
       accept: 'application/json',
-      'user-agent': o.userAgent ?? `availsync-node/${VERSION} node/${process.version}`,
+      'user-agent': o.userAgent ?? `availsync-node/${VERSION} node/${typeof process === 'undefined' ? 'unknown' : process.version}`,
     };
     if (call.body !== undefined) headers['content-type'] = 'application/json';
     if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
@@ -206,7 +206,7 @@ export class Transport {
       let res: FetchResponseLike;
       let text: string;
       try {
-        res = await o.fetch(url, { method: call.method, headers, body, signal: controller.signal } as FetchInitLike);
+        res = await o.fetch(url, { method: call.method, headers, body, signal: controller.signal });
         text = await res.text();
       } catch (err) {
         if (signal?.aborted) throw signal.reason;

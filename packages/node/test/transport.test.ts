@@ -337,6 +337,31 @@ describe('withClaim lease loss without an answer from the server', () => {
     assert.deepEqual(JSON.parse(finish?.body ?? ''), { claim_id: 'clm_scripted', outcome: 'finished' });
   });
 
+  it("autoExtendIntervalMs 'auto' extends every half of the lease the server granted", async () => {
+    let extendAt = 0;
+    let startedAt = 0;
+    const s = await scripted((req, res) => {
+      if (req.url === '/v1/work/run/start') {
+        startedAt = Date.now();
+        const claim = fakeClaim({ started_at: new Date(startedAt).toISOString(), expires_at: new Date(startedAt + 2000).toISOString() });
+        return json(res, 200, { action: 'proceed', mode: 'enforce', claim, retry_after: null });
+      }
+      if (req.url === '/v1/work/run/extend') {
+        extendAt ||= Date.now();
+        return json(res, 200, { action: 'extended', claim: fakeClaim({ renewal_count: 1 }) });
+      }
+      json(res, 200, { action: 'finished', claim: fakeClaim({ status: 'released' }) });
+    });
+    const { c } = client(s.url);
+    const result = await c.work.withClaim('repo:owner/repo', { autoExtendIntervalMs: 'auto' }, async ({ claim }) => {
+      while (!extendAt) await new Promise((r) => setTimeout(r, 20));
+      return claim?.current.renewal_count;
+    });
+    assert.ok(result.action === 'proceed');
+    assert.equal(result.result, 1);
+    assert.ok(extendAt - startedAt >= 900, 'the first extend waited about half of the 2 s lease, not less');
+  });
+
   it('leaves no timer running once it returns (every timer it set fired or was cleared)', async () => {
     const s = await scripted((req, res) => {
       if (req.url === '/v1/work/run/start')
