@@ -24,10 +24,16 @@ export interface Session {
 }
 
 /** A real server on 127.0.0.1:0, with helpers to create workspaces and agents over its HTTP API. */
-export async function startServer(kind: StoreKind = 'sqlite') {
+export async function startServer(kind: StoreKind = 'sqlite', config: Partial<typeof testConfig> = {}) {
   const clock = new ManualClock(Date.now());
   const made = makeStore(kind, clock);
-  const instance = await createAvailsync({ config: testConfig, store: made.store, clock, logger: silentLogger, sweeper: false });
+  const instance = await createAvailsync({
+    config: { ...testConfig, ...config },
+    store: made.store,
+    clock,
+    logger: silentLogger,
+    sweeper: false,
+  });
   const server = await listen(instance, 0, '127.0.0.1');
   let n = 0;
 

@@ -399,6 +399,29 @@ describe('SDK against a real server (sqlite): observe mode, agent, errors, finis
     assert.equal(missing.kind, 'api');
   });
 
+  it('AvailsyncError kind plan_limit: a start beyond the free plan active-claim limit is 402 with the limit', async () => {
+    const free = await startServer('sqlite', { defaultPlan: 'free' });
+    try {
+      const ws = await free.workspace();
+      const a = createAvailsyncClient({ apiKey: ws.agent.key, baseUrl: free.url });
+      let err: unknown;
+      for (let i = 0; i < 10 && err === undefined; i++) {
+        err = await a.work.start({ resource: `repo:owner/plan-${i}` }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      }
+      assert.ok(err instanceof AvailsyncError, 'the free plan refuses a start at some point');
+      assert.equal(err.kind, 'plan_limit');
+      assert.equal(err.code, 'plan_limit_reached');
+      assert.equal(err.status, 402);
+      assert.equal(err.details?.limit, 'active_claims');
+      assert.equal(err.details?.plan, 'free');
+    } finally {
+      await free.close();
+    }
+  });
+
   it('createAvailsyncClient refuses a missing key with a clear message', () => {
     assert.throws(
       () => createAvailsyncClient({ apiKey: undefined as unknown as string, baseUrl: t.url }),
