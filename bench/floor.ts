@@ -8,16 +8,22 @@ import { createAvailsync } from '../packages/server/src/server.js';
 import type { Principal } from '../packages/server/src/services/context.js';
 import { createPostgresStore, createSqliteStore } from '../packages/server/src/storage/store.js';
 import { type RunResult, runClosedLoop } from './loadgen.js';
-import { tempDataDir, tempDatabase } from './servers.js';
+import { tempDatabase, tempDataDir } from './servers.js';
 
 export async function inProcessFloor(kind: 'sqlite' | 'postgres', clients: number, seconds: number): Promise<RunResult> {
   const data = kind === 'sqlite' ? tempDataDir() : undefined;
   const db = kind === 'postgres' ? await tempDatabase() : undefined;
-  const store = data ? createSqliteStore({ dataDir: data.dir, clock: systemClock }) : createPostgresStore({ url: db!.url, clock: systemClock });
+  const store = data
+    ? createSqliteStore({ dataDir: data.dir, clock: systemClock })
+    : createPostgresStore({ url: db!.url, clock: systemClock });
   const config = loadConfig({ AVAILSYNC_DEFAULT_PLAN: 'unlimited', LOG_LEVEL: 'silent' });
   const app = await createAvailsync({ config, store, logger: silentLogger, sweeper: false });
   const { services } = app;
-  const { view } = await services.accounts.signup({ email: `floor-${randomUUID()}@example.com`, password: 'benchmark-password', workspace_name: 'Floor' });
+  const { view } = await services.accounts.signup({
+    email: `floor-${randomUUID()}@example.com`,
+    password: 'benchmark-password',
+    workspace_name: 'Floor',
+  });
   const org = await store.db.selectFrom('orgs').selectAll().where('id', '=', view.workspace.id).executeTakeFirstOrThrow();
   const user: Principal & { kind: 'user' } = { kind: 'user', org, userId: view.user.id, sessionHash: '' };
   const principals: Principal[] = [];
@@ -28,7 +34,9 @@ export async function inProcessFloor(kind: 'sqlite' | 'postgres', clients: numbe
   }
   const result = await runClosedLoop(clients, seconds, async (i, timed) => {
     const p = principals[i]!;
-    const started = await timed(() => services.work.start(p, { resource: `repo:floor/client-${i}`, duration_minutes: 5, idempotency_key: randomUUID() }));
+    const started = await timed(() =>
+      services.work.start(p, { resource: `repo:floor/client-${i}`, duration_minutes: 5, idempotency_key: randomUUID() }),
+    );
     const body = started.body as { action: string; claim: { id: string } };
     if (body.action !== 'proceed') return 'skip';
     await timed(() => services.work.finish(p, body.claim.id, {}));

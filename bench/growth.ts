@@ -2,8 +2,9 @@
  * Growth: fill a stopped server's database with historical claims and protected resources, so the same
  * start+finish figures can be compared against the empty database.
  */
-import Database from 'better-sqlite3';
+
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 
 export async function seedGrowth(kind: 'sqlite' | 'pg1', where: string, claims: number, resources: number): Promise<void> {
@@ -13,7 +14,10 @@ export async function seedGrowth(kind: 'sqlite' | 'pg1', where: string, claims: 
     const db = new Database(join(where, 'availsync.db'));
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = OFF');
-    const { org_id, agent_id } = db.prepare('select org_id, id as agent_id from agents limit 1').get() as { org_id: string; agent_id: string };
+    const { org_id, agent_id } = db.prepare('select org_id, id as agent_id from agents limit 1').get() as {
+      org_id: string;
+      agent_id: string;
+    };
     const insRes = db.prepare(
       'insert into resources (org_id, resource_type, resource_key, fencing_token, created_at, last_claimed_at) values (?, ?, ?, ?, ?, ?)',
     );

@@ -10,12 +10,12 @@ import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { type RunResult } from './loadgen.js';
-import { type Node, startNode, tempDataDir, tempDatabase } from './servers.js';
-import { seedGrowth } from './growth.js';
 import { activityCost } from './activity.js';
 import { inProcessFloor } from './floor.js';
+import { seedGrowth } from './growth.js';
+import type { RunResult } from './loadgen.js';
 import { redisLockFloor } from './redis.js';
+import { type Node, startNode, tempDatabase, tempDataDir } from './servers.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'sqlite,sqlite-full,pg1,pg3,floors,redis,growth,activity').split(','));
@@ -33,7 +33,15 @@ interface Measured {
 }
 
 function fromRun(r: RunResult): Measured {
-  return { seconds: r.seconds, requests: r.requests, ok: r.ok, skipped: r.skipped, errors: r.errors, p50: r.latency.percentile(50), p99: r.latency.percentile(99) };
+  return {
+    seconds: r.seconds,
+    requests: r.requests,
+    ok: r.ok,
+    skipped: r.skipped,
+    errors: r.errors,
+    p50: r.latency.percentile(50),
+    p99: r.latency.percentile(99),
+  };
 }
 
 interface Row {
@@ -47,7 +55,14 @@ interface Row {
 const rows: Row[] = [];
 
 function record(name: string, clients: number, result: Measured, loop?: Row['loop']) {
-  const row: Row = { name, clients, result, flowsPerSecond: result.ok / result.seconds, requestsPerSecond: result.requests / result.seconds, ...(loop ? { loop } : {}) };
+  const row: Row = {
+    name,
+    clients,
+    result,
+    flowsPerSecond: result.ok / result.seconds,
+    requestsPerSecond: result.requests / result.seconds,
+    ...(loop ? { loop } : {}),
+  };
   rows.push(row);
   const p50 = result.p50.toFixed(2);
   const p99 = result.p99.toFixed(2);
@@ -124,7 +139,13 @@ async function measure(nodes: Node[], keys: string[], flow: Flow, clients: numbe
           const n = counter++;
           const ws = wsClaims[n % wsClaims.length]!;
           const paths = Array.from({ length: 50 }, (_, k) => `src/run-${n % wsClaims.length}/file-${(k + n) % 80}.ts`);
-          return { ...req, method: 'POST', path: '/v1/work/run/working-set', headers: json(ws.key), body: JSON.stringify({ claim_id: ws.id, resource: 'repo:bench/mono', paths }) };
+          return {
+            ...req,
+            method: 'POST',
+            path: '/v1/work/run/working-set',
+            headers: json(ws.key),
+            body: JSON.stringify({ claim_id: ws.id, resource: 'repo:bench/mono', paths }),
+          };
         },
         onResponse: counted,
       },
@@ -158,7 +179,15 @@ async function measure(nodes: Node[], keys: string[], flow: Flow, clients: numbe
       {
         // Returning nothing ends the cycle: a skipped start is followed by the next start.
         setupRequest: (req: any, ctx: Ctx) =>
-          ctx.claimId ? { ...req, method: 'POST', path: '/v1/work/run/finish', headers: json(ctx.key!), body: JSON.stringify({ claim_id: ctx.claimId }) } : undefined,
+          ctx.claimId
+            ? {
+                ...req,
+                method: 'POST',
+                path: '/v1/work/run/finish',
+                headers: json(ctx.key!),
+                body: JSON.stringify({ claim_id: ctx.claimId }),
+              }
+            : undefined,
         onResponse: counted,
       },
     ];

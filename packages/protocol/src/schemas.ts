@@ -6,10 +6,19 @@ import { z } from 'zod';
 
 const METADATA_MAX_BYTES = 8 * 1024;
 
+/** Bytes of `value` as JSON. Nesting too deep to serialise (a stack overflow) is far over any limit. */
+function jsonBytes(value: unknown): number {
+  try {
+    return new TextEncoder().encode(JSON.stringify(value)).length;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
 export const Timestamp = z.string().describe('RFC 3339 UTC timestamp with milliseconds');
 export const Metadata = z
   .record(z.string(), z.unknown())
-  .refine((value) => new TextEncoder().encode(JSON.stringify(value)).length <= METADATA_MAX_BYTES, {
+  .refine((value) => jsonBytes(value) <= METADATA_MAX_BYTES, {
     message: 'metadata must be at most 8 KiB of JSON',
   })
   .describe('Free-form JSON object, at most 8 KiB');
@@ -299,6 +308,7 @@ export const AgentCreateRequest = z
     agent_type: AgentType.optional(),
     priority: z.number().int().min(0).max(1000).optional(),
     mode: AgentMode.optional(),
+    idempotency_key: IdempotencyKeyField,
   })
   .strict();
 
@@ -312,7 +322,13 @@ export const AgentPatchRequest = z
   .strict();
 
 export const AgentResponse = z.object({ agent: Agent });
-export const AgentWithKeyResponse = z.object({ agent: Agent, api_key: z.string() });
+export const AgentWithKeyResponse = z.object({
+  agent: Agent,
+  api_key: z
+    .string()
+    .nullable()
+    .describe('The new key, shown once. Null on an idempotent replay: keys are never stored or shown twice (rotate to get a new one).'),
+});
 export const AgentList = z.object({ data: z.array(Agent), pagination: Pagination });
 
 export const HealthResponse = z.object({

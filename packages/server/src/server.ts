@@ -20,6 +20,7 @@ export function openStore(config: Config, clock: Clock, logger: Logger): Store {
       url: config.databaseUrl,
       clock,
       poolSize: config.pgPoolSize,
+      idleTxTimeoutMs: config.pgIdleTxTimeoutMs,
       onPoolError: (err) => logger.warn('postgres connection error', { error: err.message }),
     });
   }

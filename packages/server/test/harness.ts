@@ -30,6 +30,7 @@ export const testConfig: Config = {
   sweepIntervalMs: 60_000,
   sqliteSynchronous: 'NORMAL',
   pgPoolSize: 10,
+  pgIdleTxTimeoutMs: 10_000,
 };
 
 export interface Res<T = any> {
@@ -86,7 +87,14 @@ export async function createTestServer(kind: StoreKind, opts: { clock?: ManualCl
   const clock = opts.clock ?? new ManualClock(Date.now());
   const made = opts.store ? undefined : makeStore(kind, clock);
   const store = opts.store ?? (made as NonNullable<typeof made>).store;
-  const instance = await createAvailsync({ config: testConfig, store, clock, logger: silentLogger, sweeper: false });
+  let instance: Awaited<ReturnType<typeof createAvailsync>>;
+  try {
+    instance = await createAvailsync({ config: testConfig, store, clock, logger: silentLogger, sweeper: false });
+  } catch (err) {
+    await store.close().catch(() => {});
+    await made?.drop();
+    throw err;
+  }
   const { app } = instance;
 
   async function request<T = any>(method: string, path: string, call: Call = {}): Promise<Res<T>> {

@@ -32,13 +32,47 @@ export interface AppOptions {
   startedAt?: number;
 }
 
-function fieldDetails(issues: readonly { path: readonly PropertyKey[]; message: string }[]): Record<string, string> {
-  const details: Record<string, string> = {};
+type Issue = { path: readonly PropertyKey[]; message: string; code?: string; keys?: readonly string[] };
+
+function fieldDetails(issues: readonly Issue[]): Record<string, string> {
+  // A Map, not an object literal: an unknown field may be called `__proto__`.
+  const details = new Map<string, string>();
+  const add = (key: string, message: string) => {
+    const before = details.get(key);
+    details.set(key, before ? `${before}; ${message}` : message);
+  };
   for (const issue of issues) {
-    const key = issue.path.map(String).join('.') || 'body';
-    details[key] = details[key] ? `${details[key]}; ${issue.message}` : issue.message;
+    const path = issue.path.map(String);
+    // Schemas are strict: name each unknown field itself, not the object that holds it.
+    if (issue.code === 'unrecognized_keys' && issue.keys?.length) {
+      for (const k of issue.keys) add([...path, k].join('.'), 'unknown field');
+    } else add(path.join('.') || 'body', issue.message);
   }
-  return details;
+  return Object.fromEntries(details);
+}
+
+/**
+ * Where (as a `details` key) validated input holds a NUL character, or undefined. PostgreSQL text cannot
+ * store U+0000, so no request may carry one: refused here, the same on every store, rather than failing in
+ * the database as a 500. Iterative, so deeply nested input cannot overflow the stack.
+ */
+function nulField(value: unknown): string | undefined {
+  const stack: [unknown, string][] = [[value, '']];
+  for (let next = stack.pop(); next; next = stack.pop()) {
+    const [v, path] = next;
+    const at = (k: string | number) => (path ? `${path}.${k}` : String(k));
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) return path || 'body';
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], at(i)]);
+    } else if (v !== null && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v).reverse()) {
+        if (k.includes('\u0000')) return at(k);
+        stack.push([x, at(k)]);
+      }
+    }
+  }
+  return undefined;
 }
 
 export function createApp(opts: AppOptions) {
@@ -46,12 +80,13 @@ export function createApp(opts: AppOptions) {
   const startedAt = opts.startedAt ?? Date.now();
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
-      if (!result.success) {
-        throw new ApiError(
-          'invalid_request',
-          `Invalid ${result.target === 'json' ? 'request body' : result.target}`,
-          fieldDetails(result.error.issues),
-        );
+      const what = result.target === 'json' ? 'request body' : result.target;
+      if (!result.success) throw new ApiError('invalid_request', `Invalid ${what}`, fieldDetails(result.error.issues));
+      const nul = nulField(result.data);
+      if (nul !== undefined) {
+        throw new ApiError('invalid_request', `Invalid ${what}: text may not contain NUL (U+0000) characters`, {
+          [nul]: 'contains a NUL character',
+        });
       }
     },
   });

@@ -61,12 +61,13 @@ const errorResponses = Object.fromEntries(
   ].map(([code, description]) => [code, { description, content: { 'application/json': { schema: ErrorResponse } } }]),
 );
 
-/** Send a service reply whose status is part of the result. */
-export function send(c: Context<AppEnv>, reply: Reply, headers?: Record<string, string>): Response {
+/** Send a service reply whose status is part of the result (marked when it is an idempotent replay). */
+export function send(c: Context<AppEnv>, reply: Reply & { replayed?: boolean }, headers?: Record<string, string>): Response {
   let body = reply.body as Record<string, unknown>;
   // Error replies are stored for idempotent replay without a request id: each answer carries its own.
   if (typeof body.error === 'string') body = { ...body, request_id: c.get('requestId') };
-  return c.json(body, reply.status as 200, { ...reply.headers, ...headers });
+  const replayed = reply.replayed ? { 'Idempotent-Replayed': 'true' } : undefined;
+  return c.json(body, reply.status as 200, { ...reply.headers, ...replayed, ...headers });
 }
 
 /** `?limit` default 50, capped at 100; `?offset` default 0. */

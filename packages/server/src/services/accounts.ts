@@ -69,27 +69,33 @@ export class AccountService {
     }
   }
 
-  /** Fixed-window counters in the database, so every node shares them. Returns seconds to wait, or 0. */
+  /**
+   * Fixed-window counters in the database, so every node shares them. Returns seconds to wait, or 0.
+   * One atomic upsert on both stores (PostgreSQL locks the row; SQLite has one writer): a lapsed window
+   * restarts at 1, otherwise the count grows. No `SELECT ... FOR UPDATE`, which SQLite cannot parse.
+   */
   private async hit(key: string, max: number, now: number): Promise<number> {
-    const { store } = this.deps;
-    return store.transaction(async (trx) => {
-      const row = await trx.selectFrom('rate_limits').selectAll().where('key', '=', key).forUpdate().executeTakeFirst();
-      if (!row || row.window_start + LOGIN_WINDOW_MS <= now) {
-        await trx
-          .insertInto('rate_limits')
-          .values({ key, window_start: now, count: 1 })
-          .onConflict((oc) => oc.column('key').doUpdateSet({ window_start: now, count: 1 }))
-          .execute();
-        return 0;
-      }
-      if (row.count >= max) return Math.ceil((row.window_start + LOGIN_WINDOW_MS - now) / 1000);
-      await trx
-        .updateTable('rate_limits')
-        .set({ count: row.count + 1 })
-        .where('key', '=', key)
-        .execute();
-      return 0;
-    });
+    const row = await this.deps.store.db
+      .insertInto('rate_limits')
+      .values({ key, window_start: now, count: 1 })
+      .onConflict((oc) =>
+        oc.column('key').doUpdateSet((eb) => {
+          const lapsed = eb(eb('rate_limits.window_start', '+', LOGIN_WINDOW_MS), '<=', now);
+          return {
+            window_start: eb.case().when(lapsed).then(now).else(eb.ref('rate_limits.window_start')).end(),
+            count: eb
+              .case()
+              .when(lapsed)
+              .then(1)
+              .else(eb('rate_limits.count', '+', 1))
+              .end(),
+          };
+        }),
+      )
+      .returning(['window_start', 'count'])
+      .executeTakeFirstOrThrow();
+    if (row.count <= max) return 0;
+    return Math.max(1, Math.ceil((Number(row.window_start) + LOGIN_WINDOW_MS - now) / 1000));
   }
 
   async login(input: { email: string; password: string }, ip: string) {

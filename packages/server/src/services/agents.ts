@@ -113,8 +113,10 @@ export class AgentService {
               key_prefix: key.prefix,
             },
           });
-          return { status: 201, body: { agent: toAgent(row, p.org, now), api_key: key.key } };
+          return { status: 201, body: { agent: toAgent(row, p.org, now), api_key: key.key as string | null } };
         },
+        // The key is shown once: a replay of this request returns the agent with api_key null.
+        (body) => ({ ...body, api_key: null }),
       ),
     );
   }
@@ -167,6 +169,8 @@ export class AgentService {
   async remove(p: Principal & { kind: 'user' }, agentId: string) {
     const row = await this.find(p, agentId);
     const now = this.deps.clock.now();
+    // One transaction: the key stops working and the agent's claims are released together, so a crash
+    // never leaves a deleted agent holding resources.
     await this.deps.store.transaction(async (trx) => {
       await trx.updateTable('agents').set({ deleted_at: now, key_hash: null }).where('id', '=', row.id).execute();
       await writeAudit(trx, now, {
@@ -175,14 +179,8 @@ export class AgentService {
         event: 'agent.deleted',
         details: { agent_id: row.id, name: row.name },
       });
+      await this.work.releaseAllOf(trx, p, row.id);
     });
-    const active = await this.deps.store.db
-      .selectFrom('claims')
-      .select('id')
-      .where('agent_id', '=', row.id)
-      .where('status', '=', 'active')
-      .execute();
-    for (const c of active) await this.work.release(p, c.id);
     return { deleted: true, agent: toAgent({ ...row, deleted_at: now, key_hash: null }, p.org, now) };
   }
 

@@ -45,6 +45,7 @@ import type { Executor, Tx } from '../storage/store.js';
 import { writeAudit } from './audit.js';
 import { actorOf, idempotencyScope, type Principal, type Reply, type ServiceDeps } from './context.js';
 import { type IdempotentReply, idempotent } from './idempotency.js';
+import { ensurePlanCapacity } from './plans.js';
 import type { WorkService } from './work.js';
 
 export type HoldRow = Selectable<HoldsTable>;
@@ -200,7 +201,8 @@ export class HoldService {
           this.deps.clock.now(),
           async (): Promise<Reply<CreateBody>> => {
             const { now } = await this.store.lockResources(trx, [{ org_id: p.org.id, ...ref }]);
-            // Plan capacity for protected resources belongs here, after the resource lock (issue 4, plans).
+            // A held resource is a protected resource: it counts against the plan.
+            await ensurePlanCapacity(this.deps, trx, p.org, { resource: ref });
             if (wanted.end <= now) {
               throw errors.invalid('The window has already ended: end_at must be in the future', { end_at: 'must be in the future' });
             }

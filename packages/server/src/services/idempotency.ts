@@ -33,11 +33,16 @@ export function requestHash(fingerprint: unknown): string {
 
 export type IdempotentReply<B> = Reply<B> & { replayed: boolean };
 
+/**
+ * `forStorage` shapes what is kept for replays: a secret in the answer (a new API key) is returned once
+ * and never stored, so a replay answers without it.
+ */
 export async function idempotent<B>(
   trx: Tx,
   req: IdempotencyRequest,
   createdAt: number,
   run: () => Promise<Reply<B>>,
+  forStorage: (body: B) => unknown = (body) => body,
 ): Promise<IdempotentReply<B>> {
   if (!req.key) return { ...(await run()), replayed: false };
   const hash = requestHash(req.fingerprint);
@@ -65,7 +70,7 @@ export async function idempotent<B>(
   const reply = await run();
   await trx
     .updateTable('idempotency_keys')
-    .set({ status_code: reply.status, response: JSON.stringify(reply.body) })
+    .set({ status_code: reply.status, response: JSON.stringify(forStorage(reply.body)) })
     .where('scope', '=', req.scope)
     .where('key', '=', req.key)
     .execute();

@@ -413,7 +413,9 @@ export class WorkService {
       { org_id: row.org_id, resource_type: row.resource_type, resource_key: row.resource_key },
       ...extra.map((r) => ({ org_id: row.org_id, ...r })),
     ]);
-    const fresh = await trx.selectFrom('claims').selectAll().where('id', '=', row.id).executeTakeFirstOrThrow();
+    // FOR UPDATE: the sweeper (which does not take resource locks) cannot end this claim between this
+    // read and our write; if it holds the row, we wait and then read its verdict.
+    const fresh = await this.store.forUpdate(trx.selectFrom('claims').selectAll().where('id', '=', row.id)).executeTakeFirstOrThrow();
     if (fresh.status === 'active' && fresh.expires_at <= now) {
       await this.expireClaims(trx, [fresh], now);
       return { now, claim: { ...fresh, status: 'expired', released_at: fresh.expires_at } };
@@ -438,7 +440,7 @@ export class WorkService {
     input: { duration_minutes?: number | undefined; working_set?: WorkingSetUpdate | undefined },
   ): Promise<Reply> {
     const row = await this.findClaim(p, claimId, true);
-    const ws = input.working_set ? this.prepareWorkingSet(row, input.working_set) : undefined;
+    const ws = input.working_set ? this.prepareWorkingSet(row, input.working_set, 'working_set.') : undefined;
     return this.store.transaction(async (trx) => {
       const { now, claim } = await this.lockClaim(trx, row, ws ? [ws.ref] : []);
       if (claim.status !== 'active') return this.notActive(claim);
@@ -497,6 +499,37 @@ export class WorkService {
     });
   }
 
+  /** Release every active claim of an agent inside the caller's transaction (the agent is being deleted). */
+  async releaseAllOf(trx: Tx, p: Principal, agentId: string): Promise<void> {
+    const active = await trx.selectFrom('claims').selectAll().where('agent_id', '=', agentId).where('status', '=', 'active').execute();
+    if (active.length === 0) return;
+    const { now } = await this.store.lockResources(
+      trx,
+      active.map((c) => ({ org_id: c.org_id, resource_type: c.resource_type, resource_key: c.resource_key })),
+    );
+    for (const claim of active) {
+      if (claim.expires_at <= now) {
+        await this.expireClaims(trx, [claim], now);
+        continue;
+      }
+      await trx
+        .updateTable('claims')
+        .set({ status: 'released', released_at: now })
+        .where('id', '=', claim.id)
+        .where('status', '=', 'active')
+        .execute();
+      await trx.deleteFrom('file_claims').where('claim_id', '=', claim.id).execute();
+      await writeAudit(trx, now, {
+        org_id: claim.org_id,
+        actor: actorOf(p),
+        event: 'claim.released',
+        resource: formatResource(claim),
+        claim_id: claim.id,
+        details: { reason: 'agent deleted', fencing_token: claim.fencing_token },
+      });
+    }
+  }
+
   async release(p: Principal, claimId: string) {
     const res = await this.finish(p, claimId, {}, 'claim.released');
     return { action: res.action === 'finished' ? 'released' : 'already_released', claim: res.claim } as const;
@@ -505,11 +538,12 @@ export class WorkService {
   // -------------------------------------------------------------------------------------------------
   // working sets
 
-  private prepareWorkingSet(claim: ClaimRow, input: WorkingSetUpdate) {
+  /** Validate a working-set update; `field` prefixes error details when it is nested (extend's `working_set.`). */
+  private prepareWorkingSet(claim: ClaimRow, input: WorkingSetUpdate, field = '') {
     let ref: ResourceRef = { resource_type: claim.resource_type, resource_key: claim.resource_key };
     if (input.resource !== undefined) {
       const parsed = parseWorkResource(input.resource);
-      if (!parsed.ok) throw errors.invalid(parsed.message, { resource: parsed.message });
+      if (!parsed.ok) throw errors.invalid(parsed.message, { [`${field}resource`]: parsed.message });
       ref = parsed.value;
     }
     const bad: Record<string, string> = {};
@@ -518,7 +552,7 @@ export class WorkService {
       const n = normalizePattern(raw);
       if (n.ok) {
         if (!paths.includes(n.value)) paths.push(n.value);
-      } else bad[`paths.${i}`] = n.message;
+      } else bad[`${field}paths.${i}`] = n.message;
     });
     if (Object.keys(bad).length > 0) throw errors.invalid('Some paths are not valid repo-relative paths', bad);
     return {

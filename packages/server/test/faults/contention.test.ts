@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createTestServer, STORES, type TestServer } from '../harness.js';
 import { prng } from '../procs.js';
-import { type ClaimRow, checkHistory, type FileRow, History } from './history.js';
+import { type ClaimRow, checkHistory, FencedStore, type FileRow, History } from './history.js';
 
 const LONG = process.env.STRESS === 'long';
 const CLIENTS = 64;

@@ -141,7 +141,7 @@ export function checkHistory(history: History, rows: ClaimRow[], files: FileRow[
   }
   for (const op of history.completions('finish', 'finished')) {
     const row = op.claimId ? byId.get(op.claimId) : undefined;
-    if (!row || row.status !== 'released')
+    if (row?.status !== 'released')
       out.push(`acknowledged finish of ${op.claimId} (op ${op.index}) but the row is ${row?.status ?? 'missing'}`);
   }
 

@@ -22,7 +22,8 @@ export function authenticate(mode: Exclude<AuthMode, 'public'>, services: Servic
       if (!key || !looksLikeApiKey(key)) throw errors.unauthorized('Malformed API key: send Authorization: Bearer avs_live_...');
       const hash = sha256(key);
       const found = await services.agents.resolveKey(hash);
-      if (!found || !found.agent.key_hash || !constantTimeEqual(found.agent.key_hash, hash)) {
+      const stored = found?.agent.key_hash;
+      if (!found || !stored || !constantTimeEqual(stored, hash)) {
         throw errors.unauthorized('Unknown or rotated API key');
       }
       if (mode === 'session') {

@@ -170,7 +170,8 @@ export function accountRoutes(r: Router, opts: { secureCookies: boolean }) {
     }),
     async (c) => {
       const p = ownWorkspace(c, c.req.valid('param').org_id);
-      return send(c, await agents.create(p, c.req.valid('json'), idempotencyKey(c)));
+      const { idempotency_key, ...fields } = c.req.valid('json');
+      return send(c, await agents.create(p, fields, idempotencyKey(c, idempotency_key)));
     },
   );
 
