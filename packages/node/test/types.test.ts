@@ -28,6 +28,12 @@ export const sameAsProtocol = {
   FileMode: true satisfies Same<S.FileMode, P.FileModeValue>,
   AgentType: true satisfies Same<S.AgentType, P.AgentTypeValue>,
   AgentMode: true satisfies Same<S.AgentMode, P.AgentModeValue>,
+  Hold: true satisfies Same<S.Hold, P.Hold>,
+  HoldStatus: true satisfies Same<S.HoldStatus, P.HoldStatusValue>,
+  TimeWindow: true satisfies Same<S.TimeWindow, P.TimeWindow>,
+  AvailabilityResponse: true satisfies Same<S.AvailabilityResponse, P.AvailabilityResponse>,
+  ConflictCheckResponse: true satisfies Same<S.ConflictCheckResponse, P.ConflictsCheckResponse>,
+  UsageReport: true satisfies Same<S.UsageReport, P.UsageReport>,
 };
 
 it('the SDK types match the protocol types (checked by the compiler)', () => {
