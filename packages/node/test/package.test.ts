@@ -34,11 +34,10 @@ describe('@availsync/node as published: dist, ESM, CommonJS, TypeScript', () => 
   let env: NodeJS.ProcessEnv;
   before(async () => {
     await run(process.execPath, [join(pkgDir, 'scripts/build.mjs')], { cwd: pkgDir });
-    // Type-check and compile both TypeScript consumers against the built .d.ts while the server starts.
+    // Type-check and compile both TypeScript consumers (one tsc process) against the built .d.ts while the server starts.
     [t] = await Promise.all([
       startServer('sqlite'),
-      run(process.execPath, [tsc, '-p', join(consumers, 'ts-esm')]),
-      run(process.execPath, [tsc, '-p', join(consumers, 'ts-cjs')]),
+      run(process.execPath, [tsc, '-b', join(consumers, 'ts-esm'), join(consumers, 'ts-cjs'), '--force']),
     ]);
     const ws = await t.workspace({ name: 'consumer' });
     // Plain node: no `source` condition, no tsx, so the package resolves to dist.
