@@ -91,6 +91,9 @@ function run(group) {
 }
 
 let failed = 0;
-for (const group of groups) failed ||= await run(group);
+for (const group of groups) {
+  const code = await run(group);
+  if (code !== 0) failed = code;
+}
 if (!pgUp) console.warn(`\n${banner}\n`);
 process.exit(failed);
