@@ -131,8 +131,13 @@ export function createPostgresStore(opts: PostgresOptions): Store {
       ...(opts.schema ? [`-c search_path=${opts.schema}`] : []),
     ].join(' '),
   });
-  // An idle client's connection dropping (a database restart) must not crash the process.
+  // A connection dropping (a database restart) must never crash the process. The pool reports idle
+  // clients' errors; a client checked out mid-transaction emits 'error' on itself, and an 'error' event
+  // without a listener kills Node. Its pending or next query fails, and the request answers 503.
   pool.on('error', (err) => opts.onPoolError?.(err));
+  pool.on('connect', (client) => {
+    client.on('error', (err) => opts.onPoolError?.(err));
+  });
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   const clock = opts.clock;
 

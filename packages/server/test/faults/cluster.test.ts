@@ -7,11 +7,12 @@
  * - a paused node (SIGSTOP) that may hold a resource's row lock: the others keep deciding.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { PG_ENABLED, type Res } from '../harness.js';
 import {
   type ApiClient,
@@ -200,18 +201,29 @@ describe('faults: a PostgreSQL cluster of server processes', { skip: !PG_ENABLED
     const history = new History();
     const run = workload(nodes, keys, history, { seconds: 8, seed: 23 });
     const unavailable: Res[] = [];
+    const seen = new Map<string, number>();
+    let restarting = true;
     const probe = (async () => {
-      const end = Date.now() + 7000;
-      while (Date.now() < end) {
-        const res = await nodes[0]!.api.request('GET', '/v1/work/claims?limit=1', { key: keys[0]! }).catch(() => undefined);
-        if (res?.status === 503) unavailable.push(res);
-        await new Promise((r) => setTimeout(r, 20));
+      while (restarting) {
+        const res = await nodes[0]!.api.request('GET', '/v1/work/claims?limit=1', { key: keys[0]! }).catch((err: unknown) => String(err));
+        const label = typeof res === 'string' ? res.slice(0, 60) : String(res.status);
+        seen.set(label, (seen.get(label) ?? 0) + 1);
+        if (typeof res !== 'string' && res.status === 503) unavailable.push(res);
+        await new Promise((r) => setTimeout(r, 10));
       }
     })();
     await new Promise((r) => setTimeout(r, 1500));
-    execFileSync('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'restart', '-m', 'fast'], { stdio: 'ignore' });
+    // Asynchronously: the probe above must keep running while PostgreSQL is down.
+    await promisify(execFile)('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'stop', '-m', 'fast']);
+    await new Promise((r) => setTimeout(r, 500));
+    await promisify(execFile)('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'start']);
+    await new Promise((r) => setTimeout(r, 1000));
+    restarting = false;
     await Promise.all([run, probe]);
-    assert.ok(unavailable.length > 0, 'the API said 503 while the database was down');
+    assert.ok(
+      unavailable.length > 0,
+      `the API said 503 while the database was down (seen: ${JSON.stringify([...seen])}; node 0 stderr: ${nodes[0]!.server.stderr().slice(-3000)})`,
+    );
     for (const res of unavailable) {
       assert.equal(res.body.error, 'service_unavailable');
       assert.match(res.body.request_id, /^req_/);
