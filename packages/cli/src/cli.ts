@@ -5,6 +5,7 @@
 import { type AvailsyncClient, AvailsyncError, type ClaimStatus, type HoldStatus, type Outcome } from '@availsync/node';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CLI_VERSION, ConfigError, clientFor, EXIT, loadConfig } from './config.js';
+import { claudeHook, guard, installGuard } from './hooks.js';
 import { describeHolder, hint, isUnavailable, runCommand } from './run.js';
 import { CancelledError, createUi, type Io, table, type Ui, when } from './ui.js';
 
@@ -353,7 +354,71 @@ Example (cron):
       });
     });
 
+  const hook = program.command('hook').description('Enforcement hooks for coding agents');
+  hook
+    .command('claude')
+    .description(
+      "Claude Code PreToolUse hook (Edit|Write|MultiEdit|NotebookEdit): claim the file in this session's run; exit 2 (blocks the edit) when another run holds it",
+    )
+    .option('--resource <resource>', "the run's resource (default: AVAILSYNC_RESOURCE, else repo:owner/name from the git remote origin)")
+    .option('--duration <minutes>', "lease length of the session's run (1-720)", int('--duration', 1, 720))
+    .addOption(
+      new Option('--on-unavailable <policy>', 'when the server cannot be reached: fail (block the edit) or run (allow it, with a warning)')
+        .choices(['fail', 'run'])
+        .default('fail'),
+    )
+    .action(async (o) => {
+      const ui = createUi(ctx.io, false);
+      const { client, error } = hookClient(ctx.io.env);
+      ctx.code = await claudeHook(
+        client,
+        error,
+        { resource: o.resource, duration: o.duration, onUnavailable: o.onUnavailable },
+        ui,
+        ctx.io,
+      );
+    });
+
+  const guardCmd = program
+    .command('guard')
+    .description("git pre-commit / pre-push hook: fail when the run's claim is no longer active or staged files are held by another run")
+    .option('--pre-push', 'also check the paths of the commits being pushed', false)
+    .option('--resource <resource>', 'working-set resource (default: repo:owner/name from the git remote origin)')
+    .addOption(
+      new Option('--on-unavailable <policy>', 'when the server cannot be reached: fail or run').choices(['fail', 'run']).default('fail'),
+    )
+    .action(async (o) => {
+      const ui = createUi(ctx.io, false);
+      const { client, error } = hookClient(ctx.io.env);
+      ctx.code = await guard(
+        client,
+        error,
+        { resource: o.resource, onUnavailable: o.onUnavailable, prePush: o.prePush === true },
+        ui,
+        ctx.io,
+      );
+    });
+  guardCmd
+    .command('install')
+    .description('write the git hook (.git/hooks/pre-commit, or pre-push); an existing hook is kept and runs first')
+    .option('--pre-push', 'install as pre-push instead of pre-commit', false)
+    .option('--command <cmd>', 'how the hook calls the CLI', 'availsync')
+    .action((o) => {
+      ctx.code = installGuard({ prePush: o.prePush === true, command: o.command }, createUi(ctx.io, false));
+    });
+
   return program;
+}
+
+/** The hooks handle missing configuration by their --on-unavailable policy rather than a usage error. */
+function hookClient(env: NodeJS.ProcessEnv): { client: AvailsyncClient | null; error: string | null } {
+  try {
+    // A hook runs on every edit or commit: answer fast when the server is down (one retry, 10 s a try).
+    return { client: clientFor(loadConfig(env), { maxRetries: 1, timeoutMs: 10_000 }), error: null };
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return { client: null, error: err.message };
+  }
 }
 
 export async function main(argv: string[], io: Io): Promise<number> {

@@ -46,8 +46,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): CliConfig {
   return { apiKey, agentId: env.AVAILSYNC_AGENT_ID?.trim() || undefined, apiUrl };
 }
 
-export function clientFor(config: CliConfig): AvailsyncClient {
+export function clientFor(config: CliConfig, overrides: { maxRetries?: number; timeoutMs?: number } = {}): AvailsyncClient {
   return createAvailsyncClient({
+    ...overrides,
     apiKey: config.apiKey,
     agentId: config.agentId,
     baseUrl: config.apiUrl,

@@ -22,6 +22,8 @@ export interface Io {
   stdout: Stream;
   stderr: Stream;
   env: NodeJS.ProcessEnv;
+  /** Hook input (`availsync hook claude` reads Claude Code's JSON here). */
+  stdin?: NodeJS.ReadableStream | undefined;
 }
 
 const CODES = { red: [31, 39], green: [32, 39], yellow: [33, 39], cyan: [36, 39], dim: [2, 22], bold: [1, 22] } as const;

@@ -1,0 +1,239 @@
+/**
+ * `availsync hook claude` and `availsync guard`, as real processes: recorded Claude Code PreToolUse payloads
+ * piped to the CLI's stdin, a real git repository in a temp dir, a real server.
+ */
+import assert from 'node:assert/strict';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startServer, type TestServer } from '../../node/test/helpers.js';
+import { repoFromRemote } from '../src/hooks.js';
+import { BIN, type CliResult, cliEnv, NODE_ARGS, shimDir } from './helpers.js';
+
+function runCli(args: string[], env: NodeJS.ProcessEnv, cwd: string, stdin = ''): Promise<CliResult> {
+  const child = spawn(process.execPath, [...NODE_ARGS, BIN, ...args], { env, cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  child.stdin.end(stdin);
+  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+}
+
+/** git commit runs the hooks, which call this process's server: it must not block the event loop. */
+function commit(cwd: string, env: NodeJS.ProcessEnv, message: string): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('git', ['commit', '-q', '-m', message], { cwd, env }, (err, _stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr });
+    });
+  });
+}
+
+const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+/** A real repository with an origin remote, one commit, and a committer identity. */
+function makeRepo(remote = 'git@github.com:acme/hooked.git'): string {
+  const dir = mkdtempSync(join(tmpdir(), 'availsync-repo-'));
+  git(dir, 'init', '-q', '-b', 'main');
+  git(dir, 'config', 'user.email', 'dev@example.com');
+  git(dir, 'config', 'user.name', 'Dev');
+  git(dir, 'remote', 'add', 'origin', remote);
+  mkdirSync(join(dir, 'src'));
+  for (const f of ['a.ts', 'b.ts', 'c.ts']) writeFileSync(join(dir, 'src', f), `export const ${f[0]} = 1;\n`);
+  git(dir, 'add', '.');
+  git(dir, 'commit', '-q', '-m', 'init');
+  return dir;
+}
+
+/** A PreToolUse payload as Claude Code sends it (recorded shape). */
+function payload(repo: string, session: string, tool: string, file: string) {
+  const toolInput =
+    tool === 'NotebookEdit'
+      ? { notebook_path: join(repo, file), new_source: 'x = 1', cell_id: 'c1' }
+      : tool === 'Write'
+        ? { file_path: join(repo, file), content: 'export {};\n' }
+        : { file_path: join(repo, file), old_string: 'export', new_string: 'export' };
+  return JSON.stringify({
+    session_id: session,
+    transcript_path: `/home/dev/.claude/projects/hooked/${session}.jsonl`,
+    cwd: repo,
+    permission_mode: 'default',
+    hook_event_name: 'PreToolUse',
+    tool_name: tool,
+    tool_input: toolInput,
+  });
+}
+
+describe('availsync hook claude / guard (real processes, real git, real server)', () => {
+  let t: TestServer;
+  before(async () => {
+    t = await startServer('sqlite');
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  it('derives repo:owner/name from ssh, https and scp-like remotes', () => {
+    assert.equal(repoFromRemote('git@github.com:acme/app.git'), 'repo:acme/app');
+    assert.equal(repoFromRemote('https://github.com/acme/app'), 'repo:acme/app');
+    assert.equal(repoFromRemote('https://x-token@github.com/acme/app.git'), 'repo:acme/app');
+    assert.equal(repoFromRemote('ssh://git@gitlab.example.com:2222/group/app.git'), 'repo:group/app');
+    assert.equal(repoFromRemote('nonsense'), null);
+  });
+
+  it('claims files for the session, blocks another run with who and until when (exit 2), and the git guard follows', async () => {
+    const ws = await t.workspace({ name: 'claude-alice' });
+    const other = await ws.other({ name: 'claude-bob' });
+    const repo = makeRepo();
+    const envA = cliEnv({ AVAILSYNC_API_KEY: ws.agent.key, AVAILSYNC_AGENT_ID: ws.agent.id, AVAILSYNC_API_URL: t.url });
+    const envB = cliEnv({ AVAILSYNC_API_KEY: other.key, AVAILSYNC_AGENT_ID: other.id, AVAILSYNC_API_URL: t.url });
+
+    // Session A edits src/a.ts: a run on repo:acme/hooked starts, the file is claimed, the edit goes ahead.
+    const first = await runCli(['hook', 'claude'], envA, repo, payload(repo, 'sess-a', 'Edit', 'src/a.ts'));
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(first.stdout, '');
+    const stateFiles = readdirSync(join(repo, '.git', 'availsync'));
+    assert.deepEqual(stateFiles, ['claude-sess-a.json']);
+    const state = JSON.parse(readFileSync(join(repo, '.git', 'availsync', 'claude-sess-a.json'), 'utf8'));
+    assert.equal(state.resource, 'repo:acme/hooked');
+    assert.match(state.claim_id, /^clm_/);
+
+    // The same session writes another file and a notebook: same run, more files.
+    assert.equal((await runCli(['hook', 'claude'], envA, repo, payload(repo, 'sess-a', 'Write', 'src/b.ts'))).code, 0);
+    assert.equal((await runCli(['hook', 'claude'], envA, repo, payload(repo, 'sess-a', 'NotebookEdit', 'nb/x.ipynb'))).code, 0);
+    const claim = (await t.api('GET', `/v1/work/claims/${state.claim_id}`, { key: ws.agent.key })).body.claim;
+    assert.equal(claim.status, 'active');
+    assert.deepEqual(claim.working_set.map((f: any) => f.path).sort(), ['nb/x.ipynb', 'src/a.ts', 'src/b.ts']);
+    const mine = await t.api('GET', '/v1/work/claims?status=active', { key: ws.agent.key });
+    assert.equal(mine.body.data.length, 1, 'one run per session');
+
+    // Tools that do not edit, and files outside the repository, pass untouched.
+    const read = await runCli(['hook', 'claude'], envB, repo, payload(repo, 'sess-b', 'Read', 'src/a.ts'));
+    assert.deepEqual([read.code, read.stderr], [0, '']);
+    const outside = JSON.stringify({
+      session_id: 'sess-b',
+      cwd: repo,
+      tool_name: 'Write',
+      tool_input: { file_path: '/tmp/elsewhere.txt' },
+    });
+    assert.equal((await runCli(['hook', 'claude'], envB, repo, outside)).code, 0);
+
+    // Another session on the same repo resource: the run is held → exit 2, naming the holder.
+    const held = await runCli(['hook', 'claude'], envB, repo, payload(repo, 'sess-b', 'Edit', 'src/c.ts'));
+    assert.equal(held.code, 2);
+    assert.match(
+      held.stderr,
+      new RegExp(
+        `^Availsync blocked this edit: repo:acme/hooked is being worked on by claude-alice \\(${ws.agent.id}\\), claim ${state.claim_id} "Claude Code session sess-a", until \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d UTC`,
+      ),
+    );
+
+    // A project-level run coordinating on the repo's files: blocked on the file A holds, free elsewhere.
+    const proj = ['hook', 'claude', '--resource', 'project:docs-site'];
+    const blocked = await runCli(proj, envB, repo, payload(repo, 'sess-b', 'Edit', 'src/a.ts'));
+    assert.equal(blocked.code, 2);
+    assert.match(
+      blocked.stderr,
+      new RegExp(
+        `src/a\\.ts is held by agent ${ws.agent.id} \\(claim ${state.claim_id}, as src/a\\.ts, edit\\) until .*do not edit src/a\\.ts now`,
+      ),
+    );
+    const free = await runCli(proj, envB, repo, payload(repo, 'sess-b', 'Edit', 'src/c.ts'));
+    assert.equal(free.code, 0, free.stderr);
+
+    // git guard with session A's run: staged files of A pass; a file B holds fails; a lost claim fails.
+    writeFileSync(join(repo, 'src', 'a.ts'), 'export const a = 2;\n');
+    git(repo, 'add', 'src/a.ts');
+    const ok = await runCli(['guard'], envA, repo);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stderr, new RegExp(`claim ${state.claim_id} is active until .*; 1 path\\(s\\) are this run's`));
+
+    writeFileSync(join(repo, 'src', 'c.ts'), 'export const c = 2;\n');
+    git(repo, 'add', 'src/c.ts');
+    const theirs = await runCli(['guard'], envA, repo);
+    assert.equal(theirs.code, 1);
+    assert.match(theirs.stderr, new RegExp(`staged files are held by another run: src/c\\.ts is held by agent ${other.id}`));
+    git(repo, 'reset', '-q', 'src/c.ts');
+
+    // guard install: an existing pre-commit hook is kept and chained; a real `git commit` runs both.
+    const hooks = join(repo, '.git', 'hooks');
+    mkdirSync(hooks, { recursive: true });
+    writeFileSync(join(hooks, 'pre-commit'), `#!/bin/sh\necho existing-hook-ran >> "${join(repo, '.git', 'marker')}"\n`, { mode: 0o755 });
+    const install = await runCli(['guard', 'install'], envA, repo);
+    assert.equal(install.code, 0, install.stderr);
+    assert.match(
+      install.stdout,
+      /^installed: .*pre-commit runs `availsync guard` after your existing hook \(kept as pre-commit\.pre-availsync\)/,
+    );
+    assert.match((await runCli(['guard', 'install'], envA, repo)).stdout, /^already installed: /);
+    const commitEnv = { ...envA, PATH: `${shimDir()}:${process.env.PATH}` };
+    const guarded = await commit(repo, commitEnv, 'guarded');
+    assert.equal(guarded.code, 0, guarded.stderr);
+    assert.equal(readFileSync(join(repo, '.git', 'marker'), 'utf8'), 'existing-hook-ran\n');
+
+    // The run's claim is finished elsewhere (lease lost): the commit is refused with the reason.
+    await t.api('POST', '/v1/work/run/finish', { key: ws.agent.key, body: { claim_id: state.claim_id } });
+    writeFileSync(join(repo, 'src', 'b.ts'), 'export const b = 2;\n');
+    git(repo, 'add', 'src/b.ts');
+    const lost = await runCli(['guard'], envA, repo);
+    assert.equal(lost.code, 1);
+    assert.match(lost.stderr, new RegExp(`the run's claim ${state.claim_id} on repo:acme/hooked is no longer active \\(released `));
+    const refused = await commit(repo, commitEnv, 'refused');
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /is no longer active/);
+
+    // The hook notices the lost lease and starts a new run for the session.
+    const again = await runCli(['hook', 'claude'], envA, repo, payload(repo, 'sess-a', 'Edit', 'src/b.ts'));
+    assert.equal(again.code, 0, again.stderr);
+    const renewed = JSON.parse(readFileSync(join(repo, '.git', 'availsync', 'claude-sess-a.json'), 'utf8'));
+    assert.notEqual(renewed.claim_id, state.claim_id);
+  });
+
+  it('guard install --pre-push writes a pre-push hook; guard without any run says there is nothing to check', async () => {
+    const repo = makeRepo('https://github.com/acme/pushy.git');
+    const env = cliEnv({ AVAILSYNC_API_KEY: 'avs_live_unused', AVAILSYNC_API_URL: t.url });
+    const r = await runCli(['guard', 'install', '--pre-push'], env, repo);
+    assert.equal(r.code, 0);
+    const hook = readFileSync(join(repo, '.git', 'hooks', 'pre-push'), 'utf8');
+    assert.match(hook, /^#!\/bin\/sh\n# availsync guard .*\nexec availsync guard --pre-push\n$/);
+    const none = await runCli(['guard'], env, repo);
+    assert.equal(none.code, 0);
+    assert.match(none.stderr, /no Availsync run is active for this repository/);
+  });
+
+  it('never silent when the server is unreachable or the key is missing: fail blocks (2), run warns loudly (0)', async () => {
+    const repo = makeRepo('git@github.com:acme/down.git');
+    const down = cliEnv({ AVAILSYNC_API_KEY: 'avs_live_whatever', AVAILSYNC_API_URL: 'http://127.0.0.1:9' });
+    const fail = await runCli(['hook', 'claude'], down, repo, payload(repo, 's', 'Edit', 'src/a.ts'));
+    assert.equal(fail.code, 2);
+    assert.match(fail.stderr, /^Availsync blocked this edit: the Availsync server cannot be reached .*\(--on-unavailable fail\)/);
+    const run = await runCli(['hook', 'claude', '--on-unavailable', 'run'], down, repo, payload(repo, 's', 'Edit', 'src/a.ts'));
+    assert.equal(run.code, 0);
+    assert.match(run.stderr, /availsync: WARNING: the Availsync server cannot be reached .*WITHOUT a claim/);
+
+    const noKey = await runCli(['hook', 'claude'], cliEnv({}), repo, payload(repo, 's', 'Edit', 'src/a.ts'));
+    assert.equal(noKey.code, 2);
+    assert.match(noKey.stderr, /AVAILSYNC_API_KEY is not set/);
+
+    const bad = await runCli(
+      ['hook', 'claude'],
+      cliEnv({ AVAILSYNC_API_KEY: 'avs_live_nope', AVAILSYNC_API_URL: t.url }),
+      repo,
+      payload(repo, 's', 'Edit', 'src/a.ts'),
+    );
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /Availsync refused the claim: .*Check AVAILSYNC_API_KEY/);
+    assert.doesNotMatch(bad.stderr, /avs_live_nope/);
+
+    const garbage = await runCli(['hook', 'claude'], down, repo, 'not json');
+    assert.equal(garbage.code, 2);
+    assert.match(garbage.stderr, /not Claude Code hook JSON/);
+    assert.equal(existsSync(join(repo, '.git', 'availsync')), false, 'no state without a claim');
+  });
+});
