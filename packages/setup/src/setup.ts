@@ -1,0 +1,306 @@
+/**
+ * `npx @availsync/setup`: verify the agent key (GET /v1/agent), detect Claude Code, Codex, Cursor and
+ * Windsurf, merge an `availsync` MCP server entry into each one's own config (backed up, written
+ * atomically, other entries untouched), print the native `claude mcp add` command, and optionally install
+ * the Claude Code enforcement hook. Interactive with @clack/prompts on a terminal; fully scriptable with
+ * flags; plain lines when stdout is not a TTY. `main(argv, io)` returns the exit code (in-process tests).
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { delimiter, dirname, join } from 'node:path';
+import { AvailsyncError, createAvailsyncClient, type FetchLike } from '@availsync/node';
+import * as p from '@clack/prompts';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { unifiedDiff } from './diff.js';
+import { addClaudeHook, ConfigFileError, type McpEntry, setClaudeEnv, setCodexServer, setJsonMember } from './edit.js';
+
+export const SETUP_VERSION = '0.1.0';
+export const DEFAULT_API_URL = 'http://127.0.0.1:8787';
+export const MCP_PACKAGE = '@availsync/mcp';
+export const CLAUDE_HOOK_COMMAND = 'npx -y @availsync/cli hook claude';
+
+export const CLIENTS = ['claude', 'codex', 'cursor', 'windsurf'] as const;
+export type ClientName = (typeof CLIENTS)[number];
+
+export interface SetupIo {
+  stdout: { write(s: string): unknown; isTTY?: boolean | undefined };
+  stderr: { write(s: string): unknown };
+  stdin?: { isTTY?: boolean | undefined } | undefined;
+  env: NodeJS.ProcessEnv;
+  /** Home directory (tests pass a temporary one). */
+  home: string;
+  cwd: string;
+  fetch?: FetchLike | undefined;
+  /** Timestamp for backup names (tests pin it). */
+  now?: () => Date;
+}
+
+export interface SetupOptions {
+  apiKey?: string;
+  agentId?: string;
+  url?: string;
+  clients?: ClientName[];
+  project?: boolean;
+  yes?: boolean;
+  dryRun?: boolean;
+  claudeHook?: boolean;
+}
+
+/** `avs_live_abcd…wxyz`: enough to recognise a key, never enough to use it. */
+export function maskKey(key: string): string {
+  return key.length <= 16 ? 'avs_…' : `${key.slice(0, 13)}…${key.slice(-4)}`;
+}
+
+const shellQuote = (s: string) => (/^[A-Za-z0-9_./:@=+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/** The native Claude Code command (user scope). */
+export function claudeCommand(env: Record<string, string>): string {
+  const vars = Object.entries(env).map(([k, v]) => `-e ${k}=${shellQuote(v)}`);
+  return ['claude mcp add --scope user availsync', ...vars, '--', 'npx -y', MCP_PACKAGE].join(' ');
+}
+
+export function mcpEntry(env: Record<string, string>): McpEntry {
+  return { command: 'npx', args: ['-y', MCP_PACKAGE], env };
+}
+
+export function configPath(client: Exclude<ClientName, 'claude'>, home: string, cwd: string, project: boolean): string {
+  if (client === 'codex') return join(home, '.codex', 'config.toml');
+  if (client === 'cursor') return project ? join(cwd, '.cursor', 'mcp.json') : join(home, '.cursor', 'mcp.json');
+  return join(home, '.codeium', 'windsurf', 'mcp_config.json');
+}
+
+function onPath(cmd: string, env: NodeJS.ProcessEnv): boolean {
+  return (env.PATH ?? '').split(delimiter).some((d) => d && existsSync(join(d, cmd)));
+}
+
+/** Clients whose config directory exists in HOME (Claude Code: ~/.claude or `claude` on PATH). */
+export function detectClients(home: string, env: NodeJS.ProcessEnv): ClientName[] {
+  const found: ClientName[] = [];
+  if (existsSync(join(home, '.claude')) || onPath('claude', env)) found.push('claude');
+  if (existsSync(join(home, '.codex'))) found.push('codex');
+  if (existsSync(join(home, '.cursor'))) found.push('cursor');
+  if (existsSync(join(home, '.codeium', 'windsurf'))) found.push('windsurf');
+  return found;
+}
+
+function stamp(d: Date): string {
+  return d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+}
+
+/** Back up (when the file exists), then write through a temp file and a rename. Returns the backup path. */
+export function writeAtomic(file: string, text: string, now: Date): string | null {
+  mkdirSync(dirname(file), { recursive: true });
+  let backup: string | null = null;
+  let mode = 0o600;
+  if (existsSync(file)) {
+    mode = statSync(file).mode & 0o777;
+    backup = `${file}.bak-${stamp(now)}`;
+    copyFileSync(file, backup);
+  }
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  writeFileSync(tmp, text, { mode });
+  chmodSync(tmp, mode);
+  renameSync(tmp, file);
+  return backup;
+}
+
+function parseClients(value: string): ClientName[] {
+  const list = value
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+  for (const c of list) {
+    if (!(CLIENTS as readonly string[]).includes(c)) throw new InvalidArgumentError(`unknown client "${c}" (use ${CLIENTS.join(',')})`);
+  }
+  return [...new Set(list)] as ClientName[];
+}
+
+class Cancelled extends Error {}
+
+function check<T>(value: T): Exclude<T, symbol> {
+  if (p.isCancel(value)) throw new Cancelled();
+  return value as Exclude<T, symbol>;
+}
+
+export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
+  const tty = io.stdout.isTTY === true;
+  const interactive = tty && io.stdin?.isTTY === true && !opts.yes;
+  const out = {
+    line: (s: string) => (tty ? p.log.message(s) : io.stdout.write(`${s}\n`)),
+    ok: (s: string) => (tty ? p.log.success(s) : io.stdout.write(`${s}\n`)),
+    warn: (s: string) => (tty ? p.log.warn(s) : io.stderr.write(`availsync-setup: warning: ${s}\n`)),
+    error: (s: string) => (tty ? p.log.error(s) : io.stderr.write(`availsync-setup: error: ${s}\n`)),
+  };
+  const now = io.now?.() ?? new Date();
+  if (tty) p.intro('Availsync setup');
+
+  let apiKey = opts.apiKey?.trim() || io.env.AVAILSYNC_API_KEY?.trim() || '';
+  let url = opts.url?.trim() || io.env.AVAILSYNC_API_URL?.trim() || '';
+  if (interactive && !apiKey) {
+    apiKey = check(
+      await p.password({
+        message: 'Agent API key (avs_live_…, shown when the agent was created)',
+        validate: (v) => (v?.startsWith('avs_') ? undefined : 'starts with avs_'),
+      }),
+    ).trim();
+  }
+  if (interactive && !url) {
+    url = check(await p.text({ message: 'Availsync server URL', placeholder: DEFAULT_API_URL, defaultValue: DEFAULT_API_URL })).trim();
+  }
+  url ||= DEFAULT_API_URL;
+  if (!apiKey) {
+    out.error('no API key: pass --api-key avs_live_… (or set AVAILSYNC_API_KEY). Run without --yes on a terminal to be asked.');
+    return 2;
+  }
+
+  // 1. Verify the key before writing anything.
+  let agentId: string;
+  try {
+    const client = createAvailsyncClient({ apiKey, baseUrl: url, fetch: io.fetch, maxRetries: 1, timeoutMs: 15_000 });
+    const spin = tty ? p.spinner() : null;
+    spin?.start(`Checking the key with ${url}`);
+    const { agent } = await client.agent.me().finally(() => spin?.stop(`Checked ${url}`));
+    if (opts.agentId && opts.agentId !== agent.id) {
+      out.error(`the key belongs to agent ${agent.id} (${agent.name}), not ${opts.agentId}. Use that agent's key, or drop --agent-id.`);
+      return 1;
+    }
+    agentId = agent.id;
+    out.ok(`Key OK (${maskKey(apiKey)}): agent ${agent.name} (${agent.id}), ${agent.effective_mode} mode, at ${url}`);
+  } catch (err) {
+    if (err instanceof AvailsyncError) {
+      if (err.kind === 'auth')
+        out.error(`the server at ${url} rejected the key ${maskKey(apiKey)} (${err.code}). Check it, or rotate it in the dashboard.`);
+      else if (err.kind === 'network' || err.kind === 'timeout') out.error(`cannot reach ${url} (${err.message}). Check --url.`);
+      else out.error(`${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+  const env = { AVAILSYNC_API_KEY: apiKey, AVAILSYNC_AGENT_ID: agentId, AVAILSYNC_API_URL: url };
+
+  // 2. Which clients.
+  const detected = detectClients(io.home, io.env);
+  let clients = opts.clients;
+  if (!clients && interactive) {
+    clients = check(
+      await p.multiselect<ClientName>({
+        message: 'Connect which coding agents?',
+        options: CLIENTS.map((c) => ({ value: c, label: c, hint: detected.includes(c) ? 'detected' : 'not detected' })),
+        initialValues: detected,
+        required: false,
+      }),
+    );
+  }
+  clients ??= detected;
+  if (clients.length === 0) {
+    out.warn(
+      'no coding agents detected (~/.claude, ~/.codex, ~/.cursor, ~/.codeium/windsurf). Pass --clients codex,cursor,windsurf,claude.',
+    );
+  }
+
+  // 3. Merge the entry into each config.
+  let failed = false;
+  const entry = mcpEntry(env);
+  const apply = (label: string, file: string, edit: (text: string | null) => string) => {
+    let text: string | null = null;
+    try {
+      text = existsSync(file) ? readFileSync(file, 'utf8') : null;
+      const next = edit(text);
+      if (next === text) {
+        out.line(`already configured: ${label} (${file})`);
+        return;
+      }
+      if (opts.dryRun) {
+        const diff = unifiedDiff(text ?? '', next, text === null ? '/dev/null' : file, file)
+          .split(apiKey)
+          .join(maskKey(apiKey));
+        out.line(`would ${text === null ? 'create' : 'update'}: ${label} (${file})\n${diff.replace(/\n$/, '')}`);
+        return;
+      }
+      const backup = writeAtomic(file, next, now);
+      out.ok(`configured: ${label} (${file})${backup ? `, backup ${backup}` : ''}`);
+    } catch (err) {
+      if (!(err instanceof ConfigFileError)) throw err;
+      failed = true;
+      out.error(err.message);
+    }
+  };
+  for (const c of clients) {
+    if (c === 'claude') continue;
+    const file = configPath(c, io.home, io.cwd, opts.project === true);
+    if (c === 'codex') apply('Codex', file, (t) => setCodexServer(t, file, entry));
+    else apply(c === 'cursor' ? 'Cursor' : 'Windsurf', file, (t) => setJsonMember(t, file, 'mcpServers', 'availsync', entry));
+  }
+
+  // 4. Claude Code: its own command (it keeps its config itself), and the optional enforcement hook.
+  if (clients.includes('claude')) {
+    const cmd = claudeCommand(env);
+    if (tty) p.note(cmd, 'Claude Code: run this once');
+    else out.line(`Claude Code: run this once:\n  ${cmd}`);
+    let hook = opts.claudeHook;
+    if (hook === undefined && interactive) {
+      hook = check(
+        await p.confirm({
+          message: `Also enforce claims in this project with a Claude Code hook (.claude/settings.json in ${io.cwd})?`,
+          initialValue: false,
+        }),
+      );
+    }
+    if (hook) {
+      const settings = join(io.cwd, '.claude', 'settings.json');
+      const local = join(io.cwd, '.claude', 'settings.local.json');
+      apply('Claude Code hook', settings, (t) => addClaudeHook(t, settings, CLAUDE_HOOK_COMMAND));
+      apply('Claude Code hook environment (not committed)', local, (t) => setClaudeEnv(t, local, env));
+    }
+  }
+  if (opts.dryRun) out.line('dry run: nothing was written.');
+  if (tty) p.outro(failed ? 'Some configs were not changed (see above).' : 'Done. Restart your coding agents to load Availsync.');
+  else if (!failed && !opts.dryRun) out.line('done: restart your coding agents to load Availsync.');
+  return failed ? 1 : 0;
+}
+
+export async function main(argv: string[], io: SetupIo): Promise<number> {
+  let code = 0;
+  const program = new Command('availsync-setup')
+    .description('Connect Claude Code, Codex, Cursor and Windsurf to Availsync (MCP), after checking the agent key.')
+    .version(SETUP_VERSION)
+    .option('--api-key <key>', 'the agent API key (default: AVAILSYNC_API_KEY)')
+    .option('--agent-id <id>', "the agent's id (checked against the key; default: the key's agent)")
+    .option('--url <url>', `the Availsync server (default: AVAILSYNC_API_URL, else ${DEFAULT_API_URL})`)
+    .option('--clients <list>', `comma-separated: ${CLIENTS.join(',')} (default: the detected ones)`, parseClients)
+    .option('--project', "Cursor: write the project's .cursor/mcp.json instead of ~/.cursor/mcp.json", false)
+    .option('--claude-hook', 'install the Claude Code enforcement hook in ./.claude/settings.json')
+    .option('-y, --yes', 'do not ask anything', false)
+    .option('--dry-run', 'show the changes as a diff and write nothing', false)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .action(async (o) => {
+      code = await setup(
+        {
+          apiKey: o.apiKey,
+          agentId: o.agentId,
+          url: o.url,
+          clients: o.clients,
+          project: o.project,
+          yes: o.yes,
+          dryRun: o.dryRun,
+          claudeHook: o.claudeHook,
+        },
+        io,
+      );
+    });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof Cancelled) {
+      p.cancel('Cancelled: nothing more was written.');
+      return 130;
+    }
+    throw err;
+  }
+  return code;
+}

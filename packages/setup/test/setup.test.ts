@@ -1,0 +1,235 @@
+/**
+ * `availsync-setup` in-process against a real server, in a temporary HOME holding existing client configs
+ * that must survive byte-for-byte apart from the added `availsync` entry.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parse as parseToml } from 'smol-toml';
+import { startServer, type TestServer } from '../../node/test/helpers.js';
+import { main, renderCodexSection, setCodexServer, setJsonMember, unifiedDiff } from '../src/index.js';
+
+class Capture {
+  text = '';
+  constructor(readonly isTTY = false) {}
+  write(s: string) {
+    this.text += s;
+    return true;
+  }
+}
+
+export const CODEX_BEFORE = `# Codex settings
+model = "o4-mini"   # keep this comment
+
+[mcp_servers.github]
+command = "npx"
+args = ["-y", "@modelcontextprotocol/server-github"]
+
+[mcp_servers.github.env]
+GITHUB_TOKEN = "ghp_x"
+
+# profiles below
+[profiles.fast]
+model = "gpt-5-mini"
+`;
+
+export const CURSOR_BEFORE = `{
+    "mcpServers": {
+        "linear": { "command": "npx", "args": ["-y", "linear-mcp"] },
+        "sentry": {
+            "url": "https://mcp.sentry.dev/sse"
+        }
+    },
+    "other": true
+}
+`;
+
+function tempHome() {
+  const home = mkdtempSync(join(tmpdir(), 'availsync-home-'));
+  const cwd = mkdtempSync(join(tmpdir(), 'availsync-proj-'));
+  return { home, cwd };
+}
+
+async function run(args: string[], home: string, cwd: string) {
+  const stdout = new Capture();
+  const stderr = new Capture();
+  const code = await main(args, { stdout, stderr, env: { PATH: '' }, home, cwd, now: () => new Date('2026-06-01T10:00:00Z') });
+  return { code, stdout: stdout.text, stderr: stderr.text };
+}
+
+describe('availsync-setup (in-process, real server, temporary HOME)', () => {
+  let t: TestServer;
+  let key: string;
+  let agentId: string;
+  before(async () => {
+    t = await startServer('sqlite');
+    const ws = await t.workspace({ name: 'laptop' });
+    key = ws.agent.key;
+    agentId = ws.agent.id;
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  const entryFor = () => ({
+    command: 'npx',
+    args: ['-y', '@availsync/mcp'],
+    env: { AVAILSYNC_API_KEY: key, AVAILSYNC_AGENT_ID: agentId, AVAILSYNC_API_URL: t.url },
+  });
+
+  it('merges the entry into Codex, Cursor and Windsurf configs, keeps every other byte, backs up, and re-running changes nothing', async () => {
+    const { home, cwd } = tempHome();
+    mkdirSync(join(home, '.codex'));
+    mkdirSync(join(home, '.cursor'));
+    mkdirSync(join(home, '.codeium', 'windsurf'), { recursive: true });
+    writeFileSync(join(home, '.codex', 'config.toml'), CODEX_BEFORE);
+    writeFileSync(join(home, '.cursor', 'mcp.json'), CURSOR_BEFORE);
+
+    const r = await run(['--api-key', key, '--url', t.url, '--yes'], home, cwd);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    const lines = r.stdout.split('\n');
+    assert.match(lines[0] ?? '', new RegExp(`^Key OK \\(avs_live_\\w{4}…\\w{4}\\): agent laptop \\(${agentId}\\), enforce mode, at `));
+    assert.ok(!r.stdout.includes(key), 'no Claude here: the key is never printed');
+
+    // Codex: the original text, then our section; parses; the other tables are unchanged.
+    const codex = readFileSync(join(home, '.codex', 'config.toml'), 'utf8');
+    assert.equal(codex, `${CODEX_BEFORE}\n${renderCodexSection(entryFor())}`);
+    const toml = JSON.parse(JSON.stringify(parseToml(codex))) as any;
+    assert.deepEqual(toml.mcp_servers.availsync, entryFor());
+    assert.equal(toml.mcp_servers.github.env.GITHUB_TOKEN, 'ghp_x');
+    assert.equal(readFileSync(join(home, '.codex', 'config.toml.bak-20260601T100000Z'), 'utf8'), CODEX_BEFORE);
+
+    // Cursor: only the availsync member is inserted, in the file's own indentation.
+    const cursor = readFileSync(join(home, '.cursor', 'mcp.json'), 'utf8');
+    const inserted = `,\n        "availsync": ${JSON.stringify(entryFor(), null, 4).split('\n').join('\n        ')}`;
+    const at = CURSOR_BEFORE.indexOf('\n    },\n    "other"');
+    assert.equal(cursor, CURSOR_BEFORE.slice(0, at) + inserted + CURSOR_BEFORE.slice(at));
+    assert.deepEqual(JSON.parse(cursor).mcpServers.availsync, entryFor());
+
+    // Windsurf: created.
+    const windsurf = JSON.parse(readFileSync(join(home, '.codeium', 'windsurf', 'mcp_config.json'), 'utf8'));
+    assert.deepEqual(windsurf, { mcpServers: { availsync: entryFor() } });
+    assert.match(r.stdout, /configured: Windsurf \(.*mcp_config\.json\)\n/);
+
+    // Re-run: already configured everywhere, nothing written, no new backups.
+    const before2 = readdirSync(join(home, '.codex')).length;
+    const again = await run(['--api-key', key, '--url', t.url, '--yes'], home, cwd);
+    assert.equal(again.code, 0);
+    assert.equal((again.stdout.match(/^already configured: /gm) ?? []).length, 3);
+    assert.equal(readdirSync(join(home, '.codex')).length, before2);
+    assert.equal(readFileSync(join(home, '.cursor', 'mcp.json'), 'utf8'), cursor);
+  });
+
+  it('--dry-run prints a unified diff with the key masked and writes nothing', async () => {
+    const { home, cwd } = tempHome();
+    mkdirSync(join(home, '.codex'));
+    writeFileSync(join(home, '.codex', 'config.toml'), CODEX_BEFORE);
+    const r = await run(['--api-key', key, '--url', t.url, '--clients', 'codex,cursor', '--dry-run'], home, cwd);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /would update: Codex \(.*config\.toml\)\n--- .*config\.toml\n\+\+\+ .*config\.toml\n@@ -11,3 \+11,8 @@\n # profiles below\n/,
+    );
+    assert.match(r.stdout, /\n\+\[mcp_servers\.availsync\]\n\+command = "npx"\n/);
+    assert.match(r.stdout, /would create: Cursor .*\n--- \/dev\/null\n/);
+    assert.match(r.stdout, /dry run: nothing was written\.\n$/);
+    assert.ok(!r.stdout.includes(key));
+    assert.equal(readFileSync(join(home, '.codex', 'config.toml'), 'utf8'), CODEX_BEFORE);
+    assert.equal(existsSync(join(home, '.cursor')), false);
+    assert.deepEqual(readdirSync(join(home, '.codex')), ['config.toml']);
+  });
+
+  it('a malformed config is a clear error and stays untouched; the other clients are still configured', async () => {
+    const { home, cwd } = tempHome();
+    mkdirSync(join(home, '.cursor'));
+    mkdirSync(join(home, '.codex'));
+    writeFileSync(join(home, '.cursor', 'mcp.json'), '{ "mcpServers": { oops }');
+    writeFileSync(join(home, '.codex', 'config.toml'), '[broken\nx = 1\n');
+    mkdirSync(join(home, '.codeium', 'windsurf'), { recursive: true });
+    const r = await run(['--api-key', key, '--url', t.url, '--yes'], home, cwd);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /availsync-setup: error: .*\.cursor\/mcp\.json is not valid JSON \(.*\)\. Fix it or move it away; it was not changed\./,
+    );
+    assert.match(
+      r.stderr,
+      /availsync-setup: error: .*config\.toml is not valid TOML \(.*\)\. Fix it or move it away; it was not changed\./,
+    );
+    assert.equal(readFileSync(join(home, '.cursor', 'mcp.json'), 'utf8'), '{ "mcpServers": { oops }');
+    assert.equal(readFileSync(join(home, '.codex', 'config.toml'), 'utf8'), '[broken\nx = 1\n');
+    assert.deepEqual(readdirSync(join(home, '.cursor')), ['mcp.json'], 'no backup, no temp file');
+    assert.match(r.stdout, /configured: Windsurf/);
+  });
+
+  it('verifies the key first: a wrong key, a wrong agent id or an unreachable server writes nothing', async () => {
+    const { home, cwd } = tempHome();
+    mkdirSync(join(home, '.cursor'));
+    const bad = await run(['--api-key', 'avs_live_notarealkeynotarealkey', '--url', t.url, '--yes'], home, cwd);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /rejected the key avs_live_nota…lkey \(unauthorized\)/);
+    assert.ok(!bad.stderr.includes('avs_live_notarealkeynotarealkey'));
+    const wrongAgent = await run(['--api-key', key, '--agent-id', 'agt_someoneelse', '--url', t.url, '--yes'], home, cwd);
+    assert.equal(wrongAgent.code, 1);
+    assert.match(wrongAgent.stderr, new RegExp(`the key belongs to agent ${agentId} \\(laptop\\), not agt_someoneelse`));
+    const down = await run(['--api-key', key, '--url', 'http://127.0.0.1:9', '--yes'], home, cwd);
+    assert.equal(down.code, 1);
+    assert.match(down.stderr, /cannot reach http:\/\/127\.0\.0\.1:9/);
+    const none = await run(['--yes'], home, cwd);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /no API key: pass --api-key/);
+    assert.deepEqual(readdirSync(join(home, '.cursor')), []);
+  });
+
+  it("Claude Code: prints the native command with the key once; --claude-hook merges the hook and keeps the project's other hooks", async () => {
+    const { home, cwd } = tempHome();
+    mkdirSync(join(cwd, '.claude'));
+    const settings = {
+      permissions: { allow: ['Bash(npm test)'] },
+      hooks: { PreToolUse: [{ matcher: 'Bash', hooks: [{ type: 'command', command: './check-bash.sh' }] }] },
+    };
+    writeFileSync(join(cwd, '.claude', 'settings.json'), `${JSON.stringify(settings, null, 2)}\n`);
+    const r = await run(['--api-key', key, '--url', t.url, '--clients', 'claude', '--claude-hook', '--yes'], home, cwd);
+    assert.equal(r.code, 0, r.stderr);
+    const cmd = `claude mcp add --scope user availsync -e AVAILSYNC_API_KEY=${key} -e AVAILSYNC_AGENT_ID=${agentId} -e AVAILSYNC_API_URL=${t.url} -- npx -y @availsync/mcp`;
+    assert.ok(r.stdout.includes(`Claude Code: run this once:\n  ${cmd}\n`));
+    assert.equal(r.stdout.split(key).length, 2, 'the key appears exactly once');
+    const merged = JSON.parse(readFileSync(join(cwd, '.claude', 'settings.json'), 'utf8'));
+    assert.deepEqual(merged.permissions, settings.permissions);
+    assert.deepEqual(merged.hooks.PreToolUse, [
+      settings.hooks.PreToolUse[0],
+      { matcher: 'Edit|Write|MultiEdit|NotebookEdit', hooks: [{ type: 'command', command: 'npx -y @availsync/cli hook claude' }] },
+    ]);
+    assert.ok(!readFileSync(join(cwd, '.claude', 'settings.json'), 'utf8').includes(key), 'no key in the shared settings');
+    const local = JSON.parse(readFileSync(join(cwd, '.claude', 'settings.local.json'), 'utf8'));
+    assert.deepEqual(local.env, entryFor().env);
+    const again = await run(['--api-key', key, '--url', t.url, '--clients', 'claude', '--claude-hook', '--yes'], home, cwd);
+    assert.equal(again.code, 0, again.stderr + again.stdout);
+    assert.equal((again.stdout.match(/^already configured: /gm) ?? []).length, 2, again.stdout);
+  });
+
+  it('Codex: an existing [mcp_servers.availsync] section (with a sub-table) is replaced in place; Cursor --project writes .cursor/mcp.json', async () => {
+    const old = `${CODEX_BEFORE}\n[mcp_servers.availsync]\ncommand = "old"\n\n[mcp_servers.availsync.env]\nAVAILSYNC_API_KEY = "avs_live_old"\n\n# trailing table\n[tui]\nnotifications = true\n`;
+    const next = setCodexServer(old, 'config.toml', entryFor());
+    assert.equal(next, `${CODEX_BEFORE}\n${renderCodexSection(entryFor())}\n# trailing table\n[tui]\nnotifications = true\n`);
+    assert.equal(setCodexServer(next, 'config.toml', entryFor()), next, 'idempotent');
+    // A JSON member already present with other values is replaced where it stands.
+    const json = '{\n  "mcpServers": {\n    "availsync": { "command": "old" },\n    "x": {}\n  }\n}\n';
+    const replaced = setJsonMember(json, 'mcp.json', 'mcpServers', 'availsync', { a: 1 });
+    assert.equal(replaced, '{\n  "mcpServers": {\n    "availsync": {\n      "a": 1\n    },\n    "x": {}\n  }\n}\n');
+
+    const { home, cwd } = tempHome();
+    const r = await run(['--api-key', key, '--url', t.url, '--clients', 'cursor', '--project', '--yes'], home, cwd);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(readFileSync(join(cwd, '.cursor', 'mcp.json'), 'utf8')).mcpServers.availsync, entryFor());
+    assert.equal(existsSync(join(home, '.cursor')), false);
+  });
+
+  it('unifiedDiff: hunks with context', () => {
+    assert.equal(unifiedDiff('a\nb\nc\n', 'a\nB\nc\n', 'x', 'x'), '--- x\n+++ x\n@@ -1,3 +1,3 @@\n a\n-b\n+B\n c\n');
+    assert.equal(unifiedDiff('', 'n\n', '/dev/null', 'f'), '--- /dev/null\n+++ f\n@@ -0,0 +1,1 @@\n+n\n');
+  });
+});
