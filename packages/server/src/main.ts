@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { fileURLToPath } from 'node:url';
 import { systemClock } from './clock.js';
 /**
  * availsync-server            serve the API (and the dashboard) on the embedded store or DATABASE_URL
@@ -64,7 +65,9 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
-  const instance = await createAvailsync({ config, logger });
+  // The dashboard's build (npm run build puts it in packages/server/dist/dashboard); from src/ or dist/ alike.
+  const dashboardDir = fileURLToPath(new URL('../dist/dashboard/', import.meta.url));
+  const instance = await createAvailsync({ config, logger, dashboardDir });
   const http = await listen(instance, config.port, config.host);
   const where = config.databaseUrl ? 'PostgreSQL' : `SQLite in ${config.dataDir}`;
   logger.info('listening', { url: http.url, store: where, version: VERSION });

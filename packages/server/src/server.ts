@@ -34,6 +34,8 @@ export interface AvailsyncOptions {
   logger?: Logger;
   /** Run the background sweeper (default true). Tests call `sweep()` themselves. */
   sweeper?: boolean;
+  /** The dashboard build to serve at `/` (main.ts passes dist/dashboard); none when omitted. */
+  dashboardDir?: string;
 }
 
 export async function createAvailsync(opts: AvailsyncOptions) {
@@ -42,7 +44,12 @@ export async function createAvailsync(opts: AvailsyncOptions) {
   const store = opts.store ?? openStore(opts.config, clock, logger);
   await store.migrate();
   const services = createServices({ store, clock, logger, config: opts.config });
-  const { app, routes } = createApp({ services, logger, secureCookies: opts.config.secureCookies });
+  const { app, routes } = createApp({
+    services,
+    logger,
+    secureCookies: opts.config.secureCookies,
+    ...(opts.dashboardDir ? { dashboardDir: opts.dashboardDir } : {}),
+  });
 
   let sweepTimer: NodeJS.Timeout | undefined;
   let sweeping: Promise<unknown> = Promise.resolve();

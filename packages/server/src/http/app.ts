@@ -22,6 +22,7 @@ import { rulesRoutes } from './routes/rules.js';
 import { setupRoutes } from './routes/setup.js';
 import { valueRoutes } from './routes/value.js';
 import { workRoutes } from './routes/work.js';
+import { hasDashboard, serveDashboard } from './static.js';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -30,6 +31,8 @@ export interface AppOptions {
   logger: Logger;
   secureCookies: boolean;
   startedAt?: number;
+  /** A dashboard build to serve at `/` (ignored when it holds no index.html). */
+  dashboardDir?: string;
 }
 
 type Issue = { path: readonly PropertyKey[]; message: string; code?: string; keys?: readonly string[] };
@@ -178,6 +181,7 @@ export function createApp(opts: AppOptions) {
   auditRoutes(router);
   valueRoutes(router);
   setupRoutes(router);
+  if (hasDashboard(opts.dashboardDir)) serveDashboard(app, opts.dashboardDir);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'agentKey', {
     type: 'http',

@@ -1,0 +1,369 @@
+/**
+ * The dashboard end to end: the real server (SQLite) serving the real Vite build, driven in Debian's
+ * chromium by playwright-core. Walks what a new workspace owner does, and writes a screenshot of each page
+ * to docs/screenshots/ (linked from the README).
+ *
+ * Chromium: /usr/bin/chromium (`apt-get install -y chromium`; .ci/run installs it), or AVAILSYNC_CHROMIUM.
+ * Missing on a developer machine, the suite is skipped with a loud message; in CI (CI=true) it fails.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { loadConfig } from '../../server/src/config.js';
+import { silentLogger } from '../../server/src/logger.js';
+import { planCommand } from '../../server/src/operator.js';
+import { createAvailsync, listen } from '../../server/src/server.js';
+
+const CHROMIUM = process.env.AVAILSYNC_CHROMIUM ?? '/usr/bin/chromium';
+const HAVE_CHROMIUM = existsSync(CHROMIUM);
+const here = dirname(fileURLToPath(import.meta.url));
+const dashboardRoot = join(here, '..');
+const SHOTS = join(here, '..', '..', '..', 'docs', 'screenshots');
+
+if (!HAVE_CHROMIUM) {
+  const msg = `*** ${CHROMIUM} not found: the dashboard end-to-end suite is SKIPPED. Install it with: apt-get install -y chromium ***`;
+  if (process.env.CI) throw new Error(`${msg} (CI requires it)`);
+  console.warn(`\n${msg}\n`);
+}
+
+const EMAIL = `owner-${Date.now()}@example.com`;
+const PASSWORD = 'correct horse battery';
+
+let tmp: string;
+let server: Awaited<ReturnType<typeof listen>>;
+let instance: Awaited<ReturnType<typeof createAvailsync>>;
+let base: string;
+
+// The real server on SQLite, serving a fresh build of the dashboard (built once, into a temp folder).
+before(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'availsync-e2e-'));
+  const outDir = join(tmp, 'dashboard');
+  const vite = join(dirname(createRequire(import.meta.url).resolve('vite/package.json')), 'bin', 'vite.js');
+  execFileSync(process.execPath, [vite, 'build', '--outDir', outDir, '--emptyOutDir', '--logLevel', 'warn'], {
+    cwd: dashboardRoot,
+    stdio: 'inherit',
+  });
+  const config = { ...loadConfig({}), port: 0, dataDir: join(tmp, 'data'), defaultPlan: 'team' as const, logLevel: 'silent' as const };
+  instance = await createAvailsync({ config, logger: silentLogger, dashboardDir: outDir, sweeper: false });
+  server = await listen(instance, 0, '127.0.0.1');
+  base = server.url;
+});
+
+after(async () => {
+  await server?.stop();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('the server serves the dashboard', () => {
+  test('the server serves the SPA beside the API', async () => {
+    const index = await fetch(`${base}/`);
+    assert.equal(index.status, 200);
+    assert.match(index.headers.get('content-type') ?? '', /text\/html/);
+    assert.equal(index.headers.get('cache-control'), 'no-cache');
+    const html = await index.text();
+    const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+    assert.ok(asset, 'index.html references a script');
+    const js = await fetch(`${base}${asset}`);
+    assert.match(js.headers.get('content-type') ?? '', /javascript/);
+    assert.match(js.headers.get('cache-control') ?? '', /immutable/);
+    const deep = await fetch(`${base}/some/page`);
+    assert.equal(deep.status, 200);
+    assert.match(await deep.text(), /<div id="root">/);
+    const api404 = await fetch(`${base}/v1/nope`);
+    assert.equal(api404.status, 404);
+    assert.equal(((await api404.json()) as any).error, 'not_found');
+    assert.equal((await fetch(`${base}/assets/missing.js`)).status, 404);
+    // No way out of the build folder, however the path is spelled.
+    for (const path of ['/%2e%2e/%2e%2e/package.json', '/..%2f..%2fpackage.json', '/assets/..%2f..%2f..%2fpackage.json']) {
+      const res = await fetch(`${base}${path}`);
+      assert.notEqual(res.status, 200, path);
+      assert.doesNotMatch(await res.text(), /"name": "@availsync/, path);
+    }
+    assert.equal(((await (await fetch(`${base}/health`)).json()) as any).status, 'ok');
+  });
+});
+
+describe('dashboard in a real browser', { skip: !HAVE_CHROMIUM }, () => {
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  const keys: Record<string, string> = {};
+
+  const agentCall = async (key: string, method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${key}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  const shot = async (name: string) => {
+    await page.waitForTimeout(150); // let the last fetch paint; screenshots only, nothing is timed
+    await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  };
+  const nav = async (label: string) => {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label, exact: true }).click();
+    await page.getByRole('heading', { level: 1, name: label }).waitFor();
+  };
+
+  before(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    page = await context.newPage();
+    page.setDefaultTimeout(15_000);
+  });
+
+  after(async () => {
+    await browser?.close();
+  });
+
+  test('sign up, then the empty overview says what to do next', async () => {
+    await page.goto(base);
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await shot('sign-in');
+    await page.getByRole('link', { name: 'Create a workspace' }).click();
+    await page.getByLabel('Workspace name').fill('Acme');
+    await page.getByLabel('Email').fill(EMAIL);
+    await page.getByLabel(/^Password/).fill('short');
+    await page.getByRole('button', { name: 'Create workspace' }).click();
+    // The browser's own validation keeps a too-short password from being sent; a real one goes through.
+    await page.getByLabel(/^Password/).fill(PASSWORD);
+    await page.getByRole('button', { name: 'Create workspace' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+    await page.getByText('No agents yet').waitFor();
+    await shot('overview-empty');
+  });
+
+  test('create agents; the key is shown once and copied', async () => {
+    await nav('Agents');
+    await page.getByText('No agents yet').waitFor();
+    for (const name of ['claude-laptop', 'nightly-cron']) {
+      const form = page.getByRole('form', { name: 'Create an agent' });
+      await form.getByLabel('Name').fill(name);
+      if (name === 'nightly-cron') await form.getByLabel('Type').selectOption('scheduler');
+      await form.getByRole('button', { name: 'Create agent' }).click();
+      const panel = page.getByRole('region', { name: 'New API key' });
+      await panel.getByText(`API key for ${name}`).waitFor();
+      const key = (await panel.getByTestId('api-key').textContent()) ?? '';
+      assert.match(key, /^avs_live_/);
+      await panel.getByRole('button', { name: 'Copy key' }).click();
+      await panel.getByRole('button', { name: 'Copied' }).waitFor();
+      assert.equal(await page.evaluate('navigator.clipboard.readText()'), key);
+      keys[name] = key;
+      const me = await agentCall(key, 'GET', '/v1/agent');
+      assert.equal(me.status, 200);
+      if (name === 'claude-laptop') await shot('agents-new-key');
+      await panel.getByRole('button', { name: 'I have stored the key' }).click();
+    }
+    await page.locator('tr[data-agent="nightly-cron"]').waitFor();
+  });
+
+  test('runs started and skipped through the API show on Claims and Overview', async () => {
+    const a = keys['claude-laptop']!;
+    const b = keys['nightly-cron']!;
+    const started = await agentCall(a, 'POST', '/v1/work/run/start', {
+      resource: 'repo:acme/api',
+      reason: 'refactor auth',
+      duration_minutes: 45,
+    });
+    assert.equal(started.body.action, 'proceed');
+    const ws = await agentCall(a, 'POST', '/v1/work/run/working-set', {
+      claim_id: started.body.claim.id,
+      paths: ['src/auth/', 'package.json'],
+    });
+    assert.equal(ws.status, 200);
+    const skipped = await agentCall(b, 'POST', '/v1/work/run/start', { resource: 'repo:acme/api', reason: 'nightly deps bump' });
+    assert.equal(skipped.body.action, 'skip_run');
+    const docs = await agentCall(b, 'POST', '/v1/work/run/start', { resource: 'project:docs-site', reason: 'rebuild docs' });
+    assert.equal(docs.body.action, 'proceed');
+    const done = await agentCall(b, 'POST', '/v1/work/run/finish', { claim_id: docs.body.claim.id, outcome: 'finished' });
+    assert.equal(done.body.action, 'finished');
+    await agentCall(b, 'POST', '/v1/work/run/start', { resource: 'project:docs-site', reason: 'second pass', duration_minutes: 20 });
+
+    await nav('Claims');
+    const active = page.getByTestId('active-claims');
+    await active.getByText('repo:acme/api').waitFor();
+    await active.getByText('src/auth/').waitFor();
+    await active
+      .getByText(/\d+m \d\ds left/)
+      .first()
+      .waitFor();
+    const recent = page.getByTestId('recent-claims');
+    await recent.getByRole('cell', { name: 'finished' }).waitFor();
+    await page.locator('.tl-bar').first().waitFor();
+    await shot('claims');
+
+    await nav('Overview');
+    const summary = page.getByTestId('value-summary');
+    await summary.locator('.stat', { hasText: 'Runs skipped' }).locator('.stat-n', { hasText: '1' }).waitFor();
+    await summary.locator('.stat', { hasText: 'Active claims' }).locator('.stat-n', { hasText: '2' }).waitFor();
+    await page.getByRole('img', { name: 'Claims started and skipped per day' }).waitFor();
+    await page.locator('.hbars li', { hasText: 'repo:acme/api' }).waitFor();
+    await shot('overview');
+  });
+
+  test('an admin releases a claim from the Claims page', async () => {
+    await nav('Claims');
+    const row = page.getByTestId('active-claims').getByRole('row', { name: /project:docs-site/ });
+    await row.getByRole('button', { name: 'Release' }).click();
+    await row.getByRole('button', { name: 'Yes, release' }).click();
+    await page.getByTestId('active-claims').getByText('project:docs-site').waitFor({ state: 'detached' });
+  });
+
+  test('test connection, setup test, then rotate a key: the old one stops working', async () => {
+    await nav('Agents');
+    const row = page.locator('tr[data-agent="claude-laptop"]');
+    await row.getByRole('button', { name: 'Manage' }).click();
+    const detail = page.locator('.detail-row');
+    await detail.getByRole('button', { name: 'Test connection' }).click();
+    await detail.getByLabel('Connection checks').getByText('Ready').waitFor();
+    await detail.getByRole('button', { name: 'Run setup test' }).click();
+    await detail
+      .getByLabel('Setup test steps')
+      .getByText(/passed/)
+      .waitFor();
+    await detail.getByLabel('Mode').selectOption('observe');
+    await detail.getByLabel('Priority').fill('250');
+    await detail.getByRole('button', { name: 'Save' }).click();
+    await row.getByRole('cell', { name: '250' }).waitFor();
+    await shot('agent-detail');
+
+    await detail.getByRole('button', { name: 'Rotate key' }).click();
+    await detail.getByRole('button', { name: 'Yes, rotate' }).click();
+    const panel = page.getByRole('region', { name: 'New API key' });
+    await panel.getByText('The previous key has stopped working').waitFor();
+    const fresh = (await panel.getByTestId('api-key').textContent()) ?? '';
+    assert.match(fresh, /^avs_live_/);
+    assert.notEqual(fresh, keys['claude-laptop']);
+    assert.equal((await agentCall(keys['claude-laptop']!, 'GET', '/v1/agent')).status, 401);
+    assert.equal((await agentCall(fresh, 'GET', '/v1/agent')).status, 200);
+    keys['claude-laptop'] = fresh;
+  });
+
+  test('change a rule, see validation errors in words, and find the audit entry', async () => {
+    await nav('Rules');
+    const defaults = page.getByRole('form', { name: 'Defaults' });
+    await defaults.getByLabel('Default claim (minutes)').fill('45');
+    await defaults.getByRole('button', { name: 'Save rules' }).click();
+    await page.getByRole('status').getByText('Rules saved.').waitFor();
+    const dep = page.getByRole('form', { name: 'Add a dependency' });
+    await dep.getByLabel('Resource').fill('repo:acme/api');
+    await dep.getByLabel(/Depends on/).fill('repo:acme/api');
+    await dep.getByRole('button', { name: 'Add dependency' }).click();
+    await page.getByRole('alert').waitFor();
+    assert.match((await page.getByRole('alert').textContent()) ?? '', /depend/i);
+    await dep.getByLabel(/Depends on/).fill('repo:acme/schema');
+    await dep.getByRole('button', { name: 'Add dependency' }).click();
+    await page.getByRole('status').getByText('Dependency added.').waitFor();
+    await page.getByRole('cell', { name: 'repo:acme/schema' }).waitFor();
+    await shot('rules');
+
+    await nav('Audit');
+    await page.getByRole('form', { name: 'Filters' }).getByLabel('Event').fill('rules.updated');
+    await page.getByRole('form', { name: 'Filters' }).getByRole('button', { name: 'Apply' }).click();
+    const audit = page.getByTestId('audit');
+    await audit.getByRole('cell', { name: 'rules.updated' }).first().waitFor();
+    assert.equal(await audit.getByRole('row').count(), 3); // header + two rule changes
+    await page.getByRole('form', { name: 'Filters' }).getByRole('button', { name: 'Clear' }).click();
+    await audit.getByRole('cell', { name: 'agent.key_rotated' }).waitFor();
+    await shot('audit');
+  });
+
+  test('activity and holds pages', async () => {
+    await nav('Activity');
+    const activity = page.getByTestId('activity');
+    await activity.getByRole('cell', { name: 'skip_run' }).first().waitFor();
+    await page.getByRole('form', { name: 'Filters' }).getByLabel('Type').selectOption('setup_test');
+    await page.getByRole('form', { name: 'Filters' }).getByRole('button', { name: 'Apply' }).click();
+    await activity.getByRole('cell', { name: 'setup_test' }).first().waitFor();
+    assert.equal(await activity.getByRole('cell', { name: 'work', exact: true }).count(), 0);
+    await page.getByRole('form', { name: 'Filters' }).getByRole('button', { name: 'Clear' }).click();
+    await activity.getByRole('cell', { name: 'skip_run' }).first().waitFor();
+    await shot('activity');
+
+    await nav('Holds');
+    const form = page.getByRole('form', { name: 'Create a hold' });
+    await form.getByLabel('Resource').fill('release:prod');
+    await form.getByLabel('Reason').fill('v2.4 release window');
+    await form.getByRole('button', { name: 'Create hold' }).click();
+    await page.getByRole('cell', { name: 'v2.4 release window' }).waitFor();
+    await page.locator('.tl-bar').first().waitFor();
+    // The same window again conflicts: the API's words are shown.
+    await form.getByRole('button', { name: 'Create hold' }).click();
+    await page.getByRole('alert').waitFor();
+    await shot('holds');
+  });
+
+  test('hitting a plan limit shows the message', async () => {
+    const out: string[] = [];
+    const code = await planCommand(['set', EMAIL, 'free'], instance.store, Date.now(), {
+      out: (l) => out.push(l),
+      err: (l) => out.push(l),
+    });
+    assert.equal(code, 0, out.join('\n'));
+    await nav('Agents');
+    const form = page.getByRole('form', { name: 'Create an agent' });
+    await form.getByLabel('Name').fill('third-agent');
+    await form.getByRole('button', { name: 'Create agent' }).click();
+    await page.getByRole('region', { name: 'New API key' }).getByText('API key for third-agent').waitFor();
+    await page.getByRole('button', { name: 'I have stored the key' }).click();
+    await form.getByLabel('Name').fill('fourth-agent');
+    await form.getByRole('button', { name: 'Create agent' }).click();
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    const text = (await alert.textContent()) ?? '';
+    assert.match(text, /agents: 3 of 3 on the free plan/);
+    await shot('agents-plan-limit');
+
+    await nav('Plan');
+    await page.getByRole('heading', { name: 'Current plan: free' }).waitFor();
+    await page.locator('.meter', { hasText: 'Agents' }).getByText('3 / 3').waitFor();
+    await shot('plan');
+  });
+
+  test('a narrow window still shows every page', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await nav('Overview');
+    await page.getByTestId('value-summary').waitFor();
+    await shot('overview-narrow');
+    await page.setViewportSize({ width: 1360, height: 900 });
+  });
+
+  test('session expiry returns to sign-in with a message; sign in and out again', async () => {
+    await context.clearCookies();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Claims', exact: true }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await page.getByText('Your session has expired. Sign in again.').waitFor();
+    await page.getByLabel('Email').fill(EMAIL);
+    await page.getByLabel('Password').fill('wrong password!');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').waitFor();
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { level: 1 }).filter({ hasNotText: 'Sign in' }).waitFor();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByText('You are signed out.').waitFor();
+    const session = await page.evaluate(async () => (await fetch('/v1/session')).status);
+    assert.equal(session, 401);
+  });
+});
