@@ -98,26 +98,7 @@ export async function createTestServer(kind: StoreKind, opts: { clock?: ManualCl
   const { app } = instance;
 
   async function request<T = any>(method: string, path: string, call: Call = {}): Promise<Res<T>> {
-    const headers: Record<string, string> = { ...call.headers };
-    if (call.body !== undefined || call.rawBody !== undefined) headers['content-type'] ??= 'application/json';
-    if (call.key) headers.authorization = `Bearer ${call.key}`;
-    if (call.session) {
-      headers.cookie = `availsync_session=${call.session.cookie}`;
-      headers['x-csrf-token'] ??= call.session.csrf;
-    }
-    const res = await app.request(path, {
-      method,
-      headers,
-      body: call.rawBody ?? (call.body === undefined ? undefined : JSON.stringify(call.body)),
-    });
-    const text = await res.text();
-    let body: unknown = text;
-    try {
-      body = text ? JSON.parse(text) : undefined;
-    } catch {
-      /* not JSON */
-    }
-    return { status: res.status, body: body as T, headers: res.headers };
+    return readResponse<T>(await app.request(path, requestInit(method, call)));
   }
 
   async function signup(email = uniqueEmail(), password = 'correct horse battery', workspace = 'Acme'): Promise<Session> {
@@ -163,5 +144,29 @@ export async function createTestServer(kind: StoreKind, opts: { clock?: ManualCl
 }
 
 export type TestServer = Awaited<ReturnType<typeof createTestServer>>;
+
+/** The fetch options of a test call: credentials, CSRF token, JSON body. */
+export function requestInit(method: string, call: Call): RequestInit {
+  const headers: Record<string, string> = { ...call.headers };
+  if (call.body !== undefined || call.rawBody !== undefined) headers['content-type'] ??= 'application/json';
+  if (call.key) headers.authorization = `Bearer ${call.key}`;
+  if (call.session) {
+    headers.cookie = `availsync_session=${call.session.cookie}`;
+    headers['x-csrf-token'] ??= call.session.csrf;
+  }
+  return { method, headers, body: call.rawBody ?? (call.body === undefined ? undefined : JSON.stringify(call.body)) };
+}
+
+/** A response with its body parsed as JSON when it is JSON. */
+export async function readResponse<T = any>(res: Response): Promise<Res<T>> {
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, body: body as T, headers: res.headers };
+}
 
 export const MIN = 60_000;

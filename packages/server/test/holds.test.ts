@@ -5,22 +5,15 @@
  * directly. Time moves only through the manual clock. Windows sit two days ahead, on whole hours, so the
  * database's own clock moving on during a test never touches them.
  */
+
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { sql } from 'kysely';
 import pg from 'pg';
-import { systemClock } from '../src/clock.js';
 import { firstFit, freeWindows, mergeWindows, nextFreeSlot } from '../src/domain/holds.js';
-import { silentLogger } from '../src/logger.js';
-import { createAvailsync, listen } from '../src/server.js';
 import type { HoldRow } from '../src/services/holds.js';
-import { createSqliteStore } from '../src/storage/store.js';
-import { createTestServer, MIN, PG_URL, type Res, STORES, type TestServer, testConfig } from './harness.js';
+import { createTestServer, MIN, PG_URL, type Res, STORES, type TestServer } from './harness.js';
+import { readmeBlock, readmeText, runBash, useReadmeServer } from './readme-server.js';
 
 const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;
@@ -751,29 +744,16 @@ describe('availability arithmetic (pure)', () => {
 });
 
 describe('README availability holds walk-through (sqlite, real HTTP)', () => {
-  const run = promisify(execFile);
-  let dir: string;
-  let http: Awaited<ReturnType<typeof listen>>;
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'availsync-holds-readme-'));
-    const store = createSqliteStore({ dataDir: dir, clock: systemClock });
-    const instance = await createAvailsync({ config: testConfig, store, logger: silentLogger, sweeper: false });
-    http = await listen(instance, 0, '127.0.0.1');
-  });
-  after(async () => {
-    await http.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const server = useReadmeServer('holds-readme');
 
   it('runs availability → preview → hold → conflict → confirm → release as documented', async () => {
-    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
-    const block = /<!-- holds:start -->\s*```bash\n([\s\S]*?)```\s*<!-- holds:end -->/.exec(readme)?.[1];
-    assert.ok(block, 'README has the holds block');
+    const readme = readmeText();
+    const block = readmeBlock('holds');
     // What the first walk-through leaves in the terminal: $API, $KEY, $OTHER_KEY and json().
     const json = /^json\(\) \{.*\}$/m.exec(readme)?.[0];
     assert.ok(json, 'README defines json()');
     const api = async (path: string, init: { body?: unknown; cookie?: string; csrf?: string } = {}) => {
-      const res = await fetch(`${http.url}${path}`, {
+      const res = await fetch(`${server.url}${path}`, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -791,9 +771,7 @@ describe('README availability holds walk-through (sqlite, real HTTP)', () => {
     const orgId = signup.body.workspace.id as string;
     const a = await api(`/v1/orgs/${orgId}/agents`, { ...auth, body: { name: 'release-bot', agent_type: 'scheduler' } });
     const b = await api(`/v1/orgs/${orgId}/agents`, { ...auth, body: { name: 'hotfix-bot' } });
-    const { stdout } = await run('bash', ['-euo', 'pipefail', '-c', `${json}\n${block}`], {
-      env: { ...process.env, API: http.url, KEY: a.body.api_key, OTHER_KEY: b.body.api_key },
-    });
+    const stdout = await runBash(`KEY=${a.body.api_key}\nOTHER_KEY=${b.body.api_key}\n${json}\n${block}`, server.url);
     const [before, created, preview, conflict, next, confirmed, released, again, afterwards] = stdout
       .trim()
       .split('\n')

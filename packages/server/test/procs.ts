@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { type Call, PG_URL, type Res, type Session, uniqueEmail } from './harness.js';
+import { type Call, PG_URL, type Res, readResponse, requestInit, type Session, uniqueEmail } from './harness.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const SERVER_MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -270,26 +270,7 @@ export interface StartOptions {
 
 export function apiClient(baseUrl: string) {
   async function request<T = any>(method: string, path: string, call: Call = {}): Promise<Res<T>> {
-    const headers: Record<string, string> = { ...call.headers };
-    if (call.body !== undefined || call.rawBody !== undefined) headers['content-type'] ??= 'application/json';
-    if (call.key) headers.authorization = `Bearer ${call.key}`;
-    if (call.session) {
-      headers.cookie = `availsync_session=${call.session.cookie}`;
-      headers['x-csrf-token'] ??= call.session.csrf;
-    }
-    const res = await fetch(`${baseUrl}${path}`, {
-      method,
-      headers,
-      body: call.rawBody ?? (call.body === undefined ? undefined : JSON.stringify(call.body)),
-    });
-    const text = await res.text();
-    let body: unknown = text;
-    try {
-      body = text ? JSON.parse(text) : undefined;
-    } catch {
-      /* not JSON */
-    }
-    return { status: res.status, body: body as T, headers: res.headers };
+    return readResponse<T>(await fetch(`${baseUrl}${path}`, requestInit(method, call)));
   }
 
   async function signup(email = uniqueEmail('proc'), password = 'correct horse battery', workspace = 'Acme'): Promise<Session> {

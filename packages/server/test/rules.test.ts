@@ -3,18 +3,11 @@
  * on two resources conflict in both directions — also under concurrency, where the whole conflict scope
  * is locked in sorted order (no deadlock, exactly one winner). Also runs the README's governance block.
  */
+
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
-import { systemClock } from '../src/clock.js';
-import { silentLogger } from '../src/logger.js';
-import { createAvailsync, listen } from '../src/server.js';
-import { createSqliteStore } from '../src/storage/store.js';
-import { createTestServer, MIN, type Res, type Session, STORES, type TestServer, testConfig } from './harness.js';
+import { createTestServer, MIN, type Res, type Session, STORES, type TestServer } from './harness.js';
+import { readmeBlock, runBash, useReadmeServer } from './readme-server.js';
 
 for (const kind of STORES) {
   describe(`rules and dependencies (${kind})`, () => {
@@ -243,26 +236,10 @@ for (const kind of STORES) {
 }
 
 describe('README rules, plans, activity and audit walk-through (sqlite, real HTTP)', () => {
-  const run = promisify(execFile);
-  let dir: string;
-  let http: Awaited<ReturnType<typeof listen>>;
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'availsync-governance-readme-'));
-    const store = createSqliteStore({ dataDir: dir, clock: systemClock });
-    const instance = await createAvailsync({ config: testConfig, store, logger: silentLogger, sweeper: false });
-    http = await listen(instance, 0, '127.0.0.1');
-  });
-  after(async () => {
-    await http.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const server = useReadmeServer('governance-readme');
 
   it('runs after the first walk-through as documented', async () => {
-    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
-    const first = /<!-- walkthrough:start -->\s*```bash\n([\s\S]*?)```\s*<!-- walkthrough:end -->/.exec(readme)?.[1];
-    const block = /<!-- governance:start -->\s*```bash\n([\s\S]*?)```\s*<!-- governance:end -->/.exec(readme)?.[1];
-    assert.ok(first && block, 'README has both blocks');
-    const { stdout } = await run('bash', ['-euo', 'pipefail', '-c', `${first}\n${block}`], { env: { ...process.env, API: http.url } });
+    const stdout = await runBash(`${readmeBlock('walkthrough')}\n${readmeBlock('governance')}`, server.url);
     const lines = stdout
       .trim()
       .split('\n')

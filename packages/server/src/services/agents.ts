@@ -8,6 +8,7 @@ import { writeAudit } from './audit.js';
 import type { AgentRow, OrgRow, Principal, ServiceDeps } from './context.js';
 import { idempotencyScope } from './context.js';
 import { idempotent } from './idempotency.js';
+import { findLiveAgent } from './lookups.js';
 import { ensurePlanCapacity } from './plans.js';
 import type { WorkService } from './work.js';
 import { effectiveMode } from './work.js';
@@ -44,15 +45,7 @@ export class AgentService {
   ) {}
 
   private async find(p: Principal, agentId: string): Promise<AgentRow> {
-    const row = await this.deps.store.db
-      .selectFrom('agents')
-      .selectAll()
-      .where('id', '=', agentId)
-      .where('org_id', '=', p.org.id)
-      .where('deleted_at', 'is', null)
-      .executeTakeFirst();
-    if (!row) throw errors.notFound('Agent');
-    return row;
+    return findLiveAgent(this.deps.store.db, p.org.id, agentId);
   }
 
   async list(p: Principal, q: { limit: number; offset: number }) {

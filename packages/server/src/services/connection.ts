@@ -21,6 +21,7 @@ import { ApiError, errors } from '../http/errors.js';
 import type { ActivityRecorder } from './activity.js';
 import { writeAudit } from './audit.js';
 import type { AgentRow, Principal, Reply, ServiceDeps } from './context.js';
+import { findLiveAgent } from './lookups.js';
 import { countActiveClaims } from './plans.js';
 import { agentHealth } from './value.js';
 import { effectiveMode, type WorkService } from './work.js';
@@ -44,15 +45,7 @@ export class ConnectionService {
   ) {}
 
   private async findAgent(p: Principal, agentId: string): Promise<AgentRow> {
-    const row = await this.deps.store.db
-      .selectFrom('agents')
-      .selectAll()
-      .where('id', '=', agentId)
-      .where('org_id', '=', p.org.id)
-      .where('deleted_at', 'is', null)
-      .executeTakeFirst();
-    if (!row) throw errors.notFound('Agent');
-    return row;
+    return findLiveAgent(this.deps.store.db, p.org.id, agentId);
   }
 
   /** POST /v1/mcp/heartbeat */

@@ -38,6 +38,7 @@ import {
 } from './claims-view.js';
 import { type AgentRow, actorOf, idempotencyScope, type Principal, type Reply, type ServiceDeps } from './context.js';
 import { idempotent } from './idempotency.js';
+import { findLiveAgent } from './lookups.js';
 import { ensurePlanCapacity } from './plans.js';
 import { relatedResources } from './rules.js';
 
@@ -93,15 +94,7 @@ export class WorkService {
       return p.agent;
     }
     if (!agentId) throw errors.invalid('agent_id is required when calling with a workspace session', { agent_id: 'required' });
-    const agent = await ex
-      .selectFrom('agents')
-      .selectAll()
-      .where('id', '=', agentId)
-      .where('org_id', '=', p.org.id)
-      .where('deleted_at', 'is', null)
-      .executeTakeFirst();
-    if (!agent) throw errors.notFound('Agent');
-    return agent;
+    return findLiveAgent(ex, p.org.id, agentId);
   }
 
   /**
