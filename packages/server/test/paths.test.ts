@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { normalizePattern, patternMatches, patternsOverlap, patternsOverlapByAutomata } from '../src/domain/paths.js';
+import { normalizePattern, OverlapIndex, patternMatches, patternsOverlap, patternsOverlapByAutomata } from '../src/domain/paths.js';
 
 /** Both entry points (with and without the literal/prefix/suffix shortcuts), both argument orders. */
 function overlapEverywhere(a: string, b: string): boolean[] {
@@ -339,6 +339,39 @@ describe('patternsOverlap properties', () => {
         assert.equal(patternsOverlapByAutomata(p, x), true);
       }),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe('OverlapIndex', () => {
+  const pool = [
+    'src/a.ts',
+    'src/b.ts',
+    'src/',
+    'src/*.ts',
+    'src/a*',
+    'docs/**',
+    'docs/x.md',
+    'lib/[ab].ts',
+    'lib/a.ts',
+    '**',
+    'a/b/c',
+    'a/?/c',
+    'README.md',
+  ];
+  it('answers exactly what patternsOverlap against every held pattern answers', () => {
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...pool), { maxLength: 12 }), fc.constantFrom(...pool), (held, requested) => {
+        const items = held.map((path, i) => ({ path, i }));
+        const index = new OverlapIndex(items);
+        const expected = items.filter((item) => patternsOverlap(requested, item.path)).map((item) => item.i);
+        const actual = index
+          .overlapping(requested)
+          .map((item) => item.i)
+          .sort((a, b) => a - b);
+        assert.deepEqual(actual, expected);
+      }),
+      { numRuns: 2000 },
     );
   });
 });

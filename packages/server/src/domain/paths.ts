@@ -517,3 +517,38 @@ function classHas(p: readonly string[], start: number, end: number, ch: string):
   }
   return member !== negated;
 }
+
+/** A concrete file path: no glob characters and no trailing `/`. */
+export function isLiteralPath(pattern: string): boolean {
+  return !/[*?[]/.test(pattern) && !pattern.endsWith('/');
+}
+
+/**
+ * Held patterns indexed for overlap queries. Most working sets are literal file paths: a literal request
+ * is compared with equal literals by lookup and only with the held globs by matching, instead of with
+ * every held path. Answers exactly what `patternsOverlap` against every held item would.
+ */
+export class OverlapIndex<T extends { path: string }> {
+  readonly #literals = new Map<string, T[]>();
+  readonly #globs: T[] = [];
+  readonly #all: T[];
+
+  constructor(items: Iterable<T>) {
+    this.#all = [...items];
+    for (const item of this.#all) {
+      if (isLiteralPath(item.path)) {
+        const list = this.#literals.get(item.path);
+        if (list) list.push(item);
+        else this.#literals.set(item.path, [item]);
+      } else this.#globs.push(item);
+    }
+  }
+
+  /** Every held item whose pattern can match a file that `path` can match. */
+  overlapping(path: string): T[] {
+    if (!isLiteralPath(path)) return this.#all.filter((item) => patternsOverlap(path, item.path));
+    const equal = this.#literals.get(path) ?? [];
+    const globs = this.#globs.filter((item) => patternMatches(item.path, path));
+    return globs.length === 0 ? equal : [...equal, ...globs];
+  }
+}

@@ -22,7 +22,7 @@ import {
 import { iso } from '../clock.js';
 import { decideStart } from '../domain/arbitration.js';
 import { isLive, leaseMinutes, MINUTE, START_AT_SKEW_MS } from '../domain/lease.js';
-import { normalizePattern, patternsOverlap } from '../domain/paths.js';
+import { normalizePattern, OverlapIndex } from '../domain/paths.js';
 import { errors } from '../http/errors.js';
 import { newId } from '../ids.js';
 import type { Executor, ResourceKey, Tx } from '../storage/store.js';
@@ -596,19 +596,18 @@ export class WorkService {
         .where('claims.expires_at', '>', now)
         .execute();
       const blocked = new Set<string>();
+      const index = new OverlapIndex(others);
       for (const path of paths) {
-        for (const o of others) {
-          if (patternsOverlap(path, o.path)) {
-            blocked.add(path);
-            blocking.push({
-              path,
-              claim_id: o.claim_id,
-              agent_id: o.agent_id,
-              mode: o.mode as FileModeValue,
-              held_path: o.path,
-              expires_at: iso(o.expires_at),
-            });
-          }
+        for (const o of index.overlapping(path)) {
+          blocked.add(path);
+          blocking.push({
+            path,
+            claim_id: o.claim_id,
+            agent_id: o.agent_id,
+            mode: o.mode as FileModeValue,
+            held_path: o.path,
+            expires_at: iso(o.expires_at),
+          });
         }
       }
       claimable = paths.filter((x) => !blocked.has(x));
@@ -644,10 +643,11 @@ export class WorkService {
         const drop = [...held, ...mine.filter((f) => f.expires_at <= now).map((f) => f.path)].filter((x) => !claimable.includes(x));
         if (drop.length > 0) await base.where('path', 'in', drop).execute();
       }
-      for (const path of claimable) {
-        await trx
-          .insertInto('file_claims')
-          .values({
+      // One statement for the whole set: new paths are inserted, held ones get the new lease.
+      await trx
+        .insertInto('file_claims')
+        .values(
+          claimable.map((path) => ({
             id: newId('file'),
             org_id: claim.org_id,
             claim_id: claim.id,
@@ -657,12 +657,12 @@ export class WorkService {
             mode,
             expires_at: expiresAt,
             created_at: now,
-          })
-          .onConflict((oc) =>
-            oc.columns(['claim_id', 'resource_type', 'resource_key', 'mode', 'path']).doUpdateSet({ expires_at: expiresAt }),
-          )
-          .execute();
-      }
+          })),
+        )
+        .onConflict((oc) =>
+          oc.columns(['claim_id', 'resource_type', 'resource_key', 'mode', 'path']).doUpdateSet({ expires_at: expiresAt }),
+        )
+        .execute();
     }
     const current = await this.currentWorkingSet(trx, claim.id, now);
     if (blocking.length > 0) {
