@@ -14,7 +14,7 @@
  * through with a loud warning.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { type AvailsyncClient, AvailsyncError, type BlockingPath, type WorkingSetResult } from '@availsync/node';
@@ -178,6 +178,7 @@ export async function claudeHook(
   } catch {
     return unavailable('the hook input on stdin is not Claude Code hook JSON (is this command set as a PreToolUse hook?)');
   }
+  if (payload.hook_event_name === 'SessionEnd') return endSession(client, payload, ui);
   const tool = payload.tool_name ?? '';
   if (!(CLAUDE_TOOLS as readonly string[]).includes(tool)) return HOOK_EXIT.allow;
   const file = payload.tool_input?.file_path ?? payload.tool_input?.notebook_path;
@@ -286,6 +287,30 @@ export async function claudeHook(
     if (isUnavailable(err as unknown)) return unavailable(`the Availsync server cannot be reached (${err.message})`);
     return block(`Availsync refused the claim: ${err.message}.${hint(err)}`);
   }
+}
+
+/** SessionEnd: finish the session's run so other agents need not wait for its lease to lapse. Never blocks. */
+async function endSession(client: AvailsyncClient | null, payload: ClaudePayload, ui: Ui): Promise<number> {
+  const info = repoInfo(payload.cwd || process.cwd());
+  const path = statePath(stateDir(info), payload.session_id || 'default');
+  const state = readState(path);
+  if (!state?.claim_id) return HOOK_EXIT.allow;
+  if (!client) {
+    ui.warn(
+      `could not finish claim ${state.claim_id} at the end of the session (not configured); its lease will lapse at ${when(state.expires_at)}.`,
+    );
+    return HOOK_EXIT.allow;
+  }
+  try {
+    await client.work.finish(state.claim_id, { outcome: 'finished', reason: 'Claude Code session ended' });
+    rmSync(path, { force: true });
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    ui.warn(
+      `could not finish claim ${state.claim_id} at the end of the session (${reason}); its lease will lapse at ${when(state.expires_at)}.`,
+    );
+  }
+  return HOOK_EXIT.allow;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -195,6 +195,36 @@ describe('availsync hook claude / guard (real processes, real git, real server)'
     assert.notEqual(renewed.claim_id, state.claim_id);
   });
 
+  it('extends the session run near its expiry, finishes it at SessionEnd; observe mode lets edits through without a lease', async () => {
+    const ws = await t.workspace({ name: 'long-session' });
+    const repo = makeRepo('git@github.com:acme/long.git');
+    const env = cliEnv({ AVAILSYNC_API_KEY: ws.agent.key, AVAILSYNC_AGENT_ID: ws.agent.id, AVAILSYNC_API_URL: t.url });
+    assert.equal((await runCli(['hook', 'claude'], env, repo, payload(repo, 'long', 'Edit', 'src/a.ts'))).code, 0);
+    const file = join(repo, '.git', 'availsync', 'claude-long.json');
+    const state = JSON.parse(readFileSync(file, 'utf8'));
+    // The session's record says the lease ends in a minute: the next edit extends it first.
+    writeFileSync(file, JSON.stringify({ ...state, expires_at: new Date(Date.now() + 60_000).toISOString() }));
+    const r = await runCli(['hook', 'claude'], env, repo, payload(repo, 'long', 'Edit', 'src/b.ts'));
+    assert.equal(r.code, 0, r.stderr);
+    const claim = (await t.api('GET', `/v1/work/claims/${state.claim_id}`, { key: ws.agent.key })).body.claim;
+    assert.equal(claim.renewal_count, 1);
+    assert.equal(JSON.parse(readFileSync(file, 'utf8')).expires_at, claim.expires_at);
+
+    const end = JSON.stringify({ session_id: 'long', cwd: repo, hook_event_name: 'SessionEnd', reason: 'exit' });
+    const ended = await runCli(['hook', 'claude'], env, repo, end);
+    assert.deepEqual([ended.code, ended.stderr], [0, '']);
+    const after = (await t.api('GET', `/v1/work/claims/${state.claim_id}`, { key: ws.agent.key })).body.claim;
+    assert.equal(after.status, 'released');
+    assert.equal(existsSync(file), false);
+
+    const observer = await ws.other({ name: 'observer', mode: 'observe' });
+    const envO = cliEnv({ AVAILSYNC_API_KEY: observer.key, AVAILSYNC_API_URL: t.url });
+    const o = await runCli(['hook', 'claude'], envO, repo, payload(repo, 'obs', 'Write', 'src/a.ts'));
+    assert.deepEqual([o.code, o.stderr], [0, '']);
+    const os = JSON.parse(readFileSync(join(repo, '.git', 'availsync', 'claude-obs.json'), 'utf8'));
+    assert.deepEqual([os.mode, os.claim_id], ['observe', null]);
+  });
+
   it('guard install --pre-push writes a pre-push hook; guard without any run says there is nothing to check', async () => {
     const repo = makeRepo('https://github.com/acme/pushy.git');
     const env = cliEnv({ AVAILSYNC_API_KEY: 'avs_live_unused', AVAILSYNC_API_URL: t.url });

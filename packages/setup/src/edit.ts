@@ -252,27 +252,34 @@ export function setCodexServer(text: string | null, file: string, entry: McpEntr
 export const CLAUDE_HOOK_MATCHER = 'Edit|Write|MultiEdit|NotebookEdit';
 
 /**
- * Add the PreToolUse hook to a Claude Code settings.json, keeping every other hook. The file is
+ * Add the hooks to a Claude Code settings.json, keeping every other hook: PreToolUse on edits (claim the
+ * file, block when another run holds it) and SessionEnd (finish the session's run). The file is
  * re-serialized with its own indentation (settings files are machine-written).
  */
 export function addClaudeHook(text: string | null, file: string, command: string): string {
   const data = text === null ? {} : parseJsonConfig(text, file);
   const hooks = (data.hooks ?? {}) as Record<string, unknown>;
   if (!isObject(hooks)) throw new ConfigFileError(`${file}: "hooks" is not an object; it was not changed.`);
-  const pre = (hooks.PreToolUse ?? []) as unknown[];
-  if (!Array.isArray(pre)) throw new ConfigFileError(`${file}: "hooks.PreToolUse" is not an array; it was not changed.`);
-  const present = pre.some(
-    (g) =>
-      isObject(g) &&
-      Array.isArray(g.hooks) &&
-      g.hooks.some((h) => isObject(h) && typeof h.command === 'string' && /availsync(?:\/cli)? hook claude/.test(h.command)),
-  );
-  if (present && text !== null) return text;
-  const next = {
-    ...data,
-    hooks: { ...hooks, PreToolUse: [...pre, { matcher: CLAUDE_HOOK_MATCHER, hooks: [{ type: 'command', command }] }] },
-  };
-  return `${JSON.stringify(next, null, text ? indentUnit(text) : 2)}\n`;
+  const next: Record<string, unknown> = { ...hooks };
+  let changed = false;
+  for (const [event, matcher] of [
+    ['PreToolUse', CLAUDE_HOOK_MATCHER],
+    ['SessionEnd', undefined],
+  ] as const) {
+    const groups = (hooks[event] ?? []) as unknown[];
+    if (!Array.isArray(groups)) throw new ConfigFileError(`${file}: "hooks.${event}" is not an array; it was not changed.`);
+    const present = groups.some(
+      (g) =>
+        isObject(g) &&
+        Array.isArray(g.hooks) &&
+        g.hooks.some((h) => isObject(h) && typeof h.command === 'string' && /availsync(?:\/cli)? hook claude/.test(h.command)),
+    );
+    if (present) continue;
+    next[event] = [...groups, { ...(matcher ? { matcher } : {}), hooks: [{ type: 'command', command }] }];
+    changed = true;
+  }
+  if (!changed && text !== null) return text;
+  return `${JSON.stringify({ ...data, hooks: next }, null, text ? indentUnit(text) : 2)}\n`;
 }
 
 /** Set `env` variables in a Claude Code settings.local.json (never committed), keeping everything else. */

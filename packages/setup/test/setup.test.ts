@@ -203,6 +203,7 @@ describe('availsync-setup (in-process, real server, temporary HOME)', () => {
       settings.hooks.PreToolUse[0],
       { matcher: 'Edit|Write|MultiEdit|NotebookEdit', hooks: [{ type: 'command', command: 'npx -y @availsync/cli hook claude' }] },
     ]);
+    assert.deepEqual(merged.hooks.SessionEnd, [{ hooks: [{ type: 'command', command: 'npx -y @availsync/cli hook claude' }] }]);
     assert.ok(!readFileSync(join(cwd, '.claude', 'settings.json'), 'utf8').includes(key), 'no key in the shared settings');
     const local = JSON.parse(readFileSync(join(cwd, '.claude', 'settings.local.json'), 'utf8'));
     assert.deepEqual(local.env, entryFor().env);
