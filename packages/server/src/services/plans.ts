@@ -12,7 +12,7 @@ import type { BillingStatusResponse, PlanLimitNameValue, PlanValue, ResourceRef 
 import { iso } from '../clock.js';
 import { checkCapacity, hasFiniteLimit, isPlan, limitsOf, PLANS, periodOf, planOrFree, upgradeHints } from '../domain/plans.js';
 import { ApiError } from '../http/errors.js';
-import type { Executor, Store, Tx } from '../storage/store.js';
+import { ACTIVE, type Executor, type Store, type Tx } from '../storage/store.js';
 import type { ActivityRecorder } from './activity.js';
 import { writeAudit } from './audit.js';
 import type { OrgRow, Principal, ServiceDeps } from './context.js';
@@ -38,7 +38,7 @@ export async function countActiveClaims(ex: Executor, orgId: string, now: number
     .selectFrom('claims')
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .where('org_id', '=', orgId)
-    .where('status', '=', 'active')
+    .where('status', '=', ACTIVE)
     .where('expires_at', '>', now)
     .executeTakeFirstOrThrow();
   return Number(row.n);

@@ -25,7 +25,7 @@ import { isLive, leaseMinutes, MINUTE, START_AT_SKEW_MS } from '../domain/lease.
 import { normalizePattern, OverlapIndex } from '../domain/paths.js';
 import { errors } from '../http/errors.js';
 import { newId } from '../ids.js';
-import type { Executor, ResourceKey, Tx } from '../storage/store.js';
+import { ACTIVE, type Executor, type ResourceKey, type Tx } from '../storage/store.js';
 import { writeAudit } from './audit.js';
 import {
   type ClaimRow,
@@ -130,7 +130,7 @@ export class WorkService {
       .selectAll('claims')
       .select('agents.name as agent_name')
       .where('claims.org_id', '=', orgId)
-      .where('claims.status', '=', 'active')
+      .where('claims.status', '=', ACTIVE)
       .where((eb) =>
         eb.or(refs.map((r) => eb.and([eb('claims.resource_type', '=', r.resource_type), eb('claims.resource_key', '=', r.resource_key)]))),
       )
@@ -592,7 +592,7 @@ export class WorkService {
         .where('file_claims.claim_id', '!=', claim.id)
         .where('file_claims.mode', 'in', ['edit', 'delete'])
         .where('file_claims.expires_at', '>', now)
-        .where('claims.status', '=', 'active')
+        .where('claims.status', '=', ACTIVE)
         .where('claims.expires_at', '>', now)
         .execute();
       const blocked = new Set<string>();
@@ -709,7 +709,7 @@ export class WorkService {
       if (!parsed.ok) throw errors.invalid(parsed.message, { resource: parsed.message });
       base = base.where('resource_type', '=', parsed.value.resource_type).where('resource_key', '=', parsed.value.resource_key);
     }
-    if (q.status === 'active') base = base.where('status', '=', 'active').where('expires_at', '>', now);
+    if (q.status === 'active') base = base.where('status', '=', ACTIVE).where('expires_at', '>', now);
     else if (q.status === 'expired')
       base = base.where((eb) => eb.or([eb('status', '=', 'expired'), eb.and([eb('status', '=', 'active'), eb('expires_at', '<=', now)])]));
     else if (q.status) base = base.where('status', '=', q.status);
@@ -742,7 +742,7 @@ export class WorkService {
             .whereRef('claims.org_id', '=', 'resources.org_id')
             .whereRef('claims.resource_type', '=', 'resources.resource_type')
             .whereRef('claims.resource_key', '=', 'resources.resource_key')
-            .where('claims.status', '=', 'active')
+            .where('claims.status', '=', ACTIVE)
             .where('claims.expires_at', '>', now)
             .as('active_claims'),
         ])
@@ -781,7 +781,7 @@ export class WorkService {
           trx
             .selectFrom('claims')
             .selectAll()
-            .where('status', '=', 'active')
+            .where('status', '=', ACTIVE)
             .where('expires_at', '<=', now)
             .orderBy('expires_at')
             .limit(batch),

@@ -79,6 +79,13 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/**
+ * `'active'` as a literal in the SQL text. The partial indexes (`WHERE status = 'active'`) only serve a
+ * query whose text says so: a bound parameter hides the value from SQLite's planner, which then walks a
+ * resource's whole claim history instead of its one active claim.
+ */
+export const ACTIVE = sql<string>`'active'`;
+
 export function sortKeys<T extends ResourceKey>(keys: T[]): T[] {
   const seen = new Map<string, T>();
   for (const k of keys) seen.set(`${k.org_id}\u0000${k.resource_type}\u0000${k.resource_key}`, k);
