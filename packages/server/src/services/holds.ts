@@ -41,7 +41,7 @@ import { MINUTE } from '../domain/lease.js';
 import { errors } from '../http/errors.js';
 import { newId } from '../ids.js';
 import type { HoldsTable } from '../storage/holds-table.js';
-import type { Executor, Tx } from '../storage/store.js';
+import { ACTIVE, type Executor, type Tx } from '../storage/store.js';
 import { writeAudit } from './audit.js';
 import { actorOf, idempotencyScope, type Principal, type Reply, type ServiceDeps } from './context.js';
 import { type IdempotentReply, idempotent } from './idempotency.js';
@@ -128,7 +128,7 @@ export class HoldService {
       .where('org_id', '=', orgId)
       .where('resource_type', '=', ref.resource_type)
       .where('resource_key', '=', ref.resource_key)
-      .where('status', '=', 'active')
+      .where('status', '=', ACTIVE)
       .where('end_at', '>', from)
       .where('start_at', '<', to)
       .orderBy('start_at')
@@ -165,7 +165,7 @@ export class HoldService {
         .updateTable('holds')
         .set({ status: 'expired', released_at: at })
         .where('id', '=', row.id)
-        .where('status', '=', 'active')
+        .where('status', '=', ACTIVE)
         .returning('id')
         .executeTakeFirst();
       if (!done) continue;
@@ -380,14 +380,14 @@ export class HoldService {
     if (q.to !== undefined) base = base.where('start_at', '<', Date.parse(q.to));
     if (q.status === 'active') {
       base = base
-        .where('status', '=', 'active')
+        .where('status', '=', ACTIVE)
         .where('end_at', '>', now)
         .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]));
     } else if (q.status === 'expired') {
       base = base.where((eb) =>
         eb.or([
           eb('status', '=', 'expired'),
-          eb.and([eb('status', '=', 'active'), eb.or([eb('end_at', '<=', now), eb('expires_at', '<=', now)])]),
+          eb.and([eb('status', '=', ACTIVE), eb.or([eb('end_at', '<=', now), eb('expires_at', '<=', now)])]),
         ]),
       );
     } else if (q.status === 'released') base = base.where('status', '=', 'released');
