@@ -162,7 +162,16 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
     const client = createAvailsyncClient({ apiKey, baseUrl: url, fetch: io.fetch, maxRetries: 1, timeoutMs: 15_000 });
     const spin = tty ? p.spinner() : null;
     spin?.start(`Checking the key with ${url}`);
-    const { agent } = await client.agent.me().finally(() => spin?.stop(`Checked ${url}`));
+    const { agent } = await client.agent.me().then(
+      (res) => {
+        spin?.stop(`Checked the key with ${url}`);
+        return res;
+      },
+      (err: unknown) => {
+        spin?.error(`The key check with ${url} failed`);
+        throw err;
+      },
+    );
     if (opts.agentId && opts.agentId !== agent.id) {
       out.error(`the key belongs to agent ${agent.id} (${agent.name}), not ${opts.agentId}. Use that agent's key, or drop --agent-id.`);
       return 1;
