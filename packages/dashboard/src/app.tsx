@@ -90,6 +90,11 @@ export function App() {
     }
   }, []);
 
+  // A new page moves keyboard focus to its content, as a full page load would.
+  useEffect(() => {
+    if (session && route) document.getElementById('main')?.focus({ preventScroll: true });
+  }, [route, session]);
+
   if (session === undefined) return <div className="boot">Loading…</div>;
   if (session === null) {
     return route === '/signup' ? <SignUpPage onSignedIn={signedIn} /> : <SignInPage onSignedIn={signedIn} notice={notice} />;

@@ -277,13 +277,24 @@ describe('dashboard in a real browser', { skip: !HAVE_CHROMIUM }, () => {
     await page.getByRole('status').getByText('Dependency added.').waitFor();
     await page.getByRole('cell', { name: 'repo:acme/schema' }).waitFor();
     await shot('rules');
+    // Remove and add back: the list is replaced as a whole on each change.
+    await page
+      .getByRole('row', { name: /repo:acme\/schema/ })
+      .getByRole('button', { name: 'Remove' })
+      .click();
+    await page.getByRole('status').getByText('Dependency removed.').waitFor();
+    await page.getByText('No dependencies').waitFor();
+    await dep.getByLabel('Resource').fill('repo:acme/api');
+    await dep.getByLabel(/Depends on/).fill('repo:acme/schema');
+    await dep.getByRole('button', { name: 'Add dependency' }).click();
+    await page.getByRole('cell', { name: 'repo:acme/schema' }).waitFor();
 
     await nav('Audit');
     await page.getByRole('form', { name: 'Filters' }).getByLabel('Event').fill('rules.updated');
     await page.getByRole('form', { name: 'Filters' }).getByRole('button', { name: 'Apply' }).click();
     const audit = page.getByTestId('audit');
     await audit.getByRole('cell', { name: 'rules.updated' }).first().waitFor();
-    assert.equal(await audit.getByRole('row').count(), 3); // header + two rule changes
+    assert.equal(await audit.getByRole('row').count(), 5); // header + four rule changes
     await page.getByRole('form', { name: 'Filters' }).getByRole('button', { name: 'Clear' }).click();
     await audit.getByRole('cell', { name: 'agent.key_rotated' }).waitFor();
     await shot('audit');
@@ -312,6 +323,13 @@ describe('dashboard in a real browser', { skip: !HAVE_CHROMIUM }, () => {
     await form.getByRole('button', { name: 'Create hold' }).click();
     await page.getByRole('alert').waitFor();
     await shot('holds');
+    await form.getByLabel('Resource').fill('calendar:alice');
+    await form.getByLabel('Reason').fill('1:1');
+    await form.getByRole('button', { name: 'Create hold' }).click();
+    const row = page.getByRole('row', { name: /calendar:alice/ });
+    await row.getByRole('button', { name: 'Release' }).click();
+    await row.waitFor({ state: 'detached' });
+    await page.getByRole('cell', { name: 'v2.4 release window' }).waitFor();
   });
 
   test('hitting a plan limit shows the message', async () => {
