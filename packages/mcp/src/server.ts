@@ -255,12 +255,17 @@ export function createMcpServer(opts: CreateServerOptions) {
         let text = `proceed: ${claimLine(res.claim)}. Keep claim_id ${res.claim.id}; call availsync_finish_run with it when done.`;
         let structured: Record<string, unknown> = { ...res };
         if (args.paths) {
-          const ws = await c.work.updateWorkingSet(res.claim.id, { paths: args.paths, op: 'add' });
-          structured = { ...res, working_set: ws };
-          text +=
-            ws.action === 'updated'
-              ? ` Claimed ${args.paths.length} path(s).`
-              : ` Some paths are held by another run, do not edit them: ${blockers(ws.blocking)}.`;
+          // The run has started: a failure here must not hide its claim id from the model.
+          try {
+            const ws = await c.work.updateWorkingSet(res.claim.id, { paths: args.paths, op: 'add' });
+            structured = { ...res, working_set: ws };
+            text +=
+              ws.action === 'updated'
+                ? ` Claimed ${args.paths.length} path(s).`
+                : ` Some paths are held by another run, do not edit them: ${blockers(ws.blocking)}.`;
+          } catch (err) {
+            text += ` Claiming the paths failed (${explainError(err, config.apiUrl)}); call availsync_update_working_set before editing them.`;
+          }
         }
         return ok(text, structured);
       }),

@@ -100,6 +100,12 @@ describe('availsync MCP server (real client, real server)', () => {
     const list = await m.call('availsync_list_claims', { status: 'active' });
     assert.match(text(list), new RegExp(`^1 claim\\(s\\): ${claimId} repo:acme/app active until `));
 
+    // Bad paths after a successful start: the run's claim id still reaches the model.
+    const bad = await m.call('availsync_start_run', { resource: 'repo:acme/other', paths: ['../etc/passwd'] });
+    assert.equal(bad.isError, undefined);
+    assert.match(text(bad), /^proceed: claim clm_\w+ .* Claiming the paths failed \(Availsync error invalid_request/);
+    await m.call('availsync_finish_run', { claim_id: bad.structuredContent.claim.id });
+
     const fin = await m.call('availsync_finish_run', { claim_id: claimId, reason: 'done' });
     assert.equal(text(fin), `finished: claim ${claimId} on repo:acme/app released (finished).`);
     const again = await m.call('availsync_finish_run', { claim_id: claimId });
