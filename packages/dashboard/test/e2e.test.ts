@@ -66,6 +66,7 @@ describe('the server serves the dashboard', () => {
     assert.equal(index.status, 200);
     assert.match(index.headers.get('content-type') ?? '', /text\/html/);
     assert.equal(index.headers.get('cache-control'), 'no-cache');
+    assert.match(index.headers.get('content-security-policy') ?? '', /default-src 'self'/);
     const html = await index.text();
     const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
     assert.ok(asset, 'index.html references a script');
@@ -94,6 +95,8 @@ describe('dashboard in a real browser', { skip: !HAVE_CHROMIUM }, () => {
   let context: BrowserContext;
   let page: Page;
   const keys: Record<string, string> = {};
+  // Script errors, React warnings and CSP violations; the API's 4xx answers the tests provoke are expected.
+  const pageErrors: string[] = [];
 
   const agentCall = async (key: string, method: string, path: string, body?: unknown) => {
     const res = await fetch(`${base}${path}`, {
@@ -130,6 +133,10 @@ describe('dashboard in a real browser', { skip: !HAVE_CHROMIUM }, () => {
     context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
     page = await context.newPage();
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error' && !/Failed to load resource/.test(msg.text())) pageErrors.push(msg.text());
+    });
     page.setDefaultTimeout(15_000);
   });
 
@@ -383,5 +390,9 @@ describe('dashboard in a real browser', { skip: !HAVE_CHROMIUM }, () => {
     await page.getByText('You are signed out.').waitFor();
     const session = await page.evaluate(async () => (await fetch('/v1/session')).status);
     assert.equal(session, 401);
+  });
+
+  test('no script errors or blocked resources on any page', () => {
+    assert.deepEqual(pageErrors, []);
   });
 });

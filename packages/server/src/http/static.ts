@@ -24,6 +24,10 @@ const TYPES: Record<string, string> = {
   '.map': 'application/json; charset=utf-8',
 };
 
+/** The SPA loads only its own files and talks only to its own origin. */
+const CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
+
 const PAGE_HEADERS = {
   'X-Content-Type-Options': 'nosniff',
   'X-Frame-Options': 'DENY',
@@ -63,6 +67,7 @@ export function serveDashboard(app: OpenAPIHono<AppEnv>, dir: string) {
     const body = new Uint8Array(await readFile(target));
     return c.body(body, 200, {
       ...PAGE_HEADERS,
+      ...(extname(target) === '.html' ? { 'Content-Security-Policy': CSP } : {}),
       'Content-Type': TYPES[extname(target)] ?? 'application/octet-stream',
       'Cache-Control': isAsset ? 'public, max-age=31536000, immutable' : 'no-cache',
     });
