@@ -49,15 +49,16 @@ export async function seedGrowth(kind: 'sqlite' | 'pg1', where: string, claims: 
   const { org_id, agent_id } = rows[0];
   await client.query(
     `insert into resources (org_id, resource_type, resource_key, fencing_token, created_at, last_claimed_at)
-     select $1, 'repo', 'history/repo-' || r, $3, $4, $4 from generate_series(0, $2 - 1) r`,
+     select $1, 'repo', 'history/repo-' || r, $3::bigint, $4::bigint, $4::bigint from generate_series(0, $2::int - 1) r`,
     [org_id, resources, perResource, t0],
   );
   await client.query(
     `insert into claims (id, org_id, agent_id, resource_type, resource_key, status, mode, reason, priority, metadata, fencing_token,
        idempotency_key, duration_minutes, created_at, started_at, expires_at, released_at, outcome, renewal_count)
-     select 'clm_hist' || n, $1, $2, 'repo', 'history/repo-' || (n / $4), 'released', 'enforce', 'history', 100, '{}', (n % $4) + 1,
-       null, 30, $5 + n * 1000, $5 + n * 1000, $5 + n * 1000 + 1800000, $5 + n * 1000 + 60000, 'finished', 0
-     from generate_series(0, $3 - 1) n`,
+     select 'clm_hist' || n, $1, $2, 'repo', 'history/repo-' || (n / $4::int), 'released', 'enforce', 'history', 100, '{}',
+       (n % $4::int) + 1, null, 30, $5::bigint + n * 1000, $5::bigint + n * 1000, $5::bigint + n * 1000 + 1800000,
+       $5::bigint + n * 1000 + 60000, 'finished', 0
+     from generate_series(0, $3::int - 1) n`,
     [org_id, agent_id, claims, perResource, t0],
   );
   await client.query('vacuum analyze');
