@@ -1,9 +1,12 @@
 /** Agents and their keys (workspace session only). A key is shown once, stored as SHA-256. */
+
 import type { Agent, AgentModeValue, AgentTypeValue } from '@availsync/protocol';
+import type { CompiledQuery, Kysely } from 'kysely';
 import { iso, isoOrNull } from '../clock.js';
 import { errors } from '../http/errors.js';
 import { newId } from '../ids.js';
 import { generateApiKey } from '../security/keys.js';
+import type { DB } from '../storage/schema.js';
 import { writeAudit } from './audit.js';
 import type { AgentRow, OrgRow, Principal, ServiceDeps } from './context.js';
 import { idempotencyScope } from './context.js';
@@ -37,6 +40,26 @@ type AgentFields = {
   priority?: number | undefined;
   mode?: AgentModeValue | undefined;
 };
+
+/** The agent behind a key hash, with its workspace: one parameter, the hash (set per call). */
+function keyLookup(db: Kysely<DB>) {
+  return db
+    .selectFrom('agents')
+    .innerJoin('orgs', 'orgs.id', 'agents.org_id')
+    .selectAll('agents')
+    .select([
+      'orgs.name as org_name',
+      'orgs.plan as org_plan',
+      'orgs.default_mode as org_default_mode',
+      'orgs.default_claim_minutes as org_default_claim_minutes',
+      'orgs.max_claim_minutes as org_max_claim_minutes',
+      'orgs.created_at as org_created_at',
+    ])
+    .where('agents.key_hash', '=', '')
+    .where('agents.deleted_at', 'is', null)
+    .compile();
+}
+type KeyLookupRow = ReturnType<typeof keyLookup> extends CompiledQuery<infer O> ? O : never;
 
 export class AgentService {
   constructor(
@@ -178,23 +201,18 @@ export class AgentService {
   }
 
   /** Resolve an agent key (already hashed) to its agent and workspace. */
+  #byKeyHash: ReturnType<typeof keyLookup> | undefined;
+
+  /** The calling agent's own profile, from what authentication already loaded. */
+  self(p: Principal & { kind: 'agent' }) {
+    return toAgent(p.agent, p.org, this.deps.clock.now());
+  }
+
   async resolveKey(hash: string) {
-    const db = this.deps.store.db;
-    const row = await db
-      .selectFrom('agents')
-      .innerJoin('orgs', 'orgs.id', 'agents.org_id')
-      .selectAll('agents')
-      .select([
-        'orgs.name as org_name',
-        'orgs.plan as org_plan',
-        'orgs.default_mode as org_default_mode',
-        'orgs.default_claim_minutes as org_default_claim_minutes',
-        'orgs.max_claim_minutes as org_max_claim_minutes',
-        'orgs.created_at as org_created_at',
-      ])
-      .where('agents.key_hash', '=', hash)
-      .where('agents.deleted_at', 'is', null)
-      .executeTakeFirst();
+    // Built and compiled once (it runs on every agent request), executed with each hash.
+    this.#byKeyHash ??= keyLookup(this.deps.store.db);
+    const { rows } = await this.deps.store.db.executeQuery<KeyLookupRow>({ ...this.#byKeyHash, parameters: [hash] });
+    const row = rows[0];
     if (!row) return null;
     const { org_name, org_plan, org_default_mode, org_default_claim_minutes, org_max_claim_minutes, org_created_at, ...agent } = row;
     const org: OrgRow = {

@@ -446,6 +446,7 @@ export function createSqliteStore(opts: SqliteOptions): Store {
     return now;
   };
   const groupCommit = new GroupCommit(db);
+  const pingStatement = raw.prepare('select 1');
 
   const store: Store = {
     kind: 'sqlite',
@@ -507,7 +508,7 @@ export function createSqliteStore(opts: SqliteOptions): Store {
     },
     async ping() {
       try {
-        raw.prepare('select 1').get();
+        pingStatement.get();
         return true;
       } catch {
         return false;

@@ -136,7 +136,7 @@ export function accountRoutes(r: Router, opts: { secureCookies: boolean }) {
     async (c) => {
       const p = c.get('principal');
       if (p.kind !== 'agent') throw errors.forbidden('Agent key required');
-      return c.json({ agent: await agents.get(p, p.agent.id) }, 200);
+      return c.json({ agent: agents.self(p) }, 200);
     },
   );
 
