@@ -101,19 +101,7 @@ export async function createTestServer(kind: StoreKind, opts: { clock?: ManualCl
     return readResponse<T>(await app.request(path, requestInit(method, call)));
   }
 
-  async function signup(email = uniqueEmail(), password = 'correct horse battery', workspace = 'Acme'): Promise<Session> {
-    const res = await request('POST', '/v1/auth/signup', { body: { email, password, workspace_name: workspace } });
-    if (res.status !== 201) throw new Error(`signup failed: ${res.status} ${JSON.stringify(res.body)}`);
-    const cookie = /availsync_session=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1];
-    if (!cookie) throw new Error('no session cookie');
-    return { cookie, csrf: res.body.csrf_token, orgId: res.body.workspace.id, userId: res.body.user.id, email };
-  }
-
-  async function createAgent(session: Session, fields: Record<string, unknown> = {}) {
-    const res = await request('POST', `/v1/orgs/${session.orgId}/agents`, { session, body: { name: 'agent', ...fields } });
-    if (res.status !== 201) throw new Error(`create agent failed: ${res.status} ${JSON.stringify(res.body)}`);
-    return { id: res.body.agent.id as string, key: res.body.api_key as string, agent: res.body.agent };
-  }
+  const { signup, createAgent } = accountHelpers(request);
 
   /** A workspace with one agent: the common starting point. */
   async function workspace(agentFields: Record<string, unknown> = {}) {
@@ -144,6 +132,27 @@ export async function createTestServer(kind: StoreKind, opts: { clock?: ManualCl
 }
 
 export type TestServer = Awaited<ReturnType<typeof createTestServer>>;
+
+type RequestFn = <T = any>(method: string, path: string, call?: Call) => Promise<Res<T>>;
+
+/** Sign up and create agents through the API, over whatever transport `request` uses. */
+export function accountHelpers(request: RequestFn, tag = 'user') {
+  async function signup(email = uniqueEmail(tag), password = 'correct horse battery', workspace = 'Acme'): Promise<Session> {
+    const res = await request('POST', '/v1/auth/signup', { body: { email, password, workspace_name: workspace } });
+    if (res.status !== 201) throw new Error(`signup failed: ${res.status} ${JSON.stringify(res.body)}`);
+    const cookie = /availsync_session=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1];
+    if (!cookie) throw new Error('no session cookie');
+    return { cookie, csrf: res.body.csrf_token, orgId: res.body.workspace.id, userId: res.body.user.id, email };
+  }
+
+  async function createAgent(session: Session, fields: Record<string, unknown> = {}) {
+    const res = await request('POST', `/v1/orgs/${session.orgId}/agents`, { session, body: { name: 'agent', ...fields } });
+    if (res.status !== 201) throw new Error(`create agent failed: ${res.status} ${JSON.stringify(res.body)}`);
+    return { id: res.body.agent.id as string, key: res.body.api_key as string, agent: res.body.agent };
+  }
+
+  return { signup, createAgent };
+}
 
 /** The fetch options of a test call: credentials, CSRF token, JSON body. */
 export function requestInit(method: string, call: Call): RequestInit {

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { type Call, PG_URL, type Res, readResponse, requestInit, type Session, uniqueEmail } from './harness.js';
+import { accountHelpers, type Call, PG_URL, type Res, readResponse, requestInit } from './harness.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const SERVER_MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -273,19 +273,7 @@ export function apiClient(baseUrl: string) {
     return readResponse<T>(await fetch(`${baseUrl}${path}`, requestInit(method, call)));
   }
 
-  async function signup(email = uniqueEmail('proc'), password = 'correct horse battery', workspace = 'Acme'): Promise<Session> {
-    const res = await request('POST', '/v1/auth/signup', { body: { email, password, workspace_name: workspace } });
-    if (res.status !== 201) throw new Error(`signup failed: ${res.status} ${JSON.stringify(res.body)}`);
-    const cookie = /availsync_session=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1];
-    if (!cookie) throw new Error('no session cookie');
-    return { cookie, csrf: res.body.csrf_token, orgId: res.body.workspace.id, userId: res.body.user.id, email };
-  }
-
-  async function createAgent(session: Session, fields: Record<string, unknown> = {}) {
-    const res = await request('POST', `/v1/orgs/${session.orgId}/agents`, { session, body: { name: 'agent', ...fields } });
-    if (res.status !== 201) throw new Error(`create agent failed: ${res.status} ${JSON.stringify(res.body)}`);
-    return { id: res.body.agent.id as string, key: res.body.api_key as string, agent: res.body.agent };
-  }
+  const { signup, createAgent } = accountHelpers(request, 'proc');
 
   return {
     url: baseUrl,
