@@ -115,6 +115,8 @@ export class WorkService {
     let scope = await this.conflictScope(trx, orgId, ref);
     for (;;) {
       const locked = await this.store.lockResources(trx, scope);
+      // One writer at a time: no rules change can have committed since the read above.
+      if (this.store.serialized) return { scope, ...locked };
       const seen = new Set(scope.map(formatResource));
       const added = (await this.conflictScope(trx, orgId, ref)).filter((k) => !seen.has(formatResource(k)));
       if (added.length === 0) return { scope, ...locked };

@@ -48,6 +48,11 @@ export interface LockedResource extends ResourceKey {
 
 export interface Store {
   readonly kind: StoreKind;
+  /**
+   * Write transactions run one at a time (SQLite: one process, one connection), so nothing another request
+   * writes can commit between two reads of one transaction. PostgreSQL: false.
+   */
+  readonly serialized: boolean;
   readonly db: Kysely<DB>;
   readonly clock: Clock;
   /** Run `fn` in one transaction, retrying deadlocks and serialization failures a few times. */
@@ -150,6 +155,7 @@ export function createPostgresStore(opts: PostgresOptions): Store {
 
   const store: Store = {
     kind: 'postgres',
+    serialized: false,
     db,
     clock,
     async transaction(fn) {
@@ -450,6 +456,7 @@ export function createSqliteStore(opts: SqliteOptions): Store {
 
   const store: Store = {
     kind: 'sqlite',
+    serialized: true,
     db,
     clock,
     transaction: (fn) => groupCommit.run(fn),

@@ -48,7 +48,7 @@ export function activityRoutes(r: Router) {
     async (c) => {
       const body = c.req.valid('json');
       const reply = await activity.reportUsage(c.get('principal'), body, idempotencyKey(c, body.idempotency_key));
-      return send(c, reply, reply.replayed ? { 'Idempotent-Replayed': 'true' } : undefined);
+      return send(c, reply);
     },
   );
 

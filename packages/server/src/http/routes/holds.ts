@@ -42,7 +42,7 @@ export function holdRoutes(r: Router) {
       const body = c.req.valid('json');
       const key = idempotencyKey(c, body.idempotency_key);
       const reply = await holds.create(c.get('principal'), { ...body, idempotency_key: key });
-      return send(c, reply, reply.replayed ? { 'Idempotent-Replayed': 'true' } : undefined);
+      return send(c, reply);
     },
   );
 
