@@ -3,7 +3,6 @@
 import type { Agent, AgentModeValue, AgentTypeValue } from '@availsync/protocol';
 import type { CompiledQuery, Kysely } from 'kysely';
 import { iso, isoOrNull } from '../clock.js';
-import { errors } from '../http/errors.js';
 import { newId } from '../ids.js';
 import { generateApiKey } from '../security/keys.js';
 import type { DB } from '../storage/schema.js';

@@ -256,6 +256,8 @@ export interface SqliteOptions {
    * server runs. SQLite's own locking serialises its writes; never serve requests from a shared store.
    */
   shared?: boolean;
+  /** Told the number of transactions each commit carried (group commit; see GroupCommit). */
+  onCommit?: (transactions: number) => void;
 }
 
 const LOCK_DB = 'server.lock';
@@ -338,18 +340,24 @@ class GroupCommit {
   #draining = false;
   constructor(
     private readonly db: Kysely<DB>,
+    private readonly onCommit: (transactions: number) => void = () => {},
     private readonly maxBatch = 64,
   ) {}
 
   run<T>(fn: (trx: Tx) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.#draining) void this.#drain();
+      if (!this.#draining) {
+        // Start after the event loop's poll phase: the requests read from the sockets in this turn have
+        // all queued their transactions by then, and share one commit. (Starting at once, the lone
+        // transaction — synchronous underneath — would finish before the next request is even parsed.)
+        this.#draining = true;
+        setImmediate(() => void this.#drain());
+      }
     });
   }
 
   async #drain() {
-    this.#draining = true;
     try {
       while (this.#queue.length > 0) await this.#batch(this.#queue.splice(0, this.maxBatch));
     } finally {
@@ -360,7 +368,13 @@ class GroupCommit {
   async #batch(jobs: Job[]) {
     if (jobs.length === 1) {
       const job = jobs[0] as Job;
-      await this.db.transaction().execute(job.fn).then(job.resolve, job.reject);
+      await this.db
+        .transaction()
+        .execute(job.fn)
+        .then((value) => {
+          this.onCommit(1);
+          job.resolve(value);
+        }, job.reject);
       return;
     }
     let trx: ControlledTransaction<DB>;
@@ -403,6 +417,7 @@ class GroupCommit {
       for (const job of jobs) job.reject(err);
       return;
     }
+    this.onCommit(jobs.length);
     for (const [i, job] of jobs.entries()) {
       const outcome = outcomes[i] as (typeof outcomes)[number];
       if (outcome.ok) job.resolve(outcome.value);
@@ -451,7 +466,7 @@ export function createSqliteStore(opts: SqliteOptions): Store {
     hwm = now;
     return now;
   };
-  const groupCommit = new GroupCommit(db);
+  const groupCommit = new GroupCommit(db, opts.onCommit);
   const pingStatement = raw.prepare('select 1');
 
   const store: Store = {
