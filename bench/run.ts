@@ -4,6 +4,7 @@
  * A claim = POST /v1/work/run/start (authenticated, with an Idempotency-Key, audit rows written) + finish.
  * Every scenario runs real server processes (the built dist) with the load generator on the same machine.
  * Env: BENCH_SECONDS (default 5), BENCH_ONLY (comma list: sqlite,sqlite-full,pg1,pg3,floors,redis,growth,activity),
+ * BENCH_FLOWS (see suite()), BENCH_NODE_ARGS (flags for the server processes, e.g. --cpu-prof),
  * BENCH_GROWTH_CLAIMS (default 1000000), BENCH_GROWTH_RESOURCES (default 100000).
  */
 import { execFileSync } from 'node:child_process';
@@ -217,14 +218,18 @@ async function measure(nodes: Node[], keys: string[], flow: Flow, clients: numbe
   return record(`${label} ${flow}`, clients, result, loop);
 }
 
+/** BENCH_FLOWS narrows a suite to some of its scenarios (comma list: uncontended-1,uncontended,contended,working-set,noop). */
+const FLOWS = process.env.BENCH_FLOWS ? new Set(process.env.BENCH_FLOWS.split(',')) : undefined;
+
 async function suite(label: string, nodes: Node[], opts: { extras: boolean }) {
   const keys = await setup(nodes[0]!.url, 32);
-  await measure(nodes, keys, 'uncontended', 1, label);
-  await measure(nodes, keys, 'uncontended', 32, label, true);
-  await measure(nodes, keys, 'contended', 32, label);
+  const wanted = (name: string) => !FLOWS || FLOWS.has(name);
+  if (wanted('uncontended-1')) await measure(nodes, keys, 'uncontended', 1, label);
+  if (wanted('uncontended')) await measure(nodes, keys, 'uncontended', 32, label, true);
+  if (wanted('contended')) await measure(nodes, keys, 'contended', 32, label);
   if (opts.extras) {
-    await measure(nodes, keys, 'working-set', 32, label);
-    await measure(nodes, keys, 'noop', 32, label);
+    if (wanted('working-set')) await measure(nodes, keys, 'working-set', 32, label);
+    if (wanted('noop')) await measure(nodes, keys, 'noop', 32, label);
   }
 }
 

@@ -33,7 +33,9 @@ export async function startNode(env: Record<string, string>): Promise<Node> {
   const port = await freePort();
   // BENCH_SERVER_MAIN measures another build (e.g. an earlier commit's) under the same load.
   const main = process.env.BENCH_SERVER_MAIN ?? join(root, 'packages/server/dist/main.js');
-  const child = spawn(process.execPath, ['--import', join(root, 'bench/probe.mjs'), main], {
+  // BENCH_NODE_ARGS passes flags to the server processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', join(root, 'bench/probe.mjs'), main], {
     cwd: root,
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', AVAILSYNC_DEFAULT_PLAN: 'unlimited', ...env },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
