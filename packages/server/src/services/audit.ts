@@ -1,8 +1,11 @@
 import { newId } from '../ids.js';
-import type { Executor } from '../storage/store.js';
+import { deferWrite, type Executor } from '../storage/store.js';
 import type { Actor } from './context.js';
 
-/** Audit rows are written in the caller's transaction, so an event exists exactly when its change does. */
+/**
+ * Audit rows are written in the caller's transaction, so an event exists exactly when its change does
+ * (deferred to the transaction's last statement on PostgreSQL: nothing reads them before it commits).
+ */
 export interface AuditEvent {
   org_id: string;
   actor: Actor;
@@ -15,9 +18,9 @@ export interface AuditEvent {
 export async function writeAudit(trx: Executor, now: number, events: AuditEvent | AuditEvent[]): Promise<void> {
   const list = Array.isArray(events) ? events : [events];
   if (list.length === 0) return;
-  await trx
-    .insertInto('audit_events')
-    .values(
+  await deferWrite(
+    trx,
+    trx.insertInto('audit_events').values(
       list.map((e) => ({
         id: newId('audit'),
         org_id: e.org_id,
@@ -29,6 +32,6 @@ export async function writeAudit(trx: Executor, now: number, events: AuditEvent 
         details: JSON.stringify(e.details ?? {}),
         created_at: now,
       })),
-    )
-    .execute();
+    ),
+  );
 }

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ApiError } from '../http/errors.js';
-import type { Tx } from '../storage/store.js';
+import { deferWrite, type Tx } from '../storage/store.js';
 import type { Reply } from './context.js';
 
 export interface IdempotencyRequest {
@@ -68,11 +68,13 @@ export async function idempotent<B>(
     return { status: row.status_code, body: JSON.parse(row.response) as B, replayed: true };
   }
   const reply = await run();
-  await trx
-    .updateTable('idempotency_keys')
-    .set({ status_code: reply.status, response: JSON.stringify(forStorage(reply.body)) })
-    .where('scope', '=', req.scope)
-    .where('key', '=', req.key)
-    .execute();
+  await deferWrite(
+    trx,
+    trx
+      .updateTable('idempotency_keys')
+      .set({ status_code: reply.status, response: JSON.stringify(forStorage(reply.body)) })
+      .where('scope', '=', req.scope)
+      .where('key', '=', req.key),
+  );
   return { ...reply, replayed: false };
 }

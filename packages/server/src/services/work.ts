@@ -25,7 +25,7 @@ import { isLive, leaseMinutes, MINUTE, START_AT_SKEW_MS } from '../domain/lease.
 import { normalizePattern, OverlapIndex } from '../domain/paths.js';
 import { errors } from '../http/errors.js';
 import { newId } from '../ids.js';
-import { ACTIVE, type Executor, type ResourceKey, type Tx } from '../storage/store.js';
+import { ACTIVE, deferWrite, type Executor, type ResourceKey, type Tx } from '../storage/store.js';
 import { writeAudit } from './audit.js';
 import {
   type ClaimRow,
@@ -307,13 +307,17 @@ export class WorkService {
     // Plan capacity: one more active claim, and a new protected resource unless it already is one.
     await ensurePlanCapacity(this.deps, trx, p.org, { activeClaims: { now }, resource: ref });
     const token = (locked[0]?.fencing_token ?? 0) + 1;
-    await trx
-      .updateTable('resources')
-      .set({ fencing_token: token, last_claimed_at: now })
-      .where('org_id', '=', p.org.id)
-      .where('resource_type', '=', ref.resource_type)
-      .where('resource_key', '=', ref.resource_key)
-      .execute();
+    // The writes from here on are deferred (one round trip with the audit and idempotency rows on
+    // PostgreSQL): nothing in this transaction reads them back.
+    await deferWrite(
+      trx,
+      trx
+        .updateTable('resources')
+        .set({ fencing_token: token, last_claimed_at: now })
+        .where('org_id', '=', p.org.id)
+        .where('resource_type', '=', ref.resource_type)
+        .where('resource_key', '=', ref.resource_key),
+    );
     const row: ClaimRow = {
       id: newId('claim'),
       org_id: p.org.id,
@@ -335,7 +339,7 @@ export class WorkService {
       outcome: null,
       renewal_count: 0,
     };
-    await trx.insertInto('claims').values(row).execute();
+    await deferWrite(trx, trx.insertInto('claims').values(row));
     await writeAudit(trx, now, {
       org_id: p.org.id,
       actor,
@@ -480,8 +484,12 @@ export class WorkService {
       const outcome = input.outcome ?? (event === 'claim.released' ? null : 'finished');
       const metadata = input.metadata ? JSON.stringify({ ...JSON.parse(claim.metadata), ...input.metadata }) : claim.metadata;
       const done: ClaimRow = { ...claim, status: 'released', released_at: now, outcome, metadata };
-      await trx.updateTable('claims').set({ status: 'released', released_at: now, outcome, metadata }).where('id', '=', claim.id).execute();
-      await trx.deleteFrom('file_claims').where('claim_id', '=', claim.id).execute();
+      // Deferred (one round trip with the audit row on PostgreSQL): nothing here reads them back.
+      await deferWrite(
+        trx,
+        trx.updateTable('claims').set({ status: 'released', released_at: now, outcome, metadata }).where('id', '=', claim.id),
+      );
+      await deferWrite(trx, trx.deleteFrom('file_claims').where('claim_id', '=', claim.id));
       await writeAudit(trx, now, {
         org_id: claim.org_id,
         actor: actorOf(p),

@@ -16,6 +16,7 @@ import {
   type ControlledTransaction,
   Kysely,
   Migrator,
+  type OperationNode,
   PostgresDialect,
   type Selectable,
   type SelectQueryBuilder,
@@ -82,6 +83,46 @@ export interface Store {
   migrate(): Promise<void>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** A write statement (insert, update, delete) whose result its transaction does not read. */
+export interface Write {
+  execute(): Promise<unknown>;
+  toOperationNode(): OperationNode;
+}
+
+/** Transactions whose deferred writes are held until just before their commit (PostgreSQL's). */
+const pendingWrites = new WeakMap<Executor, Write[]>();
+
+/**
+ * Write now, or — inside a PostgreSQL transaction — just before it commits, together with the other
+ * deferred writes in ONE statement (data-modifying CTEs): a claim's row, its audit row and its idempotency
+ * record cost one round trip instead of three. Only for writes nothing later in the transaction reads:
+ * a deferred write is not visible until the flush. Outside a store transaction, and on SQLite (no round
+ * trips), it runs at once.
+ */
+export async function deferWrite(ex: Executor, write: Write): Promise<void> {
+  const pending = pendingWrites.get(ex);
+  if (pending) pending.push(write);
+  else await write.execute();
+}
+
+/** Send a transaction's deferred writes, as one statement when there are several. */
+async function flushWrites(trx: Tx): Promise<void> {
+  const pending = pendingWrites.get(trx);
+  if (!pending || pending.length === 0) return;
+  pendingWrites.set(trx, []);
+  if (pending.length === 1) {
+    await (pending[0] as Write).execute();
+    return;
+  }
+  // WITH w0 AS (…), w1 AS (…) SELECT 1: PostgreSQL runs every data-modifying CTE exactly once, to
+  // completion, whether or not the main query reads it. They share one snapshot, which is why only
+  // writes that do not depend on each other may be deferred.
+  // biome-ignore lint/suspicious/noExplicitAny: a chain of CTEs over heterogeneous write builders.
+  let q: any = trx;
+  for (const [i, w] of pending.entries()) q = q.with(`w${i}`, () => w);
+  await q.selectNoFrom(sql<number>`1`.as('one')).execute();
 }
 
 /**
@@ -192,7 +233,12 @@ export function createPostgresStore(opts: PostgresOptions): Store {
     async transaction(fn) {
       for (let attempt = 0; ; attempt++) {
         try {
-          return await db.transaction().execute(fn);
+          return await db.transaction().execute(async (trx) => {
+            pendingWrites.set(trx, []);
+            const result = await fn(trx);
+            await flushWrites(trx);
+            return result;
+          });
         } catch (err) {
           const code = errCode(err);
           if ((code === '40P01' || code === '40001') && attempt < 4) continue;
