@@ -407,14 +407,18 @@ export class WorkService {
    * Lock a claim's resource (plus any extra resources) and re-read the claim. Lapsed leases are marked
    * expired here, in the same transaction, so an expired claim is never revived.
    */
-  private async lockClaim(trx: Tx, row: ClaimRow, extra: ResourceRef[] = []) {
+  private async lockClaim(trx: Tx, row: ClaimRow, extra: ResourceRef[] = [], readInThisTransaction = false) {
     const { now } = await this.store.lockResources(trx, [
       { org_id: row.org_id, resource_type: row.resource_type, resource_key: row.resource_key },
       ...extra.map((r) => ({ org_id: row.org_id, ...r })),
     ]);
     // FOR UPDATE: the sweeper (which does not take resource locks) cannot end this claim between this
-    // read and our write; if it holds the row, we wait and then read its verdict.
-    const fresh = await this.store.forUpdate(trx.selectFrom('claims').selectAll().where('id', '=', row.id)).executeTakeFirstOrThrow();
+    // read and our write; if it holds the row, we wait and then read its verdict. A row read inside this
+    // same serialised transaction is already current.
+    const fresh =
+      readInThisTransaction && this.store.serialized
+        ? row
+        : await this.store.forUpdate(trx.selectFrom('claims').selectAll().where('id', '=', row.id)).executeTakeFirstOrThrow();
     if (fresh.status === 'active' && fresh.expires_at <= now) {
       await this.expireClaims(trx, [fresh], now);
       return { now, claim: { ...fresh, status: 'expired', released_at: fresh.expires_at } };
@@ -477,9 +481,13 @@ export class WorkService {
     input: { outcome?: OutcomeValue | undefined; reason?: string | undefined; metadata?: Record<string, unknown> | undefined },
     event: 'claim.finished' | 'claim.released' = 'claim.finished',
   ): Promise<RunFinishResponse> {
-    const row = await this.findClaim(p, claimId, true);
+    // Which resource to lock comes from the claim. With one writer at a time (SQLite) the claim is read
+    // inside the transaction, once; otherwise before it, and read again under the lock.
+    const serialized = this.store.serialized;
+    const found = serialized ? undefined : await this.findClaim(p, claimId, true);
     return this.store.transaction(async (trx) => {
-      const { now, claim } = await this.lockClaim(trx, row);
+      const row = found ?? (await this.findClaim(p, claimId, true, trx));
+      const { now, claim } = await this.lockClaim(trx, row, [], found === undefined);
       if (claim.status !== 'active') return { action: 'already_finished', claim: toClaim(claim, [], now) };
       const outcome = input.outcome ?? (event === 'claim.released' ? null : 'finished');
       const metadata = input.metadata ? JSON.stringify({ ...JSON.parse(claim.metadata), ...input.metadata }) : claim.metadata;

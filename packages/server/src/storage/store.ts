@@ -423,6 +423,8 @@ class GroupCommit {
   #draining = false;
   constructor(
     private readonly db: Kysely<DB>,
+    /** Runs last in every transaction (and batch) before its commit. */
+    private readonly beforeCommit: (trx: Tx) => Promise<void>,
     private readonly onCommit: (transactions: number) => void = () => {},
     private readonly maxBatch = GROUP_COMMIT_MAX_BATCH,
   ) {}
@@ -458,7 +460,11 @@ class GroupCommit {
       const job = jobs[0] as Job;
       await this.db
         .transaction()
-        .execute(job.fn)
+        .execute(async (trx) => {
+          const value = await job.fn(trx);
+          await this.beforeCommit(trx);
+          return value;
+        })
         .then((value) => {
           this.onCommit(1);
           job.resolve(value);
@@ -496,6 +502,7 @@ class GroupCommit {
       }
     }
     try {
+      await this.beforeCommit(trx);
       await trx.commit().execute();
     } catch (err) {
       await trx
@@ -546,7 +553,7 @@ export function createSqliteStore(opts: SqliteOptions): Store {
   const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: withStatementCache(raw) }) });
   const clock = opts.clock;
   // The high-water mark: the embedded store's clock never runs backwards, even across restarts or a
-  // machine clock that steps back. Loaded at migrate(), kept in memory, persisted in every write.
+  // machine clock that steps back. Loaded at migrate(), kept in memory, persisted with every commit.
   let hwm = 0;
 
   const tick = () => {
@@ -554,7 +561,19 @@ export function createSqliteStore(opts: SqliteOptions): Store {
     hwm = now;
     return now;
   };
-  const groupCommit = new GroupCommit(db, opts.onCommit);
+  // The mark is persisted once per commit (a batch's transactions share it), in the same commit as the
+  // writes that used it.
+  const groupCommit = new GroupCommit(
+    db,
+    async (trx) => {
+      await trx
+        .updateTable('meta')
+        .set({ value: String(hwm) })
+        .where('key', '=', 'clock_hwm')
+        .execute();
+    },
+    opts.onCommit,
+  );
   const pingStatement = raw.prepare('select 1');
 
   const store: Store = {
@@ -587,14 +606,9 @@ export function createSqliteStore(opts: SqliteOptions): Store {
       }
       return { now, rows };
     },
-    async now(trx) {
-      const now = tick();
-      await trx
-        .updateTable('meta')
-        .set({ value: String(now) })
-        .where('key', '=', 'clock_hwm')
-        .execute();
-      return now;
+    async now() {
+      // Persisted by the transaction's commit (GroupCommit's beforeCommit).
+      return tick();
     },
     async readNow() {
       // A read raises the mark too: once an answer said a lease had expired, no later answer may see an
