@@ -1,4 +1,5 @@
 import { newId } from '../ids.js';
+import { param, prepare } from '../storage/prepared.js';
 import { deferWrite, type Executor } from '../storage/store.js';
 import type { Actor } from './context.js';
 
@@ -15,23 +16,31 @@ export interface AuditEvent {
   details?: Record<string, unknown>;
 }
 
+const COLUMNS = ['id', 'org_id', 'actor_type', 'actor_id', 'event', 'resource', 'claim_id', 'details', 'created_at'] as const;
+
+/** One audit row (the common case, on the claim path): prepared once. */
+const insertOne = prepare((db) => db.insertInto('audit_events').values(Object.fromEntries(COLUMNS.map((c) => [c, param(c)])) as never));
+
+function toRow(e: AuditEvent, now: number) {
+  return {
+    id: newId('audit'),
+    org_id: e.org_id,
+    actor_type: e.actor.type,
+    actor_id: e.actor.id,
+    event: e.event,
+    resource: e.resource ?? null,
+    claim_id: e.claim_id ?? null,
+    details: JSON.stringify(e.details ?? {}),
+    created_at: now,
+  };
+}
+
 export async function writeAudit(trx: Executor, now: number, events: AuditEvent | AuditEvent[]): Promise<void> {
   const list = Array.isArray(events) ? events : [events];
   if (list.length === 0) return;
-  await deferWrite(
-    trx,
-    trx.insertInto('audit_events').values(
-      list.map((e) => ({
-        id: newId('audit'),
-        org_id: e.org_id,
-        actor_type: e.actor.type,
-        actor_id: e.actor.id,
-        event: e.event,
-        resource: e.resource ?? null,
-        claim_id: e.claim_id ?? null,
-        details: JSON.stringify(e.details ?? {}),
-        created_at: now,
-      })),
-    ),
-  );
+  if (list.length === 1) {
+    await deferWrite(trx, insertOne.bind(trx, toRow(list[0] as AuditEvent, now)));
+    return;
+  }
+  await deferWrite(trx, trx.insertInto('audit_events').values(list.map((e) => toRow(e, now))));
 }

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ApiError } from '../http/errors.js';
+import { param, prepare } from '../storage/prepared.js';
 import { deferWrite, type Tx } from '../storage/store.js';
 import type { Reply } from './context.js';
 
@@ -33,6 +34,29 @@ export function requestHash(fingerprint: unknown): string {
 
 export type IdempotentReply<B> = Reply<B> & { replayed: boolean };
 
+// On the claim path (every start with a key): prepared once.
+const claimKey = prepare((db) =>
+  db
+    .insertInto('idempotency_keys')
+    .values({
+      scope: param('scope'),
+      key: param('key'),
+      request_hash: param('hash'),
+      status_code: 0,
+      response: '',
+      created_at: param('created_at'),
+    })
+    .onConflict((oc) => oc.columns(['scope', 'key']).doNothing())
+    .returning('key'),
+);
+const recordReply = prepare((db) =>
+  db
+    .updateTable('idempotency_keys')
+    .set({ status_code: param('status'), response: param('response') })
+    .where('scope', '=', param<string>('scope'))
+    .where('key', '=', param<string>('key')),
+);
+
 /**
  * `forStorage` shapes what is kept for replays: a secret in the answer (a new API key) is returned once
  * and never stored, so a replay answers without it.
@@ -46,12 +70,7 @@ export async function idempotent<B>(
 ): Promise<IdempotentReply<B>> {
   if (!req.key) return { ...(await run()), replayed: false };
   const hash = requestHash(req.fingerprint);
-  const inserted = await trx
-    .insertInto('idempotency_keys')
-    .values({ scope: req.scope, key: req.key, request_hash: hash, status_code: 0, response: '', created_at: createdAt })
-    .onConflict((oc) => oc.columns(['scope', 'key']).doNothing())
-    .returning('key')
-    .executeTakeFirst();
+  const inserted = await claimKey.first(trx, { scope: req.scope, key: req.key, hash, created_at: createdAt });
   if (!inserted) {
     const row = await trx
       .selectFrom('idempotency_keys')
@@ -70,11 +89,7 @@ export async function idempotent<B>(
   const reply = await run();
   await deferWrite(
     trx,
-    trx
-      .updateTable('idempotency_keys')
-      .set({ status_code: reply.status, response: JSON.stringify(forStorage(reply.body)) })
-      .where('scope', '=', req.scope)
-      .where('key', '=', req.key),
+    recordReply.bind(trx, { status: reply.status, response: JSON.stringify(forStorage(reply.body)), scope: req.scope, key: req.key }),
   );
   return { ...reply, replayed: false };
 }

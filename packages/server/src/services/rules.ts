@@ -15,6 +15,7 @@ import {
   type RulesUpdateRequest,
 } from '@availsync/protocol';
 import { errors } from '../http/errors.js';
+import { param, prepare } from '../storage/prepared.js';
 import type { Executor } from '../storage/store.js';
 import { writeAudit } from './audit.js';
 import type { OrgRow, Principal, ServiceDeps } from './context.js';
@@ -22,23 +23,27 @@ import type { OrgRow, Principal, ServiceDeps } from './context.js';
 /** At most this many dependency pairs per workspace. */
 export const MAX_DEPENDENCY_EDGES = 1_000;
 
-/** Every resource a dependency rule relates to `ref`, in either direction (not `ref` itself). */
-export async function relatedResources(ex: Executor, orgId: string, ref: ResourceRef): Promise<ResourceRef[]> {
-  const rows = await ex
+/** Run on every start (the claim path): prepared once. */
+const related = prepare((db) =>
+  db
     .selectFrom('resource_dependencies')
     .select(['depends_on_type as resource_type', 'depends_on_key as resource_key'])
-    .where('org_id', '=', orgId)
-    .where('resource_type', '=', ref.resource_type)
-    .where('resource_key', '=', ref.resource_key)
+    .where('org_id', '=', param<string>('org'))
+    .where('resource_type', '=', param<string>('type'))
+    .where('resource_key', '=', param<string>('key'))
     .union(
-      ex
+      db
         .selectFrom('resource_dependencies')
         .select(['resource_type', 'resource_key'])
-        .where('org_id', '=', orgId)
-        .where('depends_on_type', '=', ref.resource_type)
-        .where('depends_on_key', '=', ref.resource_key),
-    )
-    .execute();
+        .where('org_id', '=', param<string>('org'))
+        .where('depends_on_type', '=', param<string>('type'))
+        .where('depends_on_key', '=', param<string>('key')),
+    ),
+);
+
+/** Every resource a dependency rule relates to `ref`, in either direction (not `ref` itself). */
+export async function relatedResources(ex: Executor, orgId: string, ref: ResourceRef): Promise<ResourceRef[]> {
+  const rows = await related.execute(ex, { org: orgId, type: ref.resource_type, key: ref.resource_key });
   return rows.filter((r) => r.resource_type !== ref.resource_type || r.resource_key !== ref.resource_key);
 }
 

@@ -25,6 +25,7 @@ import { isLive, leaseMinutes, MINUTE, START_AT_SKEW_MS } from '../domain/lease.
 import { normalizePattern, OverlapIndex } from '../domain/paths.js';
 import { errors } from '../http/errors.js';
 import { newId } from '../ids.js';
+import { param, prepare } from '../storage/prepared.js';
 import { ACTIVE, deferWrite, type Executor, type ResourceKey, type Tx } from '../storage/store.js';
 import { writeAudit } from './audit.js';
 import {
@@ -43,6 +44,59 @@ import { ensurePlanCapacity } from './plans.js';
 import { relatedResources } from './rules.js';
 
 type ResourceSelector = Pick<RunStartRequest, 'resource' | 'resource_type' | 'resource_key'>;
+
+// The claim path's statements, prepared once (storage/prepared.ts): a start and a finish run each of these.
+const liveClaimsOnOne = prepare((db) =>
+  db
+    .selectFrom('claims')
+    .leftJoin('agents', 'agents.id', 'claims.agent_id')
+    .selectAll('claims')
+    .select('agents.name as agent_name')
+    .where('claims.org_id', '=', param<string>('org'))
+    .where('claims.status', '=', ACTIVE)
+    .where('claims.resource_type', '=', param<string>('type'))
+    .where('claims.resource_key', '=', param<string>('key')),
+);
+const advanceToken = prepare((db) =>
+  db
+    .updateTable('resources')
+    .set({ fencing_token: param('token'), last_claimed_at: param('now') })
+    .where('org_id', '=', param<string>('org'))
+    .where('resource_type', '=', param<string>('type'))
+    .where('resource_key', '=', param<string>('key')),
+);
+const CLAIM_COLUMNS = [
+  'id',
+  'org_id',
+  'agent_id',
+  'resource_type',
+  'resource_key',
+  'status',
+  'mode',
+  'reason',
+  'priority',
+  'metadata',
+  'fencing_token',
+  'idempotency_key',
+  'duration_minutes',
+  'created_at',
+  'started_at',
+  'expires_at',
+  'released_at',
+  'outcome',
+  'renewal_count',
+] as const satisfies readonly (keyof ClaimRow)[];
+const insertClaim = prepare((db) => db.insertInto('claims').values(Object.fromEntries(CLAIM_COLUMNS.map((c) => [c, param(c)])) as never));
+const claimOfOrg = prepare((db) =>
+  db.selectFrom('claims').selectAll().where('id', '=', param<string>('id')).where('org_id', '=', param<string>('org')),
+);
+const releaseClaim = prepare((db) =>
+  db
+    .updateTable('claims')
+    .set({ status: 'released', released_at: param('now'), outcome: param('outcome'), metadata: param('metadata') })
+    .where('id', '=', param<string>('id')),
+);
+const dropWorkingSet = prepare((db) => db.deleteFrom('file_claims').where('claim_id', '=', param<string>('id')));
 
 /** `resource: "type:key"` or `resource_type` + `resource_key`, validated as a work resource. */
 export function resolveWorkResource(input: ResourceSelector): ResourceRef {
@@ -126,6 +180,10 @@ export class WorkService {
 
   private async liveClaimsOn(ex: Executor, orgId: string, refs: ResourceRef[]): Promise<LiveClaimRow[]> {
     if (refs.length === 0) return [];
+    if (refs.length === 1) {
+      const [ref] = refs as [ResourceRef];
+      return liveClaimsOnOne.execute(ex, { org: orgId, type: ref.resource_type, key: ref.resource_key });
+    }
     return ex
       .selectFrom('claims')
       .leftJoin('agents', 'agents.id', 'claims.agent_id')
@@ -309,15 +367,7 @@ export class WorkService {
     const token = (locked[0]?.fencing_token ?? 0) + 1;
     // The writes from here on are deferred (one round trip with the audit and idempotency rows on
     // PostgreSQL): nothing in this transaction reads them back.
-    await deferWrite(
-      trx,
-      trx
-        .updateTable('resources')
-        .set({ fencing_token: token, last_claimed_at: now })
-        .where('org_id', '=', p.org.id)
-        .where('resource_type', '=', ref.resource_type)
-        .where('resource_key', '=', ref.resource_key),
-    );
+    await deferWrite(trx, advanceToken.bind(trx, { token, now, org: p.org.id, type: ref.resource_type, key: ref.resource_key }));
     const row: ClaimRow = {
       id: newId('claim'),
       org_id: p.org.id,
@@ -339,7 +389,7 @@ export class WorkService {
       outcome: null,
       renewal_count: 0,
     };
-    await deferWrite(trx, trx.insertInto('claims').values(row));
+    await deferWrite(trx, insertClaim.bind(trx, row));
     await writeAudit(trx, now, {
       org_id: p.org.id,
       actor,
@@ -388,7 +438,7 @@ export class WorkService {
 
   /** A claim of the caller's workspace; an agent may only change its own (reading any is allowed). */
   private async findClaim(p: Principal, claimId: string, forChange: boolean, ex: Executor = this.store.db): Promise<ClaimRow> {
-    const row = await ex.selectFrom('claims').selectAll().where('id', '=', claimId).where('org_id', '=', p.org.id).executeTakeFirst();
+    const row = await claimOfOrg.first(ex, { id: claimId, org: p.org.id });
     if (!row) throw errors.notFound('Claim');
     if (forChange && p.kind === 'agent' && row.agent_id !== p.agent.id) {
       throw errors.forbidden('This claim belongs to another agent');
@@ -493,11 +543,8 @@ export class WorkService {
       const metadata = input.metadata ? JSON.stringify({ ...JSON.parse(claim.metadata), ...input.metadata }) : claim.metadata;
       const done: ClaimRow = { ...claim, status: 'released', released_at: now, outcome, metadata };
       // Deferred (one round trip with the audit row on PostgreSQL): nothing here reads them back.
-      await deferWrite(
-        trx,
-        trx.updateTable('claims').set({ status: 'released', released_at: now, outcome, metadata }).where('id', '=', claim.id),
-      );
-      await deferWrite(trx, trx.deleteFrom('file_claims').where('claim_id', '=', claim.id));
+      await deferWrite(trx, releaseClaim.bind(trx, { now, outcome, metadata, id: claim.id }));
+      await deferWrite(trx, dropWorkingSet.bind(trx, { id: claim.id }));
       await writeAudit(trx, now, {
         org_id: claim.org_id,
         actor: actorOf(p),

@@ -13,10 +13,10 @@ import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from '
 import { join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import {
+  CompiledQuery,
   type ControlledTransaction,
   Kysely,
   Migrator,
-  type OperationNode,
   PostgresDialect,
   type Selectable,
   type SelectQueryBuilder,
@@ -28,6 +28,7 @@ import pg from 'pg';
 import type { Clock } from '../clock.js';
 import { type Checkpointer, startCheckpointer } from './checkpointer.js';
 import { migrationProvider } from './migrations/index.js';
+import { param, prepare } from './prepared.js';
 import type { DB, OrgsTable } from './schema.js';
 
 // int8 (bigint) columns hold epoch milliseconds and counters: well inside 2^53.
@@ -85,10 +86,10 @@ export interface Store {
   close(): Promise<void>;
 }
 
-/** A write statement (insert, update, delete) whose result its transaction does not read. */
+/** A write statement (insert, update, delete; a Kysely builder or a bound prepared query) whose result its transaction does not read. */
 export interface Write {
+  compile(): CompiledQuery;
   execute(): Promise<unknown>;
-  toOperationNode(): OperationNode;
 }
 
 /** Transactions whose deferred writes are held until just before their commit (PostgreSQL's). */
@@ -118,11 +119,18 @@ async function flushWrites(trx: Tx): Promise<void> {
   }
   // WITH w0 AS (…), w1 AS (…) SELECT 1: PostgreSQL runs every data-modifying CTE exactly once, to
   // completion, whether or not the main query reads it. They share one snapshot, which is why only
-  // writes that do not depend on each other may be deferred.
-  // biome-ignore lint/suspicious/noExplicitAny: a chain of CTEs over heterogeneous write builders.
-  let q: any = trx;
-  for (const [i, w] of pending.entries()) q = q.with(`w${i}`, () => w);
-  await q.selectNoFrom(sql<number>`1`.as('one')).execute();
+  // writes that do not depend on each other may be deferred. Each statement's $n placeholders are
+  // renumbered after the previous ones' (Kysely's SQL has no other `$<digits>`: identifiers are plain
+  // and values are always parameters).
+  const ctes: string[] = [];
+  const parameters: unknown[] = [];
+  for (const [i, w] of pending.entries()) {
+    const { sql: text, parameters: values } = w.compile();
+    const offset = parameters.length;
+    ctes.push(`w${i} as (${offset === 0 ? text : text.replace(/\$(\d+)/g, (_: string, n: string) => `$${Number(n) + offset}`)})`);
+    parameters.push(...values);
+  }
+  await trx.executeQuery(CompiledQuery.raw(`with ${ctes.join(', ')} select 1`, parameters));
 }
 
 /**
@@ -253,16 +261,7 @@ export function createPostgresStore(opts: PostgresOptions): Store {
       // One statement per resource, in sorted order: the upsert takes the row lock whether the row is new
       // or not, and `clock_timestamp()` in RETURNING is read after that lock is held.
       for (const k of sorted) {
-        const row = await trx
-          .insertInto('resources')
-          .values({ ...k, fencing_token: 0, created_at: DB_NOW })
-          .onConflict((oc) =>
-            oc.columns(['org_id', 'resource_type', 'resource_key']).doUpdateSet({
-              fencing_token: (eb) => eb.ref('resources.fencing_token'),
-            }),
-          )
-          .returning(['org_id', 'resource_type', 'resource_key', 'fencing_token', DB_NOW.as('now')])
-          .executeTakeFirstOrThrow();
+        const row = (await lockResourceRow.first(trx, k)) as LockedResource & { now: number };
         locked.set(`${k.resource_type}:${k.resource_key}`, row);
         // The test offset is read here, after the lock is held, so time stays monotonic per resource
         // even while a test moves the clock concurrently (0 in production).
@@ -318,6 +317,35 @@ export function createPostgresStore(opts: PostgresOptions): Store {
 
 /** `clock_timestamp()` in epoch ms: the database's clock at the moment the statement reads it. */
 const DB_NOW = sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`;
+
+/** Create a resource row if new, lock it, and read the clock after the lock (PostgreSQL; prepared once). */
+const lockResourceRow = prepare((db) =>
+  db
+    .insertInto('resources')
+    .values({
+      org_id: param('org_id'),
+      resource_type: param('resource_type'),
+      resource_key: param('resource_key'),
+      fencing_token: 0,
+      created_at: DB_NOW,
+    })
+    .onConflict((oc) =>
+      oc.columns(['org_id', 'resource_type', 'resource_key']).doUpdateSet({
+        fencing_token: (eb) => eb.ref('resources.fencing_token'),
+      }),
+    )
+    .returning(['org_id', 'resource_type', 'resource_key', 'fencing_token', DB_NOW.as('now')]),
+);
+
+/** A resource row (SQLite, where one writer needs no row lock; prepared once). */
+const resourceRow = prepare((db) =>
+  db
+    .selectFrom('resources')
+    .select(['org_id', 'resource_type', 'resource_key', 'fencing_token'])
+    .where('org_id', '=', param<string>('org_id'))
+    .where('resource_type', '=', param<string>('resource_type'))
+    .where('resource_key', '=', param<string>('resource_key')),
+);
 
 // ---------------------------------------------------------------------------------------------------
 // SQLite
@@ -588,13 +616,7 @@ export function createSqliteStore(opts: SqliteOptions): Store {
       const now = await store.now(trx);
       const rows: LockedResource[] = [];
       for (const k of keys) {
-        const where = trx
-          .selectFrom('resources')
-          .select(['org_id', 'resource_type', 'resource_key', 'fencing_token'])
-          .where('org_id', '=', k.org_id)
-          .where('resource_type', '=', k.resource_type)
-          .where('resource_key', '=', k.resource_key);
-        let row = await where.executeTakeFirst();
+        let row = await resourceRow.first(trx, k);
         if (!row) {
           await trx
             .insertInto('resources')
