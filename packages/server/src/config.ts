@@ -21,6 +21,7 @@ const Env = z.object({
   AVAILSYNC_SQLITE_SYNCHRONOUS: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
   AVAILSYNC_PG_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   AVAILSYNC_PG_IDLE_TX_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  AVAILSYNC_PG_PREPARED_STATEMENTS: z.enum(['on', 'off']).default('on'),
   AVAILSYNC_ACTIVITY_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   AVAILSYNC_IDEMPOTENCY_RETENTION_HOURS: z.coerce
     .number()
@@ -44,6 +45,8 @@ export interface Config {
   pgPoolSize: number;
   /** A transaction idle this long (a paused or partitioned node) is ended by PostgreSQL, releasing its locks. */
   pgIdleTxTimeoutMs: number;
+  /** Named prepared statements on PostgreSQL (off behind PgBouncer's transaction mode before 1.21). */
+  pgPreparedStatements: boolean;
   /** Activity rows older than this are pruned (default 30). */
   activityRetentionDays?: number;
   /** Idempotency records older than this are pruned (default 48, never below 24). */
@@ -72,6 +75,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sqliteSynchronous: e.AVAILSYNC_SQLITE_SYNCHRONOUS,
     pgPoolSize: e.AVAILSYNC_PG_POOL_SIZE,
     pgIdleTxTimeoutMs: e.AVAILSYNC_PG_IDLE_TX_TIMEOUT_MS,
+    pgPreparedStatements: e.AVAILSYNC_PG_PREPARED_STATEMENTS === 'on',
     activityRetentionDays: e.AVAILSYNC_ACTIVITY_RETENTION_DAYS,
     idempotencyRetentionHours: e.AVAILSYNC_IDEMPOTENCY_RETENTION_HOURS,
   };

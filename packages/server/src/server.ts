@@ -21,6 +21,7 @@ export function openStore(config: Config, clock: Clock, logger: Logger): Store {
       clock,
       poolSize: config.pgPoolSize,
       idleTxTimeoutMs: config.pgIdleTxTimeoutMs,
+      preparedStatements: config.pgPreparedStatements,
       onPoolError: (err) => logger.warn('postgres connection error', { error: err.message }),
     });
   }

@@ -97,4 +97,26 @@ describe('group commit (sqlite)', () => {
       await other.close();
     }
   });
+
+  it("persists the clock's high-water mark with each commit, and never lowers it", async () => {
+    const clock = new ManualClock(Date.parse('2030-01-01T00:00:00.000Z'));
+    const dir2 = mkdtempSync(join(tmpdir(), 'availsync-hwm-'));
+    const server = createSqliteStore({ dataDir: dir2, clock });
+    // An operator command on the same file whose clock is an hour behind the server's.
+    const behind = createSqliteStore({ dataDir: dir2, clock: new ManualClock(clock.now() - 3_600_000), shared: true });
+    const hwm = async () =>
+      Number((await server.db.selectFrom('meta').select('value').where('key', '=', 'clock_hwm').executeTakeFirstOrThrow()).value);
+    try {
+      await server.migrate();
+      await server.transaction(async (trx) => server.now(trx));
+      assert.equal(await hwm(), clock.now());
+      await behind.migrate();
+      await behind.transaction(async (trx) => behind.now(trx));
+      assert.equal(await hwm(), clock.now(), 'a store whose clock is behind lowered the persisted mark');
+    } finally {
+      await behind.close();
+      await server.close();
+      rmSync(dir2, { recursive: true, force: true });
+    }
+  });
 });

@@ -31,6 +31,7 @@ export const testConfig: Config = {
   sqliteSynchronous: 'NORMAL',
   pgPoolSize: 10,
   pgIdleTxTimeoutMs: 10_000,
+  pgPreparedStatements: true,
 };
 
 export interface Res<T = any> {

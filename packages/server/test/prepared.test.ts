@@ -8,10 +8,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
 import { ManualClock } from '../src/clock.js';
 import { param, prepare } from '../src/storage/prepared.js';
-import { deferWrite, type Store } from '../src/storage/store.js';
-import { makeStore, STORES } from './harness.js';
+import { createPostgresStore, deferWrite, type Store } from '../src/storage/store.js';
+import { makeStore, PG_ENABLED, PG_URL, STORES } from './harness.js';
 
 let builds = 0;
 const metaRow = prepare((db) => {
@@ -44,6 +45,18 @@ for (const kind of STORES) {
       assert.deepEqual(await metaRow.first(store.db, { key: 'p-2' }), { key: 'p-2', value: 'two' });
       assert.equal(await metaRow.first(store.db, { key: 'p-none' }), undefined);
       assert.ok(builds - before <= 1, 'built again for every execution');
+    });
+
+    it('on PostgreSQL, runs each statement as a named prepared statement of its connection', { skip: kind !== 'postgres' }, async () => {
+      const prepared = await store.transaction(async (trx) => {
+        await metaRow.first(trx, { key: 'p-1' });
+        const { rows } = await sql<{ statement: string }>`select statement from pg_prepared_statements`.execute(trx);
+        return rows.map((r) => r.statement);
+      });
+      assert.ok(
+        prepared.some((s) => s.includes('from "meta"')),
+        `not prepared: ${JSON.stringify(prepared)}`,
+      );
     });
 
     it('refuses to run with a value missing', () => {
@@ -97,3 +110,27 @@ for (const kind of STORES) {
     });
   });
 }
+
+describe('PostgreSQL without named prepared statements (AVAILSYNC_PG_PREPARED_STATEMENTS=off)', { skip: !PG_ENABLED }, () => {
+  const made = makeStore('postgres', new ManualClock());
+  let plain: Store;
+  before(async () => {
+    await made.store.migrate();
+    plain = createPostgresStore({ url: PG_URL, clock: new ManualClock(), schema: made.schema, preparedStatements: false });
+  });
+  after(async () => {
+    await plain.close();
+    await made.store.close();
+    await made.drop();
+  });
+
+  it('runs prepared queries and deferred writes all the same, and prepares nothing on the server', async () => {
+    await plain.transaction(async (trx) => {
+      await deferWrite(trx, putMeta.bind(trx, { key: 'u-1', value: 'x' }));
+      await deferWrite(trx, putMeta.bind(trx, { key: 'u-2', value: 'y' }));
+    });
+    assert.deepEqual(await metaRow.first(plain.db, { key: 'u-2' }), { key: 'u-2', value: 'y' });
+    const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_prepared_statements`.execute(plain.db);
+    assert.equal(rows[0]?.n, 0);
+  });
+});

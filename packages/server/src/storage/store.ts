@@ -173,6 +173,11 @@ export interface PostgresOptions {
   /** Tests isolate themselves in a schema of their own. */
   schema?: string;
   onPoolError?: (err: Error) => void;
+  /**
+   * Named prepared statements (default true). Turn off behind a pooler that does not keep them per
+   * client (PgBouncer in transaction mode before 1.21).
+   */
+  preparedStatements?: boolean;
 }
 
 const PG_UNAVAILABLE = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '53300']);
@@ -214,7 +219,7 @@ class PreparingClient extends pg.Client {
 
 export function createPostgresStore(opts: PostgresOptions): Store {
   const pool = new pg.Pool({
-    Client: PreparingClient,
+    ...(opts.preparedStatements === false ? {} : { Client: PreparingClient }),
     connectionString: opts.url,
     max: opts.poolSize ?? 10,
     connectionTimeoutMillis: 5000,
@@ -590,7 +595,7 @@ export function createSqliteStore(opts: SqliteOptions): Store {
     return now;
   };
   // The mark is persisted once per commit (a batch's transactions share it), in the same commit as the
-  // writes that used it.
+  // writes that used it; never lowered (an operator command on a shared store may be behind the server).
   const groupCommit = new GroupCommit(
     db,
     async (trx) => {
@@ -598,6 +603,7 @@ export function createSqliteStore(opts: SqliteOptions): Store {
         .updateTable('meta')
         .set({ value: String(hwm) })
         .where('key', '=', 'clock_hwm')
+        .where(sql<number>`cast(value as integer)`, '<', hwm)
         .execute();
     },
     opts.onCommit,
