@@ -74,6 +74,41 @@ for (const kind of STORES) {
       assert.equal(d.status, 409);
     });
 
+    it('literal paths alone are still blocked by held globs, directories, classes and equal literals', async () => {
+      // A request of literal file paths only takes the pre-filtered path (only equal literals and held
+      // non-literals are read): each kind of held pattern must still be found.
+      const { a, b, ws } = await twoRuns();
+      const held = await ws(a.key, a.claim, {
+        paths: ['src/', 'docs/*.md', 'lib/?.ts', 'test/[ab].ts', 'pkg/**', 'exact.txt', 'other.txt'],
+      });
+      assert.equal(held.body.action, 'updated');
+      const requested = [
+        'src/deep/a.ts',
+        'docs/guide.md',
+        'lib/x.ts',
+        'test/a.ts',
+        'pkg/x/y.ts',
+        'exact.txt',
+        'free.txt',
+        'docs/sub/no.md',
+      ];
+      const res = await ws(b.key, b.claim, { paths: requested });
+      assert.equal(res.body.action, 'partial_proceed');
+      assert.deepEqual(res.body.claimed_paths.sort(), ['docs/sub/no.md', 'free.txt']);
+      assert.deepEqual(res.body.blocked_paths.sort(), [
+        'docs/guide.md',
+        'exact.txt',
+        'lib/x.ts',
+        'pkg/x/y.ts',
+        'src/deep/a.ts',
+        'test/a.ts',
+      ]);
+      const holders = new Map(res.body.blocking.map((x: { path: string; held_path: string }) => [x.path, x.held_path]));
+      assert.equal(holders.get('src/deep/a.ts'), 'src/');
+      assert.equal(holders.get('test/a.ts'), 'test/[ab].ts');
+      assert.equal(holders.get('exact.txt'), 'exact.txt');
+    });
+
     it('review never blocks and is never blocked, but is visible', async () => {
       const { a, b, ws } = await twoRuns();
       await ws(a.key, a.claim, { paths: ['src/app.ts'] });

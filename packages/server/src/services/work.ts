@@ -22,7 +22,7 @@ import {
 import { iso } from '../clock.js';
 import { decideStart } from '../domain/arbitration.js';
 import { isLive, leaseMinutes, MINUTE, START_AT_SKEW_MS } from '../domain/lease.js';
-import { normalizePattern, OverlapIndex } from '../domain/paths.js';
+import { isLiteralPath, normalizePattern, OverlapIndex } from '../domain/paths.js';
 import { errors } from '../http/errors.js';
 import { newId } from '../ids.js';
 import { param, prepare } from '../storage/prepared.js';
@@ -649,8 +649,11 @@ export class WorkService {
     let blocking: BlockingPath[] = [];
     let claimable = paths;
     if (op !== 'remove' && mode !== 'review') {
-      // Others' live edit/delete claims on this working-set resource, held by live runs.
-      const others = await this.fileClaimsOn(trx, claim.org_id, ref)
+      // Others' live edit/delete claims on this working-set resource, held by live runs. When every
+      // requested path is a literal file path, only two kinds of held path can overlap one (OverlapIndex):
+      // the same literal, and a glob or directory. The database filters to those, rather than handing
+      // over every path of every other run on a large shared repository.
+      let othersQuery = this.fileClaimsOn(trx, claim.org_id, ref)
         .innerJoin('claims', 'claims.id', 'file_claims.claim_id')
         .selectAll('file_claims')
         .select(['claims.agent_id as agent_id', 'claims.expires_at as claim_expires_at', 'claims.status as claim_status'])
@@ -658,8 +661,17 @@ export class WorkService {
         .where('file_claims.mode', 'in', ['edit', 'delete'])
         .where('file_claims.expires_at', '>', now)
         .where('claims.status', '=', ACTIVE)
-        .where('claims.expires_at', '>', now)
-        .execute();
+        .where('claims.expires_at', '>', now);
+      if (paths.length > 0 && paths.every(isLiteralPath)) {
+        othersQuery = othersQuery.where((eb) =>
+          eb.or([
+            eb('file_claims.path', 'in', paths),
+            // Not a literal (paths.ts): a wildcard, a class, or a trailing '/'. None is special to LIKE.
+            ...['%*%', '%?%', '%[%', '%/'].map((like) => eb('file_claims.path', 'like', like)),
+          ]),
+        );
+      }
+      const others = await othersQuery.execute();
       const blocked = new Set<string>();
       const index = new OverlapIndex(others);
       for (const path of paths) {
