@@ -354,12 +354,9 @@ function enqueue(seen: Set<number>, queue: number[], key: number): void {
 // Public overlap test
 // ---------------------------------------------------------------------------------------------------------------
 
-const SPECIAL = /[*?[]/;
 
-/** A pattern with no wildcard, class or trailing '/' matches exactly itself. */
-function isLiteral(pattern: string): boolean {
-  return !SPECIAL.test(pattern) && !pattern.endsWith('/');
-}
+/** The characters that make a pattern more than a literal path (a trailing '/' does too). */
+const SPECIAL = /[*?[]/;
 
 function isFilePath(path: string): boolean {
   return path !== '' && !path.split('/').includes('');
@@ -387,8 +384,8 @@ function literalSuffix(pattern: string): string {
 
 /** True when some file path is matched by both patterns. Exact. Expects normalised patterns. */
 export function patternsOverlap(a: string, b: string): boolean {
-  const literalA = isLiteral(a);
-  const literalB = isLiteral(b);
+  const literalA = isLiteralPath(a);
+  const literalB = isLiteralPath(b);
   if (literalA && literalB) return a === b && isFilePath(a);
   // Cheap necessary conditions first: most unrelated pairs differ in a fixed prefix or suffix.
   const prefixA = literalPrefix(a);
@@ -518,9 +515,9 @@ function classHas(p: readonly string[], start: number, end: number, ch: string):
   return member !== negated;
 }
 
-/** A concrete file path: no glob characters and no trailing `/`. */
+/** A concrete file path — no wildcard, class or trailing `/` — which matches exactly itself. */
 export function isLiteralPath(pattern: string): boolean {
-  return !/[*?[]/.test(pattern) && !pattern.endsWith('/');
+  return !SPECIAL.test(pattern) && !pattern.endsWith('/');
 }
 
 /**
