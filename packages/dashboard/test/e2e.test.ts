@@ -1,7 +1,7 @@
 /**
  * The dashboard end to end: the real server (SQLite) serving the real Vite build, driven in Debian's
- * chromium by playwright-core. Walks what a new workspace owner does, and writes a screenshot of each page
- * to docs/screenshots/ (linked from the README).
+ * chromium by playwright-core. Walks what a new workspace owner does, and takes a screenshot of each page
+ * (written to docs/screenshots/, linked from the README, when UPDATE_SCREENSHOTS=1).
  *
  * Chromium: /usr/bin/chromium (`apt-get install -y chromium`; .ci/run installs it), or AVAILSYNC_CHROMIUM.
  * Missing on a developer machine, the suite is skipped with a loud message; in CI (CI=true) it fails.
@@ -24,7 +24,11 @@ const CHROMIUM = process.env.AVAILSYNC_CHROMIUM ?? '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
 const here = dirname(fileURLToPath(import.meta.url));
 const dashboardRoot = join(here, '..');
-const SHOTS = join(here, '..', '..', '..', 'docs', 'screenshots');
+// The README's screenshots are refreshed with UPDATE_SCREENSHOTS=1; otherwise they go to a temporary
+// directory, so running the tests leaves the work tree as it was.
+const UPDATE_SHOTS = process.env.UPDATE_SCREENSHOTS === '1';
+const README_SHOTS = join(here, '..', '..', '..', 'docs', 'screenshots');
+let SHOTS = README_SHOTS;
 
 if (!HAVE_CHROMIUM) {
   const msg = `*** ${CHROMIUM} not found: the dashboard end-to-end suite is SKIPPED. Install it with: apt-get install -y chromium ***`;
@@ -110,12 +114,25 @@ describe('dashboard in a real browser', { skip: !HAVE_CHROMIUM }, () => {
     await page.waitForTimeout(150); // let the last fetch paint; screenshots only, nothing is timed
     await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
   };
+  /**
+   * Wait until the page shows `what` (a filtered table replaces its rows when its fetch lands, which may be
+   * after the first matching row was already there). A wait for a state, like Playwright's retrying
+   * assertions; nothing is timed.
+   */
+  const eventually = async (what: string, check: () => Promise<boolean>) => {
+    for (let i = 0; i < 100; i++) {
+      if (await check()) return;
+      await page.waitForTimeout(50);
+    }
+    assert.fail(`the page never showed: ${what}`);
+  };
   const nav = async (label: string) => {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label, exact: true }).click();
     await page.getByRole('heading', { level: 1, name: label }).waitFor();
   };
 
   before(async () => {
+    SHOTS = UPDATE_SHOTS ? README_SHOTS : mkdtempSync(join(tmpdir(), 'availsync-shots-'));
     mkdirSync(SHOTS, { recursive: true });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -142,6 +159,7 @@ describe('dashboard in a real browser', { skip: !HAVE_CHROMIUM }, () => {
 
   after(async () => {
     await browser?.close();
+    if (!UPDATE_SHOTS) rmSync(SHOTS, { recursive: true, force: true });
   });
 
   test('sign up, then the empty overview says what to do next', async () => {
@@ -301,7 +319,7 @@ describe('dashboard in a real browser', { skip: !HAVE_CHROMIUM }, () => {
     await page.getByRole('form', { name: 'Filters' }).getByRole('button', { name: 'Apply' }).click();
     const audit = page.getByTestId('audit');
     await audit.getByRole('cell', { name: 'rules.updated' }).first().waitFor();
-    assert.equal(await audit.getByRole('row').count(), 5); // header + four rule changes
+    await eventually('the header and the four rule changes only', async () => (await audit.getByRole('row').count()) === 5);
     await page.getByRole('form', { name: 'Filters' }).getByRole('button', { name: 'Clear' }).click();
     await audit.getByRole('cell', { name: 'agent.key_rotated' }).waitFor();
     await shot('audit');
@@ -314,7 +332,7 @@ describe('dashboard in a real browser', { skip: !HAVE_CHROMIUM }, () => {
     await page.getByRole('form', { name: 'Filters' }).getByLabel('Type').selectOption('setup_test');
     await page.getByRole('form', { name: 'Filters' }).getByRole('button', { name: 'Apply' }).click();
     await activity.getByRole('cell', { name: 'setup_test' }).first().waitFor();
-    assert.equal(await activity.getByRole('cell', { name: 'work', exact: true }).count(), 0);
+    await eventually('setup_test rows only', async () => (await activity.getByRole('cell', { name: 'work', exact: true }).count()) === 0);
     await page.getByRole('form', { name: 'Filters' }).getByRole('button', { name: 'Clear' }).click();
     await activity.getByRole('cell', { name: 'skip_run' }).first().waitFor();
     await shot('activity');
