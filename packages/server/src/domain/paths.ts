@@ -354,7 +354,6 @@ function enqueue(seen: Set<number>, queue: number[], key: number): void {
 // Public overlap test
 // ---------------------------------------------------------------------------------------------------------------
 
-
 /** The characters that make a pattern more than a literal path (a trailing '/' does too). */
 const SPECIAL = /[*?[]/;
 
