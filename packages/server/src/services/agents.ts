@@ -1,11 +1,10 @@
 /** Agents and their keys (workspace session only). A key is shown once, stored as SHA-256. */
 
 import type { Agent, AgentModeValue, AgentTypeValue } from '@availsync/protocol';
-import type { CompiledQuery, Kysely } from 'kysely';
 import { iso, isoOrNull } from '../clock.js';
 import { newId } from '../ids.js';
 import { generateApiKey } from '../security/keys.js';
-import type { DB } from '../storage/schema.js';
+import { param, prepare } from '../storage/prepared.js';
 import { writeAudit } from './audit.js';
 import type { AgentRow, OrgRow, Principal, ServiceDeps } from './context.js';
 import { idempotencyScope } from './context.js';
@@ -40,9 +39,9 @@ type AgentFields = {
   mode?: AgentModeValue | undefined;
 };
 
-/** The agent behind a key hash, with its workspace: one parameter, the hash (set per call). */
-function keyLookup(db: Kysely<DB>) {
-  return db
+/** Resolve an agent key (already hashed) to its agent and workspace: runs on every agent request. */
+const byKeyHash = prepare((db) =>
+  db
     .selectFrom('agents')
     .innerJoin('orgs', 'orgs.id', 'agents.org_id')
     .selectAll('agents')
@@ -54,11 +53,9 @@ function keyLookup(db: Kysely<DB>) {
       'orgs.max_claim_minutes as org_max_claim_minutes',
       'orgs.created_at as org_created_at',
     ])
-    .where('agents.key_hash', '=', '')
-    .where('agents.deleted_at', 'is', null)
-    .compile();
-}
-type KeyLookupRow = ReturnType<typeof keyLookup> extends CompiledQuery<infer O> ? O : never;
+    .where('agents.key_hash', '=', param<string>('hash'))
+    .where('agents.deleted_at', 'is', null),
+);
 
 export class AgentService {
   constructor(
@@ -199,19 +196,13 @@ export class AgentService {
     return { deleted: true, agent: toAgent({ ...row, deleted_at: now, key_hash: null }, p.org, now) };
   }
 
-  /** Resolve an agent key (already hashed) to its agent and workspace. */
-  #byKeyHash: ReturnType<typeof keyLookup> | undefined;
-
   /** The calling agent's own profile, from what authentication already loaded. */
   self(p: Principal & { kind: 'agent' }) {
     return toAgent(p.agent, p.org, this.deps.clock.now());
   }
 
   async resolveKey(hash: string) {
-    // Built and compiled once (it runs on every agent request), executed with each hash.
-    this.#byKeyHash ??= keyLookup(this.deps.store.db);
-    const { rows } = await this.deps.store.db.executeQuery<KeyLookupRow>({ ...this.#byKeyHash, parameters: [hash] });
-    const row = rows[0];
+    const row = await byKeyHash.first(this.deps.store.db, { hash });
     if (!row) return null;
     const { org_name, org_plan, org_default_mode, org_default_claim_minutes, org_max_claim_minutes, org_created_at, ...agent } = row;
     const org: OrgRow = {

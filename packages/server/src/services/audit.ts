@@ -1,5 +1,5 @@
 import { newId } from '../ids.js';
-import { param, prepare } from '../storage/prepared.js';
+import { prepareInsert } from '../storage/prepared.js';
 import { deferWrite, type Executor } from '../storage/store.js';
 import type { Actor } from './context.js';
 
@@ -16,10 +16,18 @@ export interface AuditEvent {
   details?: Record<string, unknown>;
 }
 
-const COLUMNS = ['id', 'org_id', 'actor_type', 'actor_id', 'event', 'resource', 'claim_id', 'details', 'created_at'] as const;
-
 /** One audit row (the common case, on the claim path): prepared once. */
-const insertOne = prepare((db) => db.insertInto('audit_events').values(Object.fromEntries(COLUMNS.map((c) => [c, param(c)])) as never));
+const insertOne = prepareInsert('audit_events', [
+  'id',
+  'org_id',
+  'actor_type',
+  'actor_id',
+  'event',
+  'resource',
+  'claim_id',
+  'details',
+  'created_at',
+]);
 
 function toRow(e: AuditEvent, now: number) {
   return {

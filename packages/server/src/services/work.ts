@@ -25,7 +25,7 @@ import { isLive, leaseMinutes, MINUTE, START_AT_SKEW_MS } from '../domain/lease.
 import { isLiteralPath, normalizePattern, OverlapIndex } from '../domain/paths.js';
 import { errors } from '../http/errors.js';
 import { newId } from '../ids.js';
-import { param, prepare } from '../storage/prepared.js';
+import { param, prepare, prepareInsert } from '../storage/prepared.js';
 import { ACTIVE, deferWrite, type Executor, type ResourceKey, type Tx } from '../storage/store.js';
 import { writeAudit } from './audit.js';
 import {
@@ -46,14 +46,19 @@ import { relatedResources } from './rules.js';
 type ResourceSelector = Pick<RunStartRequest, 'resource' | 'resource_type' | 'resource_key'>;
 
 // The claim path's statements, prepared once (storage/prepared.ts): a start and a finish run each of these.
-const liveClaimsOnOne = prepare((db) =>
-  db
+/** A workspace's active claims with their agents' names; narrowed to resources by the callers. */
+function liveClaims(db: Executor, orgId: string) {
+  return db
     .selectFrom('claims')
     .leftJoin('agents', 'agents.id', 'claims.agent_id')
     .selectAll('claims')
     .select('agents.name as agent_name')
-    .where('claims.org_id', '=', param<string>('org'))
-    .where('claims.status', '=', ACTIVE)
+    .where('claims.org_id', '=', orgId)
+    .where('claims.status', '=', ACTIVE);
+}
+// On one resource (every start without dependency rules): prepared once.
+const liveClaimsOnOne = prepare((db) =>
+  liveClaims(db, param('org'))
     .where('claims.resource_type', '=', param<string>('type'))
     .where('claims.resource_key', '=', param<string>('key')),
 );
@@ -65,7 +70,7 @@ const advanceToken = prepare((db) =>
     .where('resource_type', '=', param<string>('type'))
     .where('resource_key', '=', param<string>('key')),
 );
-const CLAIM_COLUMNS = [
+const insertClaim = prepareInsert('claims', [
   'id',
   'org_id',
   'agent_id',
@@ -85,8 +90,7 @@ const CLAIM_COLUMNS = [
   'released_at',
   'outcome',
   'renewal_count',
-] as const satisfies readonly (keyof ClaimRow)[];
-const insertClaim = prepare((db) => db.insertInto('claims').values(Object.fromEntries(CLAIM_COLUMNS.map((c) => [c, param(c)])) as never));
+]);
 // By id alone, the workspace checked by the caller: with `AND org_id = $2` in a prepared statement, a
 // PostgreSQL generic plan chosen while the table was small walked the workspace's whole claim history
 // through (org_id, created_at) instead of the primary key (613 µs a lookup after a few thousand claims).
@@ -185,13 +189,7 @@ export class WorkService {
       const [ref] = refs as [ResourceRef];
       return liveClaimsOnOne.execute(ex, { org: orgId, type: ref.resource_type, key: ref.resource_key });
     }
-    return ex
-      .selectFrom('claims')
-      .leftJoin('agents', 'agents.id', 'claims.agent_id')
-      .selectAll('claims')
-      .select('agents.name as agent_name')
-      .where('claims.org_id', '=', orgId)
-      .where('claims.status', '=', ACTIVE)
+    return liveClaims(ex, orgId)
       .where((eb) =>
         eb.or(refs.map((r) => eb.and([eb('claims.resource_type', '=', r.resource_type), eb('claims.resource_key', '=', r.resource_key)]))),
       )
@@ -459,18 +457,17 @@ export class WorkService {
    * Lock a claim's resource (plus any extra resources) and re-read the claim. Lapsed leases are marked
    * expired here, in the same transaction, so an expired claim is never revived.
    */
-  private async lockClaim(trx: Tx, row: ClaimRow, extra: ResourceRef[] = [], readInThisTransaction = false) {
+  private async lockClaim(trx: Tx, row: ClaimRow, extra: ResourceRef[] = [], current = false) {
     const { now } = await this.store.lockResources(trx, [
       { org_id: row.org_id, resource_type: row.resource_type, resource_key: row.resource_key },
       ...extra.map((r) => ({ org_id: row.org_id, ...r })),
     ]);
     // FOR UPDATE: the sweeper (which does not take resource locks) cannot end this claim between this
-    // read and our write; if it holds the row, we wait and then read its verdict. A row read inside this
-    // same serialised transaction is already current.
-    const fresh =
-      readInThisTransaction && this.store.serialized
-        ? row
-        : await this.store.forUpdate(trx.selectFrom('claims').selectAll().where('id', '=', row.id)).executeTakeFirstOrThrow();
+    // read and our write; if it holds the row, we wait and then read its verdict. `current`: the row was
+    // read inside this transaction on a serialised store, where nothing can have changed it since.
+    const fresh = current
+      ? row
+      : await this.store.forUpdate(trx.selectFrom('claims').selectAll().where('id', '=', row.id)).executeTakeFirstOrThrow();
     if (fresh.status === 'active' && fresh.expires_at <= now) {
       await this.expireClaims(trx, [fresh], now);
       return { now, claim: { ...fresh, status: 'expired', released_at: fresh.expires_at } };

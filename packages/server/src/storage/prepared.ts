@@ -12,6 +12,7 @@
  * number of values stays an ordinary Kysely query.
  */
 import type { Compilable, CompiledQuery } from 'kysely';
+import type { DB } from './schema.js';
 import type { Executor } from './store.js';
 
 class Placeholder {
@@ -83,4 +84,9 @@ export class Prepared<O> {
 
 export function prepare<O>(build: (db: Executor) => Compilable<O>): Prepared<O> {
   return new Prepared<O>(build);
+}
+
+/** A one-row insert into `table` with a placeholder per column, named after it: bind it with the row. */
+export function prepareInsert<T extends keyof DB>(table: T, columns: readonly (keyof DB[T] & string)[]): Prepared<unknown> {
+  return prepare((db) => db.insertInto(table).values(Object.fromEntries(columns.map((c) => [c, param(c)])) as never));
 }
