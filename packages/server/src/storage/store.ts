@@ -28,8 +28,9 @@ import pg from 'pg';
 import type { Clock } from '../clock.js';
 import { type Checkpointer, startCheckpointer } from './checkpointer.js';
 import { migrationProvider } from './migrations/index.js';
+import { pgClientClass, WRITE_BEHIND } from './pg-client.js';
 import { param, prepare } from './prepared.js';
-import type { DB, OrgsTable } from './schema.js';
+import type { ClaimsTable, DB, OrgsTable } from './schema.js';
 
 // int8 (bigint) columns hold epoch milliseconds and counters: well inside 2^53.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -64,6 +65,12 @@ export interface Store {
    * read the clock after the locks. Returns the rows in the order given.
    */
   lockResources(trx: Tx, keys: ResourceKey[]): Promise<{ now: number; rows: LockedResource[] }>;
+  /**
+   * Lock a claim's resource row, then the claim's own row, and read the clock after both (one statement on
+   * PostgreSQL; the resource is the claim's, which never changes). The claim as it is now, or undefined
+   * if there is no claim with this id (in any workspace: the caller checks whose it is).
+   */
+  lockClaim(trx: Tx, claimId: string): Promise<{ now: number; claim: Selectable<ClaimsTable> } | undefined>;
   /** The decision clock inside a write transaction. */
   now(trx: Executor): Promise<number>;
   /** The clock for reads outside a lock (display, previews). */
@@ -108,13 +115,18 @@ export async function deferWrite(ex: Executor, write: Write): Promise<void> {
   else await write.execute();
 }
 
-/** Send a transaction's deferred writes, as one statement when there are several. */
+/**
+ * Send a transaction's deferred writes as one statement, marked write-behind: the connection answers it at
+ * once and sends it in one write with the commit that follows (storage/pg-client.ts), so a failing one
+ * fails the commit and the transaction rolls back as a whole.
+ */
 async function flushWrites(trx: Tx): Promise<void> {
   const pending = pendingWrites.get(trx);
   if (!pending || pending.length === 0) return;
   pendingWrites.set(trx, []);
   if (pending.length === 1) {
-    await (pending[0] as Write).execute();
+    const { sql: text, parameters } = (pending[0] as Write).compile();
+    await trx.executeQuery(CompiledQuery.raw(WRITE_BEHIND + text, [...parameters]));
     return;
   }
   // WITH w0 AS (…), w1 AS (…) SELECT 1: PostgreSQL runs every data-modifying CTE exactly once, to
@@ -130,7 +142,7 @@ async function flushWrites(trx: Tx): Promise<void> {
     ctes.push(`w${i} as (${offset === 0 ? text : text.replace(/\$(\d+)/g, (_: string, n: string) => `$${Number(n) + offset}`)})`);
     parameters.push(...values);
   }
-  await trx.executeQuery(CompiledQuery.raw(`with ${ctes.join(', ')} select 1`, parameters));
+  await trx.executeQuery(CompiledQuery.raw(`${WRITE_BEHIND}with ${ctes.join(', ')} select 1`, parameters));
 }
 
 /**
@@ -178,6 +190,8 @@ export interface PostgresOptions {
    * client (PgBouncer in transaction mode before 1.21).
    */
   preparedStatements?: boolean;
+  /** Told the statements of each round trip to PostgreSQL (tests count them). */
+  onRoundTrip?: (statements: string[]) => void;
 }
 
 const PG_UNAVAILABLE = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '53300']);
@@ -187,39 +201,9 @@ function errCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
 }
 
-/**
- * Kysely sends every query unnamed, so PostgreSQL parses, analyses and plans it on each execution, which
- * costs more than running one of our small indexed statements. This client names each distinct SQL text
- * (the same text always gets the same name), so each connection prepares a statement once and then only
- * binds and executes it. Texts beyond the first `PREPARED_LIMIT` distinct ones (very long IN lists,
- * say) go unnamed, which bounds the statements a connection keeps.
- */
-const PREPARED_LIMIT = 1000;
-const statementNames = new Map<string, string>();
-
-function statementName(text: string): string | undefined {
-  let name = statementNames.get(text);
-  if (name === undefined && statementNames.size < PREPARED_LIMIT) {
-    name = `avs_${statementNames.size}`;
-    statementNames.set(text, name);
-  }
-  return name;
-}
-
-class PreparingClient extends pg.Client {
-  // biome-ignore lint/suspicious/noExplicitAny: pg's query() is heavily overloaded; this forwards them all.
-  override query(config: any, values?: any, callback?: any): any {
-    if (typeof config === 'string' && Array.isArray(values) && typeof callback !== 'function') {
-      const name = statementName(config);
-      if (name) return super.query({ name, text: config, values });
-    }
-    return super.query(config, values, callback);
-  }
-}
-
 export function createPostgresStore(opts: PostgresOptions): Store {
   const pool = new pg.Pool({
-    ...(opts.preparedStatements === false ? {} : { Client: PreparingClient }),
+    Client: pgClientClass({ preparedStatements: opts.preparedStatements ?? true, onRoundTrip: opts.onRoundTrip }),
     connectionString: opts.url,
     max: opts.poolSize ?? 10,
     connectionTimeoutMillis: 5000,
@@ -273,6 +257,12 @@ export function createPostgresStore(opts: PostgresOptions): Store {
         now = Number(row.now) + clock.offsetMs();
       }
       return { now, rows: keys.map((k) => locked.get(`${k.resource_type}:${k.resource_key}`) as LockedResource) };
+    },
+    async lockClaim(trx, claimId) {
+      const row = await lockClaimRow.first(trx, { id: claimId });
+      if (!row) return undefined;
+      const { locked_at, ...claim } = row;
+      return { now: Number(locked_at) + clock.offsetMs(), claim };
     },
     async now(trx) {
       const { rows } = await sql<{ now: number }>`select ${DB_NOW} as now`.execute(trx);
@@ -341,6 +331,28 @@ const lockResourceRow = prepare((db) =>
     )
     .returning(['org_id', 'resource_type', 'resource_key', 'fencing_token', DB_NOW.as('now')]),
 );
+
+/**
+ * A claim's resource row locked (created if it is not there), then the claim's row `FOR UPDATE`, and the
+ * clock read after both (PostgreSQL; prepared once). The claim is read in a LATERAL subquery that depends
+ * on the lock, so it runs after it; it reads the statement's snapshot from before the lock wait, but
+ * `FOR UPDATE` in READ COMMITTED returns the newest committed version of a row changed since.
+ */
+const lockClaimRow = prepare((db) => ({
+  compile: () =>
+    sql<Selectable<ClaimsTable> & { locked_at: number }>`
+      with r as (
+        insert into resources (org_id, resource_type, resource_key, fencing_token, created_at)
+        select org_id, resource_type, resource_key, 0, ${DB_NOW} from claims where id = ${param<string>('id')}
+        on conflict (org_id, resource_type, resource_key) do update set fencing_token = resources.fencing_token
+        returning 1 as locked
+      )
+      select c.*, ${DB_NOW} as locked_at
+      from r cross join lateral (select * from claims where id = ${param<string>('id')} and r.locked = 1 for update) c`.compile(db),
+}));
+
+/** A claim by id (SQLite's lockClaim: one writer, no locks; prepared once). */
+const claimRow = prepare((db) => db.selectFrom('claims').selectAll().where('id', '=', param<string>('id')));
 
 /** A resource row (SQLite, where one writer needs no row lock; prepared once). */
 const resourceRow = prepare((db) =>
@@ -633,6 +645,10 @@ export function createSqliteStore(opts: SqliteOptions): Store {
         rows.push(row);
       }
       return { now, rows };
+    },
+    async lockClaim(trx, claimId) {
+      const claim = await claimRow.first(trx, { id: claimId });
+      return claim && { now: await store.now(trx), claim };
     },
     async now() {
       // Persisted by the transaction's commit (GroupCommit's beforeCommit).

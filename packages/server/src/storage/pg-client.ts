@@ -1,0 +1,115 @@
+/**
+ * The PostgreSQL connection class the store's pool hands to Kysely. On a claim's path the server's own
+ * CPU goes mostly into socket writes and wake-ups, one per round trip, so this client saves round trips
+ * that Kysely's driver cannot ask it to save:
+ *
+ *  - Named prepared statements. Kysely sends every query unnamed, so PostgreSQL would parse, analyse and
+ *    plan it on each execution, which costs more than running one of our small indexed statements. Each
+ *    distinct SQL text gets a name (the same text always the same one), so a connection prepares a
+ *    statement once and then only binds and executes it. Texts beyond the first `PREPARED_LIMIT` distinct
+ *    ones (very long IN lists, say) go unnamed, which bounds what a connection keeps.
+ *  - `begin` is not sent on its own: it goes out in one write with the transaction's first statement
+ *    (node-postgres' pipeline mode, so the statement does not wait for the `begin`'s answer).
+ *  - A write-behind statement (its text starts with `WRITE_BEHIND`: a transaction's deferred writes, whose
+ *    result nobody reads) is answered at once and sent in one write with the statement after it, the
+ *    `commit`. Its error, if any, is the commit's: the transaction rolls back as a whole.
+ *
+ * A transaction that ends before any statement reached the server sends nothing at all. Everything else
+ * (pg-pool's own calls, callbacks, cursors) passes through unchanged.
+ */
+import pg from 'pg';
+
+/** Prefix of a statement to send with the next one of its transaction (see above). */
+export const WRITE_BEHIND = '/* write-behind */ ';
+
+const PREPARED_LIMIT = 1000;
+const statementNames = new Map<string, string>();
+
+function statementName(text: string): string | undefined {
+  let name = statementNames.get(text);
+  if (name === undefined && statementNames.size < PREPARED_LIMIT) {
+    name = `avs_${statementNames.size}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
+interface Statement {
+  text: string;
+  values?: unknown[];
+}
+
+const answered = (command: string): pg.QueryResult => ({ command, rowCount: null, oid: 0, fields: [], rows: [] });
+
+export interface PgClientOptions {
+  /** Name each distinct statement text (default true); off behind PgBouncer's transaction mode before 1.21. */
+  preparedStatements: boolean;
+  /** Told the statements of each round trip (tests count them). */
+  onRoundTrip?: ((statements: string[]) => void) | undefined;
+}
+
+/** The client class for `new pg.Pool({ Client })`. */
+export function pgClientClass(opts: PgClientOptions): typeof pg.Client {
+  return class AvailsyncPgClient extends pg.Client {
+    /** Statements answered but not yet sent: the `begin`, write-behinds. */
+    #held: Statement[] = [];
+    #inTransaction = false;
+
+    constructor(config?: string | pg.ClientConfig) {
+      super({ ...(typeof config === 'string' ? { connectionString: config } : config), pipeline: true } as pg.ClientConfig);
+    }
+
+    // biome-ignore lint/suspicious/noExplicitAny: pg's query() is heavily overloaded; this forwards them all.
+    override query(config: any, values?: any, callback?: any): any {
+      // Kysely calls query(text, values) and awaits the promise; anything else is not ours to reorder.
+      if (typeof config !== 'string' || !Array.isArray(values) || callback !== undefined) {
+        return super.query(config, values, callback);
+      }
+      const text = config;
+      if (text === 'begin') {
+        this.#inTransaction = true;
+        this.#held = [{ text }];
+        return Promise.resolve(answered('BEGIN'));
+      }
+      if (text === 'commit' || text === 'rollback') {
+        const held = this.#held;
+        this.#held = [];
+        this.#inTransaction = false;
+        // Nothing of this transaction reached the server: there is nothing to end.
+        if (held[0]?.text === 'begin' && (text === 'rollback' || held.length === 1)) {
+          return Promise.resolve(answered(text.toUpperCase()));
+        }
+        // A rollback drops the held writes; a commit carries them.
+        return this.#send(text === 'commit' ? [...held, { text }] : [{ text }]);
+      }
+      if (this.#inTransaction && text.startsWith(WRITE_BEHIND)) {
+        this.#held.push({ text, values });
+        return Promise.resolve(answered('SELECT'));
+      }
+      const held = this.#held;
+      this.#held = [];
+      return this.#send([...held, { text, values }]);
+    }
+
+    /** Send statements in one write (pipelined); answer with the last one's result or the first error. */
+    #send(statements: Statement[]): Promise<pg.QueryResult> {
+      opts.onRoundTrip?.(statements.map((s) => s.text));
+      if (statements.length === 1) return this.#submit(statements[0] as Statement);
+      const stream = this.connection.stream;
+      stream.cork();
+      let sent: Promise<pg.QueryResult>[];
+      try {
+        sent = statements.map((s) => this.#submit(s));
+      } finally {
+        stream.uncork();
+      }
+      return Promise.all(sent).then((results) => results[results.length - 1] as pg.QueryResult);
+    }
+
+    #submit({ text, values }: Statement): Promise<pg.QueryResult> {
+      if (values === undefined) return super.query(text);
+      const name = opts.preparedStatements ? statementName(text) : undefined;
+      return name ? super.query({ name, text, values }) : super.query(text, values);
+    }
+  };
+}
