@@ -14,6 +14,7 @@ import {
   type Rules,
   type RulesUpdateRequest,
 } from '@availsync/protocol';
+import { sql } from 'kysely';
 import { errors } from '../http/errors.js';
 import { param, prepare } from '../storage/prepared.js';
 import type { Executor } from '../storage/store.js';
@@ -45,6 +46,24 @@ const related = prepare((db) =>
 export async function relatedResources(ex: Executor, orgId: string, ref: ResourceRef): Promise<ResourceRef[]> {
   const rows = await related.execute(ex, { org: orgId, type: ref.resource_type, key: ref.resource_key });
   return rows.filter((r) => r.resource_type !== ref.resource_type || r.resource_key !== ref.resource_key);
+}
+
+/**
+ * Whether any dependency rule relates the resource (`type`, `key`) of workspace `org` to another, as a
+ * boolean column for a query built by `db` (the start reads it with the resource's live claims).
+ */
+export function hasDependencies(db: Executor, org: string, type: string, key: string) {
+  const rules = () => db.selectFrom('resource_dependencies').select(sql.lit(1).as('one')).where('org_id', '=', org);
+  return db
+    .selectNoFrom((eb) =>
+      eb
+        .or([
+          eb.exists(rules().where('resource_type', '=', type).where('resource_key', '=', key)),
+          eb.exists(rules().where('depends_on_type', '=', type).where('depends_on_key', '=', key)),
+        ])
+        .as('related'),
+    )
+    .as('rules');
 }
 
 interface Edge {

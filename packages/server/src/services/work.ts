@@ -41,7 +41,7 @@ import { type AgentRow, actorOf, idempotencyScope, type Principal, type Reply, t
 import { idempotent } from './idempotency.js';
 import { findLiveAgent } from './lookups.js';
 import { ensurePlanCapacity } from './plans.js';
-import { relatedResources } from './rules.js';
+import { hasDependencies, relatedResources } from './rules.js';
 
 type ResourceSelector = Pick<RunStartRequest, 'resource' | 'resource_type' | 'resource_key'>;
 
@@ -56,12 +56,26 @@ function liveClaims(db: Executor, orgId: string) {
     .where('claims.org_id', '=', orgId)
     .where('claims.status', '=', ACTIVE);
 }
-// On one resource (every start without dependency rules): prepared once.
-const liveClaimsOnOne = prepare((db) =>
+const onOneResource = (db: Executor) =>
   liveClaims(db, param('org'))
     .where('claims.resource_type', '=', param<string>('type'))
-    .where('claims.resource_key', '=', param<string>('key')),
+    .where('claims.resource_key', '=', param<string>('key'));
+// On one resource: prepared once.
+const liveClaimsOnOne = prepare(onOneResource);
+/**
+ * A start's read after locking its resource (prepared once): the resource's live claims, and whether a
+ * dependency rule relates it to other resources. One row with null claim columns when there are none.
+ */
+const liveClaimsAndRules = prepare((db) =>
+  db
+    .selectFrom(hasDependencies(db, param('org'), param('type'), param('key')))
+    .leftJoin(onOneResource(db).as('live'), (join) => join.onTrue())
+    .selectAll('live')
+    .select('rules.related'),
 );
+
+/** Thrown inside a start's transaction when its resource turns out to have dependency rules (see start()). */
+class HasDependencies extends Error {}
 const advanceToken = prepare((db) =>
   db
     .updateTable('resources')
@@ -183,6 +197,26 @@ export class WorkService {
     }
   }
 
+  /**
+   * Lock the resources whose claims conflict with a claim on `ref` and read their live claims after the
+   * locks. Usually `ref` has no dependency rules: lock it, then read its live claims and whether it has
+   * rules, one statement each. If it has (rare), the other resources cannot be locked now: taken out of
+   * sorted order, two starts could deadlock. It throws HasDependencies, and start() runs the transaction
+   * again `withRules`: the rules read first, the whole scope locked in sorted order (lockConflictScope).
+   */
+  private async lockAndReadScope(trx: Tx, orgId: string, ref: ResourceRef, withRules: boolean) {
+    if (withRules) {
+      const { scope, now, rows } = await this.lockConflictScope(trx, orgId, ref);
+      return { scope, now, locked: rows, current: await this.liveClaimsOn(trx, orgId, scope) };
+    }
+    const key: ResourceKey = { org_id: orgId, resource_type: ref.resource_type, resource_key: ref.resource_key };
+    const { now, rows } = await this.store.lockResources(trx, [key]);
+    const read = await liveClaimsAndRules.execute(trx, { org: orgId, type: ref.resource_type, key: ref.resource_key });
+    // SQLite answers 0 or 1, PostgreSQL false or true.
+    if (read.some((r) => Boolean(r.related))) throw new HasDependencies();
+    return { scope: [key], now, locked: rows, current: read.filter((r) => r.id !== null) as LiveClaimRow[] };
+  }
+
   private async liveClaimsOn(ex: Executor, orgId: string, refs: ResourceRef[]): Promise<LiveClaimRow[]> {
     if (refs.length === 0) return [];
     if (refs.length === 1) {
@@ -258,11 +292,19 @@ export class WorkService {
     const startAt = input.start_at ? Date.parse(input.start_at) : undefined;
     const { idempotency_key: key, ...fingerprint } = input;
 
-    return this.store.transaction(async (trx) =>
-      idempotent(trx, { scope: idempotencyScope(p), key, fingerprint: { route, ...fingerprint } }, this.deps.clock.now(), async () =>
-        present(await this.decideAndApply(trx, p, { agent, ref, priority, duration, mode, startAt, input, key })),
-      ),
-    );
+    const run = (withRules: boolean) =>
+      this.store.transaction(async (trx) =>
+        idempotent(trx, { scope: idempotencyScope(p), key, fingerprint: { route, ...fingerprint } }, this.deps.clock.now(), async () =>
+          present(await this.decideAndApply(trx, p, { agent, ref, priority, duration, mode, startAt, input, key, withRules })),
+        ),
+      );
+    try {
+      return await run(false);
+    } catch (err) {
+      // The resource has dependency rules: nothing was written; again, locking the whole scope.
+      if (err instanceof HasDependencies) return run(true);
+      throw err;
+    }
   }
 
   private async decideAndApply(
@@ -277,19 +319,19 @@ export class WorkService {
       startAt: number | undefined;
       input: StartInput;
       key: string | undefined;
+      withRules: boolean;
     },
   ): Promise<Reply> {
     const { agent, ref, priority, duration, mode, startAt, input, key } = a;
     const actor = actorOf(p);
     const resource = formatResource(ref);
-    const { scope, now, rows: locked } = await this.lockConflictScope(trx, p.org.id, ref);
+    const { now, locked, current } = await this.lockAndReadScope(trx, p.org.id, ref, a.withRules);
     if (startAt !== undefined && startAt > now + START_AT_SKEW_MS) {
       throw errors.invalid(
         'start_at may be at most 5 minutes in the future (to absorb clock skew). Reserve a future window with POST /v1/holds.',
         { start_at: 'more than 5 minutes ahead of the server clock' },
       );
     }
-    const current = await this.liveClaimsOn(trx, p.org.id, scope);
     await this.expireClaims(
       trx,
       current.filter((c) => !isLive(c, now)),
@@ -437,7 +479,10 @@ export class WorkService {
 
   /** A claim of the caller's workspace; an agent may only change its own (reading any is allowed). */
   private async findClaim(p: Principal, claimId: string, forChange: boolean, ex: Executor = this.store.db): Promise<ClaimRow> {
-    const found = await claimById.first(ex, { id: claimId });
+    return this.authorize(p, await claimById.first(ex, { id: claimId }), forChange);
+  }
+
+  private authorize(p: Principal, found: ClaimRow | undefined, forChange: boolean): ClaimRow {
     const row = found?.org_id === p.org.id ? found : undefined;
     if (!row) throw errors.notFound('Claim');
     if (forChange && p.kind === 'agent' && row.agent_id !== p.agent.id) {
@@ -457,22 +502,30 @@ export class WorkService {
    * Lock a claim's resource (plus any extra resources) and re-read the claim. Lapsed leases are marked
    * expired here, in the same transaction, so an expired claim is never revived.
    */
-  private async lockClaim(trx: Tx, row: ClaimRow, extra: ResourceRef[] = [], current = false) {
+  private async lockClaim(trx: Tx, row: ClaimRow, extra: ResourceRef[]) {
     const { now } = await this.store.lockResources(trx, [
       { org_id: row.org_id, resource_type: row.resource_type, resource_key: row.resource_key },
       ...extra.map((r) => ({ org_id: row.org_id, ...r })),
     ]);
     // FOR UPDATE: the sweeper (which does not take resource locks) cannot end this claim between this
-    // read and our write; if it holds the row, we wait and then read its verdict. `current`: the row was
-    // read inside this transaction on a serialised store, where nothing can have changed it since.
-    const fresh = current
-      ? row
-      : await this.store.forUpdate(trx.selectFrom('claims').selectAll().where('id', '=', row.id)).executeTakeFirstOrThrow();
-    if (fresh.status === 'active' && fresh.expires_at <= now) {
-      await this.expireClaims(trx, [fresh], now);
-      return { now, claim: { ...fresh, status: 'expired', released_at: fresh.expires_at } };
+    // read and our write; if it holds the row, we wait and then read its verdict.
+    const fresh = await this.store.forUpdate(trx.selectFrom('claims').selectAll().where('id', '=', row.id)).executeTakeFirstOrThrow();
+    return this.expireIfLapsed(trx, fresh, now);
+  }
+
+  /** lockClaim by id alone (a finish): the claim and its resource locked in one statement (store.lockClaim). */
+  private async lockClaimById(trx: Tx, p: Principal, claimId: string) {
+    const locked = await this.store.lockClaim(trx, claimId);
+    if (!locked) throw errors.notFound('Claim');
+    return this.expireIfLapsed(trx, this.authorize(p, locked.claim, true), locked.now);
+  }
+
+  private async expireIfLapsed(trx: Tx, claim: ClaimRow, now: number) {
+    if (claim.status === 'active' && claim.expires_at <= now) {
+      await this.expireClaims(trx, [claim], now);
+      return { now, claim: { ...claim, status: 'expired', released_at: claim.expires_at } };
     }
-    return { now, claim: fresh };
+    return { now, claim };
   }
 
   private notActive(claim: ClaimRow): Reply {
@@ -491,10 +544,12 @@ export class WorkService {
     claimId: string,
     input: { duration_minutes?: number | undefined; working_set?: WorkingSetUpdate | undefined },
   ): Promise<Reply> {
-    const row = await this.findClaim(p, claimId, true);
-    const ws = input.working_set ? this.prepareWorkingSet(row, input.working_set, 'working_set.') : undefined;
+    // A working set needs its repository locked too, known from the claim read first; a plain renewal
+    // locks the claim by id.
+    const row = input.working_set ? await this.findClaim(p, claimId, true) : undefined;
+    const ws = row && input.working_set ? this.prepareWorkingSet(row, input.working_set, 'working_set.') : undefined;
     return this.store.transaction(async (trx) => {
-      const { now, claim } = await this.lockClaim(trx, row, ws ? [ws.ref] : []);
+      const { now, claim } = row ? await this.lockClaim(trx, row, ws ? [ws.ref] : []) : await this.lockClaimById(trx, p, claimId);
       if (claim.status !== 'active') return this.notActive(claim);
       const duration = leaseMinutes(input.duration_minutes ?? claim.duration_minutes, p.org);
       const updated: ClaimRow = { ...claim, expires_at: now + duration * MINUTE, renewal_count: claim.renewal_count + 1 };
@@ -530,13 +585,8 @@ export class WorkService {
     input: { outcome?: OutcomeValue | undefined; reason?: string | undefined; metadata?: Record<string, unknown> | undefined },
     event: 'claim.finished' | 'claim.released' = 'claim.finished',
   ): Promise<RunFinishResponse> {
-    // Which resource to lock comes from the claim. With one writer at a time (SQLite) the claim is read
-    // inside the transaction, once; otherwise before it, and read again under the lock.
-    const serialized = this.store.serialized;
-    const found = serialized ? undefined : await this.findClaim(p, claimId, true);
     return this.store.transaction(async (trx) => {
-      const row = found ?? (await this.findClaim(p, claimId, true, trx));
-      const { now, claim } = await this.lockClaim(trx, row, [], found === undefined);
+      const { now, claim } = await this.lockClaimById(trx, p, claimId);
       if (claim.status !== 'active') return { action: 'already_finished', claim: toClaim(claim, [], now) };
       const outcome = input.outcome ?? (event === 'claim.released' ? null : 'finished');
       const metadata = input.metadata ? JSON.stringify({ ...JSON.parse(claim.metadata), ...input.metadata }) : claim.metadata;

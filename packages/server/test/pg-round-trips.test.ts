@@ -1,0 +1,169 @@
+/**
+ * Round trips to PostgreSQL on the claim path (storage/pg-client.ts, store.lockClaim, WorkService.start).
+ * On the benchmark's machine the server's CPU goes mostly into one socket write per round trip, so the
+ * number per claim is a figure worth guarding: a change that adds one fails here, with the statements
+ * of every round trip in the message.
+ *
+ * Also the pipelining's edge cases: a transaction that ends before its first statement sends nothing; a
+ * failing first statement (sent in one write with the `begin`) rolls back and leaves the connection
+ * usable; a start on a resource with dependency rules runs again with the whole scope locked.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ManualClock } from '../src/clock.js';
+import { createPostgresStore, type Store } from '../src/storage/store.js';
+import { createTestServer, makeStore, PG_ENABLED, PG_URL, type TestServer } from './harness.js';
+
+/** What the activity recorder writes in the background, on its own schedule: not the request's. */
+const BACKGROUND = /"(activity_events|usage_counters)"/;
+
+describe('round trips to PostgreSQL', { skip: !PG_ENABLED }, () => {
+  const clock = new ManualClock(Date.now());
+  const made = makeStore('postgres', clock);
+  let trips: string[][] = [];
+  let store: Store;
+  let t: TestServer;
+  before(async () => {
+    await made.store.migrate();
+    store = createPostgresStore({
+      url: PG_URL,
+      clock,
+      schema: made.schema,
+      onRoundTrip: (statements) => {
+        if (!statements.some((s) => BACKGROUND.test(s))) trips.push(statements);
+      },
+    });
+    t = await createTestServer('postgres', { clock, store });
+  });
+  after(async () => {
+    await t.close();
+    await made.store.close();
+    await made.drop();
+  });
+
+  /** The round trips `fn` makes, each as a short label per statement. */
+  async function counted<T>(fn: () => Promise<T>): Promise<{ result: T; trips: string[][] }> {
+    await t.services.activity.recorder.flush();
+    trips = [];
+    const result = await fn();
+    const seen = trips.map((trip) => trip.map(label));
+    return { result, trips: seen };
+  }
+  const label = (text: string) => {
+    const s = text.replace(/\s+/g, ' ').trim();
+    if (s === 'begin' || s === 'commit' || s === 'rollback') return s;
+    if (s.startsWith('/* write-behind */')) return 'writes';
+    return s;
+  };
+
+  it('a claim (start + finish) costs 8 round trips: start 5, finish 3', async () => {
+    const { key } = await t.workspace();
+    // Warm: the agent's first request records last-seen; the plan's counters are read once.
+    const warm = await t.start(key, { resource: 'repo:acme/warm' });
+    await t.request('POST', '/v1/work/run/finish', { key, body: { claim_id: warm.body.claim.id } });
+
+    const start = await counted(() =>
+      t.request('POST', '/v1/work/run/start', {
+        key,
+        headers: { 'idempotency-key': 'rt-1' },
+        body: { resource: 'repo:acme/round-trips' },
+      }),
+    );
+    assert.equal(start.result.body.action, 'proceed');
+    const s = start.trips;
+    assert.equal(s.length, 5, `start: ${JSON.stringify(s, null, 1)}`);
+    assert.match(s[0]?.join() ?? '', /"agents"/, 'the key lookup');
+    assert.deepEqual(s[1]?.[0], 'begin', 'begin goes with the first statement');
+    assert.match(s[1]?.[1] ?? '', /idempotency_keys/);
+    assert.match(s[2]?.join() ?? '', /insert into "resources"/, 'the resource lock');
+    assert.match(s[3]?.join() ?? '', /resource_dependencies/, 'live claims and rules in one read');
+    assert.deepEqual(s[4], ['writes', 'commit'], 'the deferred writes go with the commit');
+
+    const finish = await counted(() =>
+      t.request('POST', '/v1/work/run/finish', { key, body: { claim_id: start.result.body.claim.id, outcome: 'finished' } }),
+    );
+    assert.equal(finish.result.body.action, 'finished');
+    const f = finish.trips;
+    assert.equal(f.length, 3, `finish: ${JSON.stringify(f, null, 1)}`);
+    assert.deepEqual(f[1]?.[0], 'begin');
+    assert.match(f[1]?.[1] ?? '', /with r as \( insert into resources/, 'resource and claim locked in one statement');
+    assert.deepEqual(f[2], ['writes', 'commit']);
+  });
+
+  it('a transaction that ends before its first statement sends nothing', async () => {
+    const { trips: sent } = await counted(() =>
+      store
+        .transaction(async () => {
+          throw new Error('changed my mind');
+        })
+        .catch((err: Error) => err.message),
+    );
+    assert.deepEqual(sent, []);
+  });
+
+  it('a failing first statement rolls the transaction back and the connection serves the next one', async () => {
+    const id = `rt-meta-${Date.now()}`;
+    await store.db.insertInto('meta').values({ key: id, value: 'first' }).execute();
+    const failed = await counted(() =>
+      store
+        .transaction(async (trx) => {
+          await trx.insertInto('meta').values({ key: id, value: 'duplicate' }).execute();
+        })
+        .then(
+          () => undefined,
+          (err: unknown) => err,
+        ),
+    );
+    assert.ok(store.isUniqueViolation(failed.result), String(failed.result));
+    assert.deepEqual(
+      failed.trips.map((trip) => trip[0]),
+      ['begin', 'rollback'],
+    );
+    // Every pooled connection still works, inside and outside transactions.
+    const values = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        store.transaction(async (trx) => {
+          await trx
+            .updateTable('meta')
+            .set({ value: `v${i}` })
+            .where('key', '=', id)
+            .execute();
+          return (await trx.selectFrom('meta').select('value').where('key', '=', id).executeTakeFirstOrThrow()).value;
+        }),
+      ),
+    );
+    assert.deepEqual(
+      values,
+      Array.from({ length: 12 }, (_, i) => `v${i}`),
+    );
+  });
+
+  it('a start on a resource with dependency rules runs again with the whole scope locked, and sees the rule', async () => {
+    const { session, key } = await t.workspace();
+    const other = await t.createAgent(session, { name: 'other' });
+    const rules = await t.request('PUT', `/v1/orgs/${session.orgId}/rules`, {
+      session,
+      body: { dependencies: [{ resource: 'repo:acme/web', depends_on: ['repo:acme/api'] }] },
+    });
+    assert.equal(rules.status, 200);
+    assert.equal((await t.start(other.key, { resource: 'repo:acme/api' })).body.action, 'proceed');
+
+    const blocked = await counted(() => t.start(key, { resource: 'repo:acme/web' }));
+    assert.equal(blocked.result.body.action, 'skip_run');
+    assert.equal(blocked.result.body.blocking_claim.resource, 'repo:acme/api');
+    const begins = blocked.trips.filter((trip) => trip[0] === 'begin').length;
+    assert.equal(begins, 2, `one transaction finds the rule, a second locks the scope: ${JSON.stringify(blocked.trips, null, 1)}`);
+  });
+
+  it("finishing another workspace's claim is 404 and leaves its claim as it was", async () => {
+    const mine = await t.workspace();
+    const theirs = await t.workspace();
+    const claim = (await t.start(theirs.key, { resource: 'repo:acme/theirs' })).body.claim;
+    const res = await t.request('POST', '/v1/work/run/finish', { key: mine.key, body: { claim_id: claim.id } });
+    assert.equal(res.status, 404);
+    const row = await store.db.selectFrom('claims').select('status').where('id', '=', claim.id).executeTakeFirstOrThrow();
+    assert.equal(row.status, 'active');
+    const missing = await t.request('POST', '/v1/work/run/finish', { key: mine.key, body: { claim_id: 'claim_doesnotexist' } });
+    assert.equal(missing.status, 404);
+  });
+});
