@@ -2,8 +2,9 @@
  * Workspace rules (SPEC §6): default mode, default and maximum claim length, and resource dependencies.
  *
  * A dependency "A depends on B" makes claims on A and on B conflict, in both directions (not transitively:
- * with A→B and B→C, A and C stay independent). WorkService.conflictScope reads it through
- * `relatedResources`; the start transaction locks the whole scope in sorted order. Rules are stored as
+ * with A→B and B→C, A and C stay independent). A start locks its resource and reads `hasDependencies`
+ * with the live claims; a resource with rules is started again with its whole scope (WorkService.conflictScope,
+ * through `relatedResources`) locked in sorted order. Rules are stored as
  * given (deduplicated); a resource depending on itself is refused; cycles are harmless.
  */
 import {

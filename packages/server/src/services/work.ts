@@ -207,14 +207,14 @@ export class WorkService {
   private async lockAndReadScope(trx: Tx, orgId: string, ref: ResourceRef, withRules: boolean) {
     if (withRules) {
       const { scope, now, rows } = await this.lockConflictScope(trx, orgId, ref);
-      return { scope, now, locked: rows, current: await this.liveClaimsOn(trx, orgId, scope) };
+      return { now, locked: rows, current: await this.liveClaimsOn(trx, orgId, scope) };
     }
     const key: ResourceKey = { org_id: orgId, resource_type: ref.resource_type, resource_key: ref.resource_key };
     const { now, rows } = await this.store.lockResources(trx, [key]);
     const read = await liveClaimsAndRules.execute(trx, { org: orgId, type: ref.resource_type, key: ref.resource_key });
     // SQLite answers 0 or 1, PostgreSQL false or true.
     if (read.some((r) => Boolean(r.related))) throw new HasDependencies();
-    return { scope: [key], now, locked: rows, current: read.filter((r) => r.id !== null) as LiveClaimRow[] };
+    return { now, locked: rows, current: read.filter((r) => r.id !== null) as LiveClaimRow[] };
   }
 
   private async liveClaimsOn(ex: Executor, orgId: string, refs: ResourceRef[]): Promise<LiveClaimRow[]> {
@@ -478,8 +478,8 @@ export class WorkService {
   // claims by id
 
   /** A claim of the caller's workspace; an agent may only change its own (reading any is allowed). */
-  private async findClaim(p: Principal, claimId: string, forChange: boolean, ex: Executor = this.store.db): Promise<ClaimRow> {
-    return this.authorize(p, await claimById.first(ex, { id: claimId }), forChange);
+  private async findClaim(p: Principal, claimId: string, forChange: boolean): Promise<ClaimRow> {
+    return this.authorize(p, await claimById.first(this.store.db, { id: claimId }), forChange);
   }
 
   private authorize(p: Principal, found: ClaimRow | undefined, forChange: boolean): ClaimRow {
