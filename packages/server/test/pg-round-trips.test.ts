@@ -14,8 +14,11 @@ import { ManualClock } from '../src/clock.js';
 import { createPostgresStore, type Store } from '../src/storage/store.js';
 import { createTestServer, makeStore, PG_ENABLED, PG_URL, type TestServer } from './harness.js';
 
-/** What the activity recorder writes in the background, on its own schedule: not the request's. */
-const BACKGROUND = /"(activity_events|usage_counters)"/;
+/**
+ * Written in the background, not awaited by the request: the activity recorder's batches, and an agent's
+ * `last_seen_at` (at most every 30 s).
+ */
+const BACKGROUND = /"(activity_events|usage_counters)"|set "last_seen_at"/;
 
 describe('round trips to PostgreSQL', { skip: !PG_ENABLED }, () => {
   const clock = new ManualClock(Date.now());
@@ -88,6 +91,28 @@ describe('round trips to PostgreSQL', { skip: !PG_ENABLED }, () => {
     assert.deepEqual(f[1]?.[0], 'begin');
     assert.match(f[1]?.[1] ?? '', /with r as \( insert into resources/, 'resource and claim locked in one statement');
     assert.deepEqual(f[2], ['writes', 'commit']);
+  });
+
+  it('a plain extend (a heartbeat) costs 4 round trips, and the renewal lands', async () => {
+    const { key } = await t.workspace();
+    const claim = (await t.start(key, { resource: 'repo:acme/heartbeat', duration_minutes: 10 })).body.claim;
+    clock.advance(60_000);
+    const extend = await counted(() =>
+      t.request('POST', '/v1/work/run/extend', { key, body: { claim_id: claim.id, duration_minutes: 20 } }),
+    );
+    assert.equal(extend.result.body.action, 'extended');
+    const e = extend.trips;
+    assert.equal(e.length, 4, `extend: ${JSON.stringify(e, null, 1)}`);
+    assert.deepEqual(e[1]?.[0], 'begin');
+    assert.match(e[2]?.join() ?? '', /"file_claims"/, 'the working set, for the answer');
+    assert.deepEqual(e[3], ['writes', 'commit']);
+    const row = await store.db
+      .selectFrom('claims')
+      .select(['expires_at', 'renewal_count'])
+      .where('id', '=', claim.id)
+      .executeTakeFirstOrThrow();
+    assert.equal(row.expires_at, Date.parse(extend.result.body.claim.expires_at));
+    assert.equal(row.renewal_count, 1);
   });
 
   it('a transaction that ends before its first statement sends nothing', async () => {

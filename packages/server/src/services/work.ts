@@ -115,6 +115,12 @@ const releaseClaim = prepare((db) =>
     .set({ status: 'released', released_at: param('now'), outcome: param('outcome'), metadata: param('metadata') })
     .where('id', '=', param<string>('id')),
 );
+const renewClaim = prepare((db) =>
+  db
+    .updateTable('claims')
+    .set({ expires_at: param('expires_at'), renewal_count: param('renewal_count') })
+    .where('id', '=', param<string>('id')),
+);
 const dropWorkingSet = prepare((db) => db.deleteFrom('file_claims').where('claim_id', '=', param<string>('id')));
 
 /** `resource: "type:key"` or `resource_type` + `resource_key`, validated as a work resource. */
@@ -553,11 +559,10 @@ export class WorkService {
       if (claim.status !== 'active') return this.notActive(claim);
       const duration = leaseMinutes(input.duration_minutes ?? claim.duration_minutes, p.org);
       const updated: ClaimRow = { ...claim, expires_at: now + duration * MINUTE, renewal_count: claim.renewal_count + 1 };
-      await trx
-        .updateTable('claims')
-        .set({ expires_at: updated.expires_at, renewal_count: updated.renewal_count })
-        .where('id', '=', claim.id)
-        .execute();
+      const renew = renewClaim.bind(trx, { id: claim.id, expires_at: updated.expires_at, renewal_count: updated.renewal_count });
+      // Deferred with the audit row unless a working set follows, whose checks read claims.
+      if (ws) await renew.execute();
+      else await deferWrite(trx, renew);
       await writeAudit(trx, now, {
         org_id: claim.org_id,
         actor: actorOf(p),
