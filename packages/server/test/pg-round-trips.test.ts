@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ManualClock } from '../src/clock.js';
+import { pgClientClass } from '../src/storage/pg-client.js';
 import { createPostgresStore, type Store } from '../src/storage/store.js';
 import { createTestServer, makeStore, PG_ENABLED, PG_URL, type TestServer } from './harness.js';
 
@@ -113,6 +114,12 @@ describe('round trips to PostgreSQL', { skip: !PG_ENABLED }, () => {
       .executeTakeFirstOrThrow();
     assert.equal(row.expires_at, Date.parse(extend.result.body.claim.expires_at));
     assert.equal(row.renewal_count, 1);
+  });
+
+  it('runs node-postgres in pipeline mode (without it the grouped statements would each wait for the last)', () => {
+    const Client = pgClientClass({ preparedStatements: true });
+    const client = new Client({ connectionString: PG_URL }) as unknown as { pipeline?: boolean };
+    assert.equal(client.pipeline, true, 'the installed pg no longer takes `pipeline: true`');
   });
 
   it('a transaction that ends before its first statement sends nothing', async () => {
