@@ -6,6 +6,9 @@
  * Env: BENCH_SECONDS (default 5), BENCH_ONLY (comma list: sqlite,sqlite-full,pg1,pg3,floors,redis,growth,activity),
  * BENCH_FLOWS (see suite()), BENCH_NODE_ARGS (flags for the server processes, e.g. --cpu-prof),
  * BENCH_GROWTH_CLAIMS (default 1000000), BENCH_GROWTH_RESOURCES (default 100000).
+ * BENCH_COMPARE=<other checkout>/packages/server/dist/main.js: the server scenarios only, this build and the other
+ * alternating for BENCH_ROUNDS rounds (default 3), then each scenario's range and median per build and their
+ * ratio. On a noisy machine only interleaved runs tell two builds apart.
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -242,41 +245,86 @@ function ratio(label: string, a?: Row, b?: Row, field: 'flowsPerSecond' | 'reque
   console.log(`${label.padEnd(58)} ${(a[field] / b[field]).toFixed(2)}`);
 }
 
-async function main() {
-  console.log(`Availsync benchmark — ${SECONDS}s per scenario, node ${process.version}, ${join(root)}`);
-  console.log('building…');
-  execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
-
+/** The scenarios that run server processes: each on a fresh store, with `main` (default: this build). */
+async function serverSuites(main?: string) {
   if (ONLY.has('sqlite')) {
     const data = tempDataDir();
-    const node = await startNode({ AVAILSYNC_DATA_DIR: data.dir });
+    const node = await startNode({ AVAILSYNC_DATA_DIR: data.dir }, main);
     await suite('sqlite', [node], { extras: true });
     await node.stop();
     data.drop();
   }
   if (ONLY.has('sqlite-full')) {
     const data = tempDataDir();
-    const node = await startNode({ AVAILSYNC_DATA_DIR: data.dir, AVAILSYNC_SQLITE_SYNCHRONOUS: 'FULL' });
+    const node = await startNode({ AVAILSYNC_DATA_DIR: data.dir, AVAILSYNC_SQLITE_SYNCHRONOUS: 'FULL' }, main);
     await suite('sqlite-full', [node], { extras: false });
     await node.stop();
     data.drop();
   }
   if (ONLY.has('pg1')) {
     const db = await tempDatabase();
-    const node = await startNode({ DATABASE_URL: db.url });
+    const node = await startNode({ DATABASE_URL: db.url }, main);
     await suite('pg1', [node], { extras: true });
     await node.stop();
     await db.drop();
   }
   if (ONLY.has('pg3')) {
     const db = await tempDatabase();
-    const first = await startNode({ DATABASE_URL: db.url });
-    const others = await Promise.all([startNode({ DATABASE_URL: db.url }), startNode({ DATABASE_URL: db.url })]);
+    const first = await startNode({ DATABASE_URL: db.url }, main);
+    const others = await Promise.all([startNode({ DATABASE_URL: db.url }, main), startNode({ DATABASE_URL: db.url }, main)]);
     const nodes = [first, ...others];
     await suite('pg3', nodes, { extras: false });
     await Promise.all(nodes.map((n) => n.stop()));
     await db.drop();
   }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
+
+/** BENCH_COMPARE: the server scenarios for this build and another, alternating (ABBA…), then per-build summaries. */
+async function compare(other: string, rounds: number) {
+  const runs: { build: 'this' | 'other'; row: Row }[] = [];
+  for (let round = 0; round < rounds; round++) {
+    for (const build of round % 2 === 0 ? (['other', 'this'] as const) : (['this', 'other'] as const)) {
+      console.log(`— round ${round + 1} of ${rounds}: ${build === 'this' ? 'this build' : other}`);
+      const first = rows.length;
+      await serverSuites(build === 'this' ? undefined : other);
+      for (const row of rows.slice(first)) runs.push({ build, row });
+    }
+  }
+  console.log(`\nthis build vs ${other}: claims/s (requests/s for no-op), range (median), p99 median; ${rounds} rounds`);
+  const scenarios = [...new Set(runs.map((r) => `${r.row.name}\u0000${r.row.clients}`))];
+  for (const scenario of scenarios) {
+    const [name, clients] = scenario.split('\u0000') as [string, string];
+    const summary = (build: 'this' | 'other') => {
+      const mine = runs.filter((r) => r.build === build && r.row.name === name && String(r.row.clients) === clients).map((r) => r.row);
+      const rate = mine.map((r) => (name.endsWith('noop') ? r.requestsPerSecond : r.flowsPerSecond));
+      return { min: Math.min(...rate), max: Math.max(...rate), median: median(rate), p99: median(mine.map((r) => r.result.p99)) };
+    };
+    const a = summary('this');
+    const b = summary('other');
+    const show = (s: typeof a) => `${s.min.toFixed(0)}–${s.max.toFixed(0)} (${s.median.toFixed(0)}) p99 ${s.p99.toFixed(0)} ms`;
+    console.log(
+      `${`${name} c=${clients}`.padEnd(34)} this ${show(a).padEnd(30)} other ${show(b).padEnd(30)} ×${(a.median / b.median).toFixed(2)}`,
+    );
+  }
+}
+
+async function main() {
+  console.log(`Availsync benchmark — ${SECONDS}s per scenario, node ${process.version}, ${join(root)}`);
+  console.log('building…');
+  execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
+
+  const other = process.env.BENCH_COMPARE;
+  if (other) {
+    await compare(other, Number(process.env.BENCH_ROUNDS ?? 3));
+    return;
+  }
+  await serverSuites();
   if (ONLY.has('floors')) {
     for (const kind of ['sqlite', 'postgres'] as const) {
       for (const clients of [1, 32]) {

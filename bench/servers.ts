@@ -21,6 +21,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** This checkout's build, or BENCH_SERVER_MAIN: another build (an earlier commit's) under the same load. */
+function defaultMain(): string {
+  return process.env.BENCH_SERVER_MAIN ?? join(root, 'packages/server/dist/main.js');
+}
+
 export interface Node {
   url: string;
   child: ChildProcess;
@@ -29,10 +34,9 @@ export interface Node {
   stop(): Promise<void>;
 }
 
-export async function startNode(env: Record<string, string>): Promise<Node> {
+/** `main`: another build's server (an earlier commit's `packages/server/dist/main.js`), for comparisons. */
+export async function startNode(env: Record<string, string>, main = defaultMain()): Promise<Node> {
   const port = await freePort();
-  // BENCH_SERVER_MAIN measures another build (e.g. an earlier commit's) under the same load.
-  const main = process.env.BENCH_SERVER_MAIN ?? join(root, 'packages/server/dist/main.js');
   // BENCH_NODE_ARGS passes flags to the server processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeArgs, '--import', join(root, 'bench/probe.mjs'), main], {
