@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
 import { ManualClock } from '../src/clock.js';
 import { pgClientClass } from '../src/storage/pg-client.js';
 import { createPostgresStore, type Store } from '../src/storage/store.js';
@@ -79,7 +80,7 @@ describe('round trips to PostgreSQL', { skip: !PG_ENABLED }, () => {
     assert.match(s[0]?.join() ?? '', /"agents"/, 'the key lookup');
     assert.deepEqual(s[1]?.[0], 'begin', 'begin goes with the first statement');
     assert.match(s[1]?.[1] ?? '', /idempotency_keys/);
-    assert.match(s[2]?.join() ?? '', /insert into "resources"/, 'the resource lock');
+    assert.match(s[2]?.join() ?? '', /from resources .* for update/, 'the resource lock');
     assert.match(s[3]?.join() ?? '', /resource_dependencies/, 'live claims and rules in one read');
     assert.deepEqual(s[4], ['writes', 'commit'], 'the deferred writes go with the commit');
 
@@ -90,7 +91,7 @@ describe('round trips to PostgreSQL', { skip: !PG_ENABLED }, () => {
     const f = finish.trips;
     assert.equal(f.length, 3, `finish: ${JSON.stringify(f, null, 1)}`);
     assert.deepEqual(f[1]?.[0], 'begin');
-    assert.match(f[1]?.[1] ?? '', /with r as \( insert into resources/, 'resource and claim locked in one statement');
+    assert.match(f[1]?.[1] ?? '', /for update of res .* for update/, 'resource and claim locked in one statement');
     assert.deepEqual(f[2], ['writes', 'commit']);
   });
 
@@ -120,6 +121,41 @@ describe('round trips to PostgreSQL', { skip: !PG_ENABLED }, () => {
     const Client = pgClientClass({ preparedStatements: true });
     const client = new Client({ connectionString: PG_URL }) as unknown as { pipeline?: boolean };
     assert.equal(client.pipeline, true, 'the installed pg no longer takes `pipeline: true`');
+  });
+
+  it('locking a resource that another transaction is creating waits for it, then locks the row it made', async () => {
+    const key = { org_id: 'org_race', resource_type: 'repo', resource_key: `acme/race-${Date.now()}` };
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let creating = () => {};
+    const created = new Promise<void>((resolve) => {
+      creating = resolve;
+    });
+    const first = store.transaction(async (trx) => {
+      await store.lockResources(trx, [key]);
+      creating();
+      await gate;
+    });
+    await created;
+    trips = [];
+    const second = store.transaction(async (trx) => (await store.lockResources(trx, [key])).rows[0]);
+    // The second waits on the first's new row (its insert met the uncommitted key) until the first commits.
+    for (let polls = 0; ; polls++) {
+      assert.ok(polls < 5000, 'the second transaction never waited for the first');
+      const { rows } = await sql<{ n: number }>`
+        select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`.execute(
+        made.store.db,
+      );
+      if ((rows[0]?.n ?? 0) > 0) break;
+    }
+    release();
+    await first;
+    const row = await second;
+    assert.equal(row?.fencing_token, 0);
+    const locks = trips.flat().filter((s) => /from resources/.test(s) && /for update/.test(s));
+    assert.equal(locks.length, 2, 'the lock statement ran again with a new snapshot');
   });
 
   it('a transaction that ends before its first statement sends nothing', async () => {

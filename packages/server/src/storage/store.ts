@@ -247,10 +247,13 @@ export function createPostgresStore(opts: PostgresOptions): Store {
       const sorted = sortKeys(keys);
       const locked = new Map<string, LockedResource>();
       let now = 0;
-      // One statement per resource, in sorted order: the upsert takes the row lock whether the row is new
-      // or not, and `clock_timestamp()` in RETURNING is read after that lock is held.
+      // One statement per resource, in sorted order: it locks the row, or creates it (ours until commit),
+      // and reads `clock_timestamp()` after that.
       for (const k of sorted) {
-        const row = (await lockResourceRow.first(trx, k)) as LockedResource & { now: number };
+        let row = await lockResourceRow.first(trx, k);
+        // Created by another transaction since this statement's snapshot (rare): again, with a new one.
+        for (let attempt = 0; !row && attempt < 3; attempt++) row = await lockResourceRow.first(trx, k);
+        if (!row) throw new Error(`could not lock resource ${k.resource_type}:${k.resource_key}`);
         locked.set(`${k.resource_type}:${k.resource_key}`, row);
         // The test offset is read here, after the lock is held, so time stays monotonic per resource
         // even while a test moves the clock concurrently (0 in production).
@@ -313,39 +316,49 @@ export function createPostgresStore(opts: PostgresOptions): Store {
 /** `clock_timestamp()` in epoch ms: the database's clock at the moment the statement reads it. */
 const DB_NOW = sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`;
 
-/** Create a resource row if new, lock it, and read the clock after the lock (PostgreSQL; prepared once). */
-const lockResourceRow = prepare((db) =>
-  db
-    .insertInto('resources')
-    .values({
-      org_id: param('org_id'),
-      resource_type: param('resource_type'),
-      resource_key: param('resource_key'),
-      fencing_token: 0,
-      created_at: DB_NOW,
-    })
-    .onConflict((oc) =>
-      oc.columns(['org_id', 'resource_type', 'resource_key']).doUpdateSet({
-        fencing_token: (eb) => eb.ref('resources.fencing_token'),
-      }),
-    )
-    .returning(['org_id', 'resource_type', 'resource_key', 'fencing_token', DB_NOW.as('now')]),
-);
+/**
+ * Lock a resource row `FOR UPDATE`, or create it if it is new, and read the clock after the lock
+ * (PostgreSQL; prepared once). `FOR UPDATE` only marks the row: an upsert's `DO UPDATE` (the obvious way to
+ * lock-or-create) writes a new version of the row on every lock. No row comes back in one rare case: the row
+ * did not exist in this statement's snapshot and another transaction created it meanwhile (the insert found
+ * its key and did nothing); a new statement, with a new snapshot, then finds and locks it.
+ */
+const lockResourceRow = prepare((db) => ({
+  compile: () =>
+    sql<LockedResource & { now: number }>`
+      with existing as (
+        select org_id, resource_type, resource_key, fencing_token from resources
+        where org_id = ${param<string>('org_id')} and resource_type = ${param<string>('resource_type')}
+          and resource_key = ${param<string>('resource_key')}
+        for update
+      ), created as (
+        insert into resources (org_id, resource_type, resource_key, fencing_token, created_at)
+        select ${param<string>('org_id')}, ${param<string>('resource_type')}, ${param<string>('resource_key')}, 0, ${DB_NOW}
+        where not exists (select 1 from existing)
+        on conflict (org_id, resource_type, resource_key) do nothing
+        returning org_id, resource_type, resource_key, fencing_token
+      )
+      select *, ${DB_NOW} as now from existing
+      union all
+      select *, ${DB_NOW} as now from created`.compile(db),
+}));
 
 /**
- * A claim's resource row locked (created if it is not there), then the claim's row `FOR UPDATE`, and the
- * clock read after both (PostgreSQL; prepared once). The claim is read in a LATERAL subquery that depends
- * on the lock, so it runs after it; it reads the statement's snapshot from before the lock wait, but
- * `FOR UPDATE` in READ COMMITTED returns the newest committed version of a row changed since.
+ * A claim's resource row, then the claim's row, locked `FOR UPDATE`, and the clock read after both
+ * (PostgreSQL; prepared once). Every claim's resource row exists: the start that made the claim created it,
+ * and resource rows are never deleted. The claim is read in a LATERAL subquery that depends on the lock, so
+ * it runs after it; it reads the statement's snapshot from before the lock wait, but `FOR UPDATE` in READ
+ * COMMITTED returns the newest committed version of a row changed since.
  */
 const lockClaimRow = prepare((db) => ({
   compile: () =>
     sql<Selectable<ClaimsTable> & { locked_at: number }>`
       with r as (
-        insert into resources (org_id, resource_type, resource_key, fencing_token, created_at)
-        select org_id, resource_type, resource_key, 0, ${DB_NOW} from claims where id = ${param<string>('id')}
-        on conflict (org_id, resource_type, resource_key) do update set fencing_token = resources.fencing_token
-        returning 1 as locked
+        select 1 as locked from claims k
+        join resources res
+          on res.org_id = k.org_id and res.resource_type = k.resource_type and res.resource_key = k.resource_key
+        where k.id = ${param<string>('id')}
+        for update of res
       )
       select c.*, ${DB_NOW} as locked_at
       from r cross join lateral (select * from claims where id = ${param<string>('id')} and r.locked = 1 for update) c`.compile(db),
