@@ -15,7 +15,6 @@ import {
   type Rules,
   type RulesUpdateRequest,
 } from '@availsync/protocol';
-import { sql } from 'kysely';
 import { errors } from '../http/errors.js';
 import { param, prepare } from '../storage/prepared.js';
 import type { Executor } from '../storage/store.js';
@@ -25,23 +24,26 @@ import type { OrgRow, Principal, ServiceDeps } from './context.js';
 /** At most this many dependency pairs per workspace. */
 export const MAX_DEPENDENCY_EDGES = 1_000;
 
-/** Run on every start (the claim path): prepared once. */
-const related = prepare((db) =>
-  db
-    .selectFrom('resource_dependencies')
-    .select(['depends_on_type as resource_type', 'depends_on_key as resource_key'])
-    .where('org_id', '=', param<string>('org'))
-    .where('resource_type', '=', param<string>('type'))
-    .where('resource_key', '=', param<string>('key'))
-    .union(
-      db
-        .selectFrom('resource_dependencies')
-        .select(['resource_type', 'resource_key'])
-        .where('org_id', '=', param<string>('org'))
-        .where('depends_on_type', '=', param<string>('type'))
-        .where('depends_on_key', '=', param<string>('key')),
-    ),
-);
+/**
+ * The rules touching the resource (`type`, `key`) of workspace `org`, both directions: each selects the
+ * resources they relate it to.
+ */
+function dependencyEdges(db: Executor, org: string, type: string, key: string) {
+  const rules = db.selectFrom('resource_dependencies').where('org_id', '=', org);
+  return [
+    rules
+      .select(['depends_on_type as resource_type', 'depends_on_key as resource_key'])
+      .where('resource_type', '=', type)
+      .where('resource_key', '=', key),
+    rules.select(['resource_type', 'resource_key']).where('depends_on_type', '=', type).where('depends_on_key', '=', key),
+  ] as const;
+}
+
+/** Read by a start on a resource that has rules, and by `check`: prepared once. */
+const related = prepare((db) => {
+  const [forward, reverse] = dependencyEdges(db, param('org'), param('type'), param('key'));
+  return forward.union(reverse);
+});
 
 /** Every resource a dependency rule relates to `ref`, in either direction (not `ref` itself). */
 export async function relatedResources(ex: Executor, orgId: string, ref: ResourceRef): Promise<ResourceRef[]> {
@@ -54,17 +56,8 @@ export async function relatedResources(ex: Executor, orgId: string, ref: Resourc
  * boolean column for a query built by `db` (the start reads it with the resource's live claims).
  */
 export function hasDependencies(db: Executor, org: string, type: string, key: string) {
-  const rules = () => db.selectFrom('resource_dependencies').select(sql.lit(1).as('one')).where('org_id', '=', org);
-  return db
-    .selectNoFrom((eb) =>
-      eb
-        .or([
-          eb.exists(rules().where('resource_type', '=', type).where('resource_key', '=', key)),
-          eb.exists(rules().where('depends_on_type', '=', type).where('depends_on_key', '=', key)),
-        ])
-        .as('related'),
-    )
-    .as('rules');
+  const [forward, reverse] = dependencyEdges(db, org, type, key);
+  return db.selectNoFrom((eb) => eb.or([eb.exists(forward), eb.exists(reverse)]).as('related')).as('rules');
 }
 
 interface Edge {

@@ -26,7 +26,7 @@ import { isLiteralPath, normalizePattern, OverlapIndex } from '../domain/paths.j
 import { errors } from '../http/errors.js';
 import { newId } from '../ids.js';
 import { param, prepare, prepareInsert } from '../storage/prepared.js';
-import { ACTIVE, deferWrite, type Executor, type ResourceKey, type Tx } from '../storage/store.js';
+import { ACTIVE, claimById, deferWrite, type Executor, type ResourceKey, type Tx } from '../storage/store.js';
 import { writeAudit } from './audit.js';
 import {
   type ClaimRow,
@@ -105,10 +105,6 @@ const insertClaim = prepareInsert('claims', [
   'outcome',
   'renewal_count',
 ]);
-// By id alone, the workspace checked by the caller: with `AND org_id = $2` in a prepared statement, a
-// PostgreSQL generic plan chosen while the table was small walked the workspace's whole claim history
-// through (org_id, created_at) instead of the primary key (613 µs a lookup after a few thousand claims).
-const claimById = prepare((db) => db.selectFrom('claims').selectAll().where('id', '=', param<string>('id')));
 const releaseClaim = prepare((db) =>
   db
     .updateTable('claims')
@@ -508,7 +504,7 @@ export class WorkService {
    * Lock a claim's resource (plus any extra resources) and re-read the claim. Lapsed leases are marked
    * expired here, in the same transaction, so an expired claim is never revived.
    */
-  private async lockClaim(trx: Tx, row: ClaimRow, extra: ResourceRef[]) {
+  private async lockClaimWith(trx: Tx, row: ClaimRow, extra: ResourceRef[]) {
     const { now } = await this.store.lockResources(trx, [
       { org_id: row.org_id, resource_type: row.resource_type, resource_key: row.resource_key },
       ...extra.map((r) => ({ org_id: row.org_id, ...r })),
@@ -519,7 +515,7 @@ export class WorkService {
     return this.expireIfLapsed(trx, fresh, now);
   }
 
-  /** lockClaim by id alone (a finish): the claim and its resource locked in one statement (store.lockClaim). */
+  /** lockClaimWith by id alone, no extra resources (a finish): the claim and its resource locked in one statement (store.lockClaim). */
   private async lockClaimById(trx: Tx, p: Principal, claimId: string) {
     const locked = await this.store.lockClaim(trx, claimId);
     if (!locked) throw errors.notFound('Claim');
@@ -555,7 +551,7 @@ export class WorkService {
     const row = input.working_set ? await this.findClaim(p, claimId, true) : undefined;
     const ws = row && input.working_set ? this.prepareWorkingSet(row, input.working_set, 'working_set.') : undefined;
     return this.store.transaction(async (trx) => {
-      const { now, claim } = row ? await this.lockClaim(trx, row, ws ? [ws.ref] : []) : await this.lockClaimById(trx, p, claimId);
+      const { now, claim } = row ? await this.lockClaimWith(trx, row, ws ? [ws.ref] : []) : await this.lockClaimById(trx, p, claimId);
       if (claim.status !== 'active') return this.notActive(claim);
       const duration = leaseMinutes(input.duration_minutes ?? claim.duration_minutes, p.org);
       const updated: ClaimRow = { ...claim, expires_at: now + duration * MINUTE, renewal_count: claim.renewal_count + 1 };
@@ -680,7 +676,7 @@ export class WorkService {
     const row = await this.findClaim(p, claimId, true);
     const ws = this.prepareWorkingSet(row, input);
     return this.store.transaction(async (trx): Promise<Reply> => {
-      const { now, claim } = await this.lockClaim(trx, row, [ws.ref]);
+      const { now, claim } = await this.lockClaimWith(trx, row, [ws.ref]);
       if (claim.status !== 'active') return this.notActive(claim);
       return this.applyWorkingSet(trx, p, claim, ws, now);
     });

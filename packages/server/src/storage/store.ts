@@ -124,25 +124,20 @@ async function flushWrites(trx: Tx): Promise<void> {
   const pending = pendingWrites.get(trx);
   if (!pending || pending.length === 0) return;
   pendingWrites.set(trx, []);
-  if (pending.length === 1) {
-    const { sql: text, parameters } = (pending[0] as Write).compile();
-    await trx.executeQuery(CompiledQuery.raw(WRITE_BEHIND + text, [...parameters]));
-    return;
-  }
-  // WITH w0 AS (…), w1 AS (…) SELECT 1: PostgreSQL runs every data-modifying CTE exactly once, to
+  const compiled = pending.map((w) => w.compile());
+  // Several: WITH w0 AS (…), w1 AS (…) SELECT 1. PostgreSQL runs every data-modifying CTE exactly once, to
   // completion, whether or not the main query reads it. They share one snapshot, which is why only
   // writes that do not depend on each other may be deferred. Each statement's $n placeholders are
   // renumbered after the previous ones' (Kysely's SQL has no other `$<digits>`: identifiers are plain
   // and values are always parameters).
-  const ctes: string[] = [];
   const parameters: unknown[] = [];
-  for (const [i, w] of pending.entries()) {
-    const { sql: text, parameters: values } = w.compile();
+  const ctes = compiled.map(({ sql: text, parameters: values }, i) => {
     const offset = parameters.length;
-    ctes.push(`w${i} as (${offset === 0 ? text : text.replace(/\$(\d+)/g, (_: string, n: string) => `$${Number(n) + offset}`)})`);
     parameters.push(...values);
-  }
-  await trx.executeQuery(CompiledQuery.raw(`${WRITE_BEHIND}with ${ctes.join(', ')} select 1`, parameters));
+    return `w${i} as (${offset === 0 ? text : text.replace(/\$(\d+)/g, (_: string, n: string) => `$${Number(n) + offset}`)})`;
+  });
+  const text = compiled.length === 1 ? (compiled[0] as CompiledQuery).sql : `with ${ctes.join(', ')} select 1`;
+  await trx.executeQuery(CompiledQuery.raw(WRITE_BEHIND + text, parameters));
 }
 
 /**
@@ -364,8 +359,13 @@ const lockClaimRow = prepare((db) => ({
       from r cross join lateral (select * from claims where id = ${param<string>('id')} and r.locked = 1 for update) c`.compile(db),
 }));
 
-/** A claim by id (SQLite's lockClaim: one writer, no locks; prepared once). */
-const claimRow = prepare((db) => db.selectFrom('claims').selectAll().where('id', '=', param<string>('id')));
+/**
+ * A claim by id (prepared once; SQLite's lockClaim, where one writer needs no locks, and reads). By id
+ * alone, the workspace checked by the caller: with `AND org_id = $2` in a prepared statement, a PostgreSQL
+ * generic plan chosen while the table was small walked the workspace's whole claim history through
+ * (org_id, created_at) instead of the primary key (613 µs a lookup after a few thousand claims).
+ */
+export const claimById = prepare((db) => db.selectFrom('claims').selectAll().where('id', '=', param<string>('id')));
 
 /** A resource row (SQLite, where one writer needs no row lock; prepared once). */
 const resourceRow = prepare((db) =>
@@ -660,7 +660,7 @@ export function createSqliteStore(opts: SqliteOptions): Store {
       return { now, rows };
     },
     async lockClaim(trx, claimId) {
-      const claim = await claimRow.first(trx, { id: claimId });
+      const claim = await claimById.first(trx, { id: claimId });
       return claim && { now: await store.now(trx), claim };
     },
     async now() {
