@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { inspect } from 'node:util';
 import { AvailsyncError, createAvailsyncClient, type FetchLike } from '../src/index.js';
-import { MIN, STORES, startServer, type TestServer } from './helpers.js';
+import { aborted, MIN, STORES, startServer, type TestServer } from './helpers.js';
 
 const realFetch = globalThis.fetch as unknown as FetchLike;
 
@@ -288,7 +288,8 @@ for (const kind of STORES) {
         async ({ signal, claim }) => {
           const pre = await client(high).work.start({ resource: 'repo:owner/preempt', preempt: true });
           assert.equal(pre.action, 'proceed');
-          const reason = await new Promise((resolve) => signal.addEventListener('abort', () => resolve(signal.reason), { once: true }));
+          // aborted(): the auto-extend (every 5 ms) may have met the preemption while the start was awaited.
+          const reason = await aborted(signal);
           assert.ok(reason instanceof AvailsyncError);
           assert.equal(reason.code, 'lease_lost');
           assert.equal(reason.details?.status, 'preempted');
@@ -309,7 +310,7 @@ for (const kind of STORES) {
       const a = client(ws.agent);
       const result = await a.work.withClaim('repo:owner/expire', { durationMinutes: 5, autoExtendIntervalMs: 5 }, async ({ signal }) => {
         t.clock.advance(6 * MIN);
-        await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+        await aborted(signal);
         return (signal.reason as AvailsyncError).details?.status;
       });
       assert.ok(result.action === 'proceed');
