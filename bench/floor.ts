@@ -29,7 +29,7 @@ export async function inProcessFloor(kind: 'sqlite' | 'postgres', clients: numbe
   const principals: Principal[] = [];
   for (let i = 0; i < clients; i++) {
     const created = await services.agents.create(user, { name: `floor-${i}` }, undefined);
-    const found = await services.agents.resolveKey(sha256((created.body as { api_key: string }).api_key));
+    const found = await services.keys.resolve(sha256((created.body as { api_key: string }).api_key));
     principals.push({ kind: 'agent', org: found!.org, agent: found!.agent });
   }
   const result = await runClosedLoop(clients, seconds, async (i, timed) => {

@@ -61,9 +61,10 @@ describe('round trips to PostgreSQL', { skip: !PG_ENABLED }, () => {
     return s;
   };
 
-  it('a claim (start + finish) costs 8 round trips: start 5, finish 3', async () => {
+  it('a claim (start + finish) costs 4 round trips: start 2, finish 2', async () => {
     const { key } = await t.workspace();
-    // Warm: the agent's first request records last-seen; the plan's counters are read once.
+    // Warm: the agent's first request records last-seen and puts its key in the node's cache; the plan's
+    // counters are read once.
     const warm = await t.start(key, { resource: 'repo:acme/warm' });
     await t.request('POST', '/v1/work/run/finish', { key, body: { claim_id: warm.body.claim.id } });
 
@@ -76,26 +77,29 @@ describe('round trips to PostgreSQL', { skip: !PG_ENABLED }, () => {
     );
     assert.equal(start.result.body.action, 'proceed');
     const s = start.trips;
-    assert.equal(s.length, 5, `start: ${JSON.stringify(s, null, 1)}`);
-    assert.match(s[0]?.join() ?? '', /"agents"/, 'the key lookup');
-    assert.deepEqual(s[1]?.[0], 'begin', 'begin goes with the first statement');
-    assert.match(s[1]?.[1] ?? '', /idempotency_keys/);
-    assert.match(s[2]?.join() ?? '', /from resources .* for update/, 'the resource lock');
-    assert.match(s[3]?.join() ?? '', /resource_dependencies/, 'live claims and rules in one read');
-    assert.deepEqual(s[4], ['writes', 'commit'], 'the deferred writes go with the commit');
+    assert.equal(s.length, 2, `start: ${JSON.stringify(s, null, 1)}`);
+    const [first = []] = s;
+    assert.equal(first.length, 5, 'begin and four statements in one round trip');
+    assert.equal(first[0], 'begin');
+    assert.match(first[1] ?? '', /"key_hash" = \$1/, 'the key confirmed inside the transaction');
+    assert.match(first[2] ?? '', /idempotency_keys/, 'the idempotency key');
+    assert.match(first[3] ?? '', /from resources .* for update/, 'the resource lock');
+    assert.match(first[4] ?? '', /resource_dependencies/, 'live claims and rules, read after the lock');
+    assert.deepEqual(s[1], ['writes', 'commit'], 'the deferred writes go with the commit');
 
     const finish = await counted(() =>
       t.request('POST', '/v1/work/run/finish', { key, body: { claim_id: start.result.body.claim.id, outcome: 'finished' } }),
     );
     assert.equal(finish.result.body.action, 'finished');
     const f = finish.trips;
-    assert.equal(f.length, 3, `finish: ${JSON.stringify(f, null, 1)}`);
-    assert.deepEqual(f[1]?.[0], 'begin');
-    assert.match(f[1]?.[1] ?? '', /for update of res .* for update/, 'resource and claim locked in one statement');
-    assert.deepEqual(f[2], ['writes', 'commit']);
+    assert.equal(f.length, 2, `finish: ${JSON.stringify(f, null, 1)}`);
+    assert.equal(f[0]?.[0], 'begin');
+    assert.match(f[0]?.[1] ?? '', /"key_hash" = \$1/);
+    assert.match(f[0]?.[2] ?? '', /for update of res .* for update/, 'resource and claim locked in one statement');
+    assert.deepEqual(f[1], ['writes', 'commit']);
   });
 
-  it('a plain extend (a heartbeat) costs 4 round trips, and the renewal lands', async () => {
+  it('a plain extend (a heartbeat) costs 2 round trips, and the renewal lands', async () => {
     const { key } = await t.workspace();
     const claim = (await t.start(key, { resource: 'repo:acme/heartbeat', duration_minutes: 10 })).body.claim;
     clock.advance(60_000);
@@ -104,10 +108,11 @@ describe('round trips to PostgreSQL', { skip: !PG_ENABLED }, () => {
     );
     assert.equal(extend.result.body.action, 'extended');
     const e = extend.trips;
-    assert.equal(e.length, 4, `extend: ${JSON.stringify(e, null, 1)}`);
-    assert.deepEqual(e[1]?.[0], 'begin');
-    assert.match(e[2]?.join() ?? '', /"file_claims"/, 'the working set, for the answer');
-    assert.deepEqual(e[3], ['writes', 'commit']);
+    assert.equal(e.length, 2, `extend: ${JSON.stringify(e, null, 1)}`);
+    assert.equal(e[0]?.[0], 'begin');
+    assert.match(e[0]?.[2] ?? '', /for update of res .* for update/);
+    assert.match(e[0]?.[3] ?? '', /"file_claims"/, 'the working set, for the answer, read after the lock');
+    assert.deepEqual(e[1], ['writes', 'commit']);
     const row = await store.db
       .selectFrom('claims')
       .select(['expires_at', 'renewal_count'])
@@ -115,6 +120,28 @@ describe('round trips to PostgreSQL', { skip: !PG_ENABLED }, () => {
       .executeTakeFirstOrThrow();
     assert.equal(row.expires_at, Date.parse(extend.result.body.claim.expires_at));
     assert.equal(row.renewal_count, 1);
+  });
+
+  it('a key seen for the first time is read before the transaction; a changed one costs a second transaction', async () => {
+    const { agent, key } = await t.workspace();
+    const cold = await counted(() => t.start(key, { resource: 'repo:acme/cold' }));
+    assert.equal(cold.trips.length, 3, `cold: ${JSON.stringify(cold.trips, null, 1)}`);
+    assert.match(cold.trips[0]?.join() ?? '', /"key_hash" = \$1/, 'the key lookup');
+    assert.ok(!cold.trips[1]?.some((s) => /"key_hash"/.test(s)), 'a key just read is not read again');
+
+    await store.db.updateTable('agents').set({ priority: 90 }).where('id', '=', agent.id).execute();
+    const changed = await counted(() => t.start(key, { resource: 'repo:acme/changed' }));
+    assert.equal(changed.result.body.claim.priority, 90);
+    // The first transaction confirms the key, finds it changed and rolls back (its writes never leave this
+    // process: they go with the commit); then the key is read afresh and the start runs again.
+    const texts = changed.trips.map((trip) => trip.join(' | '));
+    assert.deepEqual(
+      texts.map((s) =>
+        /rollback/.test(s) ? 'rollback' : /^commit$|writes \| commit/.test(s) ? 'commit' : /^begin/.test(s) ? 'begin…' : 'read',
+      ),
+      ['begin…', 'rollback', 'read', 'begin…', 'commit'],
+      JSON.stringify(changed.trips, null, 1),
+    );
   });
 
   it('runs node-postgres in pipeline mode (without it the grouped statements would each wait for the last)', () => {

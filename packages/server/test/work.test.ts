@@ -277,11 +277,16 @@ for (const kind of STORES) {
       const other = await t.createAgent(session, { name: 'other' });
       const body = { resource: 'repo:acme/idem', reason: 'nightly' };
       const a = await t.request('POST', '/v1/work/run/start', { key, body, headers: { 'idempotency-key': 'run-1' } });
+      const audits = () => t.store.db.selectFrom('audit_events').select('event').where('org_id', '=', session.orgId).execute();
+      const written = await audits();
       const b = await t.request('POST', '/v1/work/run/start', { key, body, headers: { 'idempotency-key': 'run-1' } });
       assert.deepEqual(b.body, a.body);
       assert.equal(b.headers.get('idempotent-replayed'), 'true');
       const viaBody = await t.request('POST', '/v1/work/run/start', { key, body: { ...body, idempotency_key: 'run-1' } });
       assert.deepEqual(viaBody.body, a.body, 'the body field is the same key');
+      // A replay's decision runs before its key is known to be used (the key goes out with the lock), and
+      // would be a skip with an audit row: it is rolled back whole.
+      assert.deepEqual(await audits(), written, 'a replay writes nothing');
       const diff = await t.request('POST', '/v1/work/run/start', {
         key,
         body: { ...body, reason: 'other' },

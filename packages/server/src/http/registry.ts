@@ -17,16 +17,25 @@ export type RouteContext<R extends RouteConfig> = Parameters<RouteHandler<R, App
 
 export interface Router {
   services: Services;
-  add<R extends RouteConfig>(auth: AuthMode, route: R, handler: (c: RouteContext<R>) => Promise<Response>): void;
+  add<R extends RouteConfig>(auth: AuthMode, route: R, handler: (c: RouteContext<R>) => Promise<Response>, opts?: RouteOptions): void;
+}
+
+export interface RouteOptions {
+  /**
+   * The handler's service confirms an agent principal inside its own transaction (services/keys.ts), so
+   * the key may come from this node's cache. Only for services that do: any other would act on a key row
+   * it never read.
+   */
+  keyCache?: boolean;
 }
 
 export function createRouter(app: OpenAPIHono<AppEnv>, services: Services, list: RouteInfo[]): Router {
   return {
     services,
-    add(auth, route, handler) {
+    add(auth, route, handler, opts = {}) {
       const path = route.path.replace(/\{(\w+)\}/g, ':$1');
       const method = route.method.toUpperCase();
-      const middleware: MiddlewareHandler<AppEnv>[] = auth === 'public' ? [] : [authenticate(auth, services)];
+      const middleware: MiddlewareHandler<AppEnv>[] = auth === 'public' ? [] : [authenticate(auth, services, opts)];
       // Every agent-key request is recorded as activity (and counted toward the plan's monthly calls).
       if (auth === 'agent' || auth === 'either') middleware.push(recordActivity(services.activity.recorder, { method, path }));
       const security =

@@ -16,7 +16,7 @@ import { newId } from '../ids.js';
 import type { ActivityEventsTable, UsageReportsTable } from '../storage/governance-tables.js';
 import type { OrgRow, Principal, Reply, ServiceDeps } from './context.js';
 import { idempotencyScope } from './context.js';
-import { type IdempotentReply, idempotent } from './idempotency.js';
+import { type IdempotentReply, idempotentTransaction } from './idempotency.js';
 import { planLimitError } from './plans.js';
 
 export type ActivityRow = Selectable<ActivityEventsTable>;
@@ -257,40 +257,38 @@ export class ActivityService {
   async reportUsage(p: Principal, input: UsageReportRequest, key: string | undefined): Promise<IdempotentReply<unknown>> {
     if (p.kind !== 'agent') throw errors.forbidden('Usage is reported with an agent API key');
     const { idempotency_key: _ignored, ...fields } = input;
-    return this.deps.store.transaction((trx) =>
-      idempotent(
-        trx,
-        { scope: idempotencyScope(p), key, fingerprint: { route: 'activity/usage', ...fields } },
-        this.deps.clock.now(),
-        async () => {
-          if (fields.claim_id !== undefined) {
-            const claim = await trx
-              .selectFrom('claims')
-              .select(['agent_id'])
-              .where('id', '=', fields.claim_id)
-              .where('org_id', '=', p.org.id)
-              .executeTakeFirst();
-            if (!claim) throw errors.notFound('Claim');
-            if (claim.agent_id !== p.agent.id) throw errors.forbidden('This claim belongs to another agent');
-          }
-          const row: UsageRow = {
-            id: newId('usage'),
-            org_id: p.org.id,
-            agent_id: p.agent.id,
-            claim_id: fields.claim_id ?? null,
-            model: fields.model ?? null,
-            input_tokens: fields.input_tokens ?? null,
-            output_tokens: fields.output_tokens ?? null,
-            cost_usd: fields.cost_usd ?? null,
-            external_run_id: fields.external_run_id ?? null,
-            metadata: JSON.stringify(fields.metadata ?? {}),
-            created_at: this.deps.clock.now(),
-          };
-          await trx.insertInto('usage_reports').values(row).execute();
-          const reply: Reply = { status: 201, body: { usage: toUsage(row) } };
-          return reply;
-        },
-      ),
+    return idempotentTransaction(
+      this.deps.store,
+      { scope: idempotencyScope(p), key, fingerprint: { route: 'activity/usage', ...fields } },
+      this.deps.clock.now(),
+      async (trx) => {
+        if (fields.claim_id !== undefined) {
+          const claim = await trx
+            .selectFrom('claims')
+            .select(['agent_id'])
+            .where('id', '=', fields.claim_id)
+            .where('org_id', '=', p.org.id)
+            .executeTakeFirst();
+          if (!claim) throw errors.notFound('Claim');
+          if (claim.agent_id !== p.agent.id) throw errors.forbidden('This claim belongs to another agent');
+        }
+        const row: UsageRow = {
+          id: newId('usage'),
+          org_id: p.org.id,
+          agent_id: p.agent.id,
+          claim_id: fields.claim_id ?? null,
+          model: fields.model ?? null,
+          input_tokens: fields.input_tokens ?? null,
+          output_tokens: fields.output_tokens ?? null,
+          cost_usd: fields.cost_usd ?? null,
+          external_run_id: fields.external_run_id ?? null,
+          metadata: JSON.stringify(fields.metadata ?? {}),
+          created_at: this.deps.clock.now(),
+        };
+        await trx.insertInto('usage_reports').values(row).execute();
+        const reply: Reply = { status: 201, body: { usage: toUsage(row) } };
+        return reply;
+      },
     );
   }
 }

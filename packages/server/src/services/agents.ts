@@ -4,11 +4,10 @@ import type { Agent, AgentModeValue, AgentTypeValue } from '@availsync/protocol'
 import { iso, isoOrNull } from '../clock.js';
 import { newId } from '../ids.js';
 import { generateApiKey } from '../security/keys.js';
-import { param, prepare } from '../storage/prepared.js';
 import { writeAudit } from './audit.js';
 import type { AgentRow, OrgRow, Principal, ServiceDeps } from './context.js';
 import { idempotencyScope } from './context.js';
-import { idempotent } from './idempotency.js';
+import { idempotentTransaction } from './idempotency.js';
 import { findLiveAgent } from './lookups.js';
 import { ensurePlanCapacity } from './plans.js';
 import type { WorkService } from './work.js';
@@ -38,24 +37,6 @@ type AgentFields = {
   priority?: number | undefined;
   mode?: AgentModeValue | undefined;
 };
-
-/** Resolve an agent key (already hashed) to its agent and workspace: runs on every agent request. */
-const byKeyHash = prepare((db) =>
-  db
-    .selectFrom('agents')
-    .innerJoin('orgs', 'orgs.id', 'agents.org_id')
-    .selectAll('agents')
-    .select([
-      'orgs.name as org_name',
-      'orgs.plan as org_plan',
-      'orgs.default_mode as org_default_mode',
-      'orgs.default_claim_minutes as org_default_claim_minutes',
-      'orgs.max_claim_minutes as org_max_claim_minutes',
-      'orgs.created_at as org_created_at',
-    ])
-    .where('agents.key_hash', '=', param<string>('hash'))
-    .where('agents.deleted_at', 'is', null),
-);
 
 export class AgentService {
   constructor(
@@ -87,49 +68,47 @@ export class AgentService {
   }
 
   async create(p: Principal & { kind: 'user' }, input: AgentFields & { name: string }, idempotencyKey: string | undefined) {
-    return this.deps.store.transaction((trx) =>
-      idempotent(
-        trx,
-        { scope: idempotencyScope(p), key: idempotencyKey, fingerprint: { route: 'agents.create', ...input } },
-        this.deps.clock.now(),
-        async () => {
-          await ensurePlanCapacity(this.deps, trx, p.org, { agents: true });
-          const now = this.deps.clock.now();
-          const key = generateApiKey();
-          const row: AgentRow = {
-            id: newId('agent'),
-            org_id: p.org.id,
-            name: input.name,
-            agent_type: input.agent_type ?? 'generic',
-            priority: input.priority ?? 100,
-            mode: input.mode ?? 'inherit',
-            key_hash: key.hash,
+    return idempotentTransaction(
+      this.deps.store,
+      { scope: idempotencyScope(p), key: idempotencyKey, fingerprint: { route: 'agents.create', ...input } },
+      this.deps.clock.now(),
+      async (trx) => {
+        await ensurePlanCapacity(this.deps, trx, p.org, { agents: true });
+        const now = this.deps.clock.now();
+        const key = generateApiKey();
+        const row: AgentRow = {
+          id: newId('agent'),
+          org_id: p.org.id,
+          name: input.name,
+          agent_type: input.agent_type ?? 'generic',
+          priority: input.priority ?? 100,
+          mode: input.mode ?? 'inherit',
+          key_hash: key.hash,
+          key_prefix: key.prefix,
+          key_created_at: now,
+          created_at: now,
+          last_seen_at: null,
+          last_heartbeat_at: null,
+          deleted_at: null,
+        };
+        await trx.insertInto('agents').values(row).execute();
+        await writeAudit(trx, now, {
+          org_id: p.org.id,
+          actor: { type: 'user', id: p.userId },
+          event: 'agent.created',
+          details: {
+            agent_id: row.id,
+            name: row.name,
+            agent_type: row.agent_type,
+            priority: row.priority,
+            mode: row.mode,
             key_prefix: key.prefix,
-            key_created_at: now,
-            created_at: now,
-            last_seen_at: null,
-            last_heartbeat_at: null,
-            deleted_at: null,
-          };
-          await trx.insertInto('agents').values(row).execute();
-          await writeAudit(trx, now, {
-            org_id: p.org.id,
-            actor: { type: 'user', id: p.userId },
-            event: 'agent.created',
-            details: {
-              agent_id: row.id,
-              name: row.name,
-              agent_type: row.agent_type,
-              priority: row.priority,
-              mode: row.mode,
-              key_prefix: key.prefix,
-            },
-          });
-          return { status: 201, body: { agent: toAgent(row, p.org, now), api_key: key.key as string | null } };
-        },
-        // The key is shown once: a replay of this request returns the agent with api_key null.
-        (body) => ({ ...body, api_key: null }),
-      ),
+          },
+        });
+        return { status: 201, body: { agent: toAgent(row, p.org, now), api_key: key.key as string | null } };
+      },
+      // The key is shown once: a replay of this request returns the agent with api_key null.
+      { forStorage: (body) => ({ ...body, api_key: null }) },
     );
   }
 
@@ -199,22 +178,6 @@ export class AgentService {
   /** The calling agent's own profile, from what authentication already loaded. */
   self(p: Principal & { kind: 'agent' }) {
     return toAgent(p.agent, p.org, this.deps.clock.now());
-  }
-
-  async resolveKey(hash: string) {
-    const row = await byKeyHash.first(this.deps.store.db, { hash });
-    if (!row) return null;
-    const { org_name, org_plan, org_default_mode, org_default_claim_minutes, org_max_claim_minutes, org_created_at, ...agent } = row;
-    const org: OrgRow = {
-      id: agent.org_id,
-      name: org_name,
-      plan: org_plan,
-      default_mode: org_default_mode,
-      default_claim_minutes: org_default_claim_minutes,
-      max_claim_minutes: org_max_claim_minutes,
-      created_at: org_created_at,
-    };
-    return { agent: agent as AgentRow, org };
   }
 
   #lastSeenWrites = new Map<string, number>();

@@ -18,7 +18,13 @@ export interface ServiceDeps {
 
 /** Who is calling: an agent with its key, or a workspace user with a session cookie. */
 export type Principal =
-  | { kind: 'agent'; org: OrgRow; agent: AgentRow }
+  | {
+      kind: 'agent';
+      org: OrgRow;
+      agent: AgentRow;
+      /** Taken from this node's key cache: its transaction confirms it (services/keys.ts). */
+      unconfirmed?: { hash: string; fingerprint: string } | undefined;
+    }
   | { kind: 'user'; org: OrgRow; userId: string; sessionHash: string };
 
 export type Actor = { type: 'agent' | 'user' | 'system'; id: string | null };

@@ -44,7 +44,7 @@ import type { HoldsTable } from '../storage/holds-table.js';
 import { ACTIVE, type Executor, type Tx } from '../storage/store.js';
 import { writeAudit } from './audit.js';
 import { actorOf, idempotencyScope, type Principal, type Reply, type ServiceDeps } from './context.js';
-import { type IdempotentReply, idempotent } from './idempotency.js';
+import { type IdempotentReply, idempotentTransaction } from './idempotency.js';
 import { ensurePlanCapacity } from './plans.js';
 import type { WorkService } from './work.js';
 
@@ -194,72 +194,70 @@ export class HoldService {
     const { idempotency_key: key, ...fingerprint } = input;
     const resource = formatResource(ref);
     try {
-      return await this.store.transaction((trx) =>
-        idempotent(
-          trx,
-          { scope: idempotencyScope(p), key, fingerprint: { route: 'holds/create', ...fingerprint } },
-          this.deps.clock.now(),
-          async (): Promise<Reply<CreateBody>> => {
-            const { now } = await this.store.lockResources(trx, [{ org_id: p.org.id, ...ref }]);
-            // A held resource is a protected resource: it counts against the plan.
-            await ensurePlanCapacity(this.deps, trx, p.org, { resource: ref });
-            if (wanted.end <= now) {
-              throw errors.invalid('The window has already ended: end_at must be in the future', { end_at: 'must be in the future' });
-            }
-            // Every active hold of the resource: lapsed ones are marked expired here, under the lock, so the
-            // exclusion constraint (which sees only status) agrees with the decision.
-            const active = await this.activeOn(trx, p.org.id, ref, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
-            await this.lapse(trx, active, now);
-            const live = active.filter((h) => isLiveHold(h, now));
-            const { conflicts, body } = this.conflictBody(ref, live, wanted, now);
-            if (conflicts.length > 0) {
-              await writeAudit(trx, now, {
-                org_id: p.org.id,
-                actor: actorOf(p),
-                event: 'hold.conflict',
-                resource,
-                details: {
-                  agent_id: agent.id,
-                  start_at: iso(wanted.start),
-                  end_at: iso(wanted.end),
-                  conflicting_hold_ids: conflicts.map((h) => h.id),
-                },
-              });
-              return { status: 409, body };
-            }
-            const row: HoldRow = {
-              id: newId('hold'),
-              org_id: p.org.id,
-              agent_id: agent.id,
-              resource_type: ref.resource_type,
-              resource_key: ref.resource_key,
-              start_at: wanted.start,
-              end_at: wanted.end,
-              status: 'active',
-              reason: input.reason ?? null,
-              metadata: JSON.stringify(input.metadata ?? {}),
-              expires_at: input.ttl_minutes === undefined ? null : now + input.ttl_minutes * MINUTE,
-              idempotency_key: key ?? null,
-              created_at: now,
-              released_at: null,
-            };
-            await trx.insertInto('holds').values(row).execute();
+      return await idempotentTransaction(
+        this.store,
+        { scope: idempotencyScope(p), key, fingerprint: { route: 'holds/create', ...fingerprint } },
+        this.deps.clock.now(),
+        async (trx): Promise<Reply<CreateBody>> => {
+          const { now } = await this.store.lockResources(trx, [{ org_id: p.org.id, ...ref }]);
+          // A held resource is a protected resource: it counts against the plan.
+          await ensurePlanCapacity(this.deps, trx, p.org, { resource: ref });
+          if (wanted.end <= now) {
+            throw errors.invalid('The window has already ended: end_at must be in the future', { end_at: 'must be in the future' });
+          }
+          // Every active hold of the resource: lapsed ones are marked expired here, under the lock, so the
+          // exclusion constraint (which sees only status) agrees with the decision.
+          const active = await this.activeOn(trx, p.org.id, ref, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+          await this.lapse(trx, active, now);
+          const live = active.filter((h) => isLiveHold(h, now));
+          const { conflicts, body } = this.conflictBody(ref, live, wanted, now);
+          if (conflicts.length > 0) {
             await writeAudit(trx, now, {
               org_id: p.org.id,
               actor: actorOf(p),
-              event: 'hold.created',
+              event: 'hold.conflict',
               resource,
               details: {
-                hold_id: row.id,
                 agent_id: agent.id,
-                start_at: iso(row.start_at),
-                end_at: iso(row.end_at),
-                expires_at: isoOrNull(row.expires_at),
+                start_at: iso(wanted.start),
+                end_at: iso(wanted.end),
+                conflicting_hold_ids: conflicts.map((h) => h.id),
               },
             });
-            return { status: 201, body: { hold: toHold(row, now) } };
-          },
-        ),
+            return { status: 409, body };
+          }
+          const row: HoldRow = {
+            id: newId('hold'),
+            org_id: p.org.id,
+            agent_id: agent.id,
+            resource_type: ref.resource_type,
+            resource_key: ref.resource_key,
+            start_at: wanted.start,
+            end_at: wanted.end,
+            status: 'active',
+            reason: input.reason ?? null,
+            metadata: JSON.stringify(input.metadata ?? {}),
+            expires_at: input.ttl_minutes === undefined ? null : now + input.ttl_minutes * MINUTE,
+            idempotency_key: key ?? null,
+            created_at: now,
+            released_at: null,
+          };
+          await trx.insertInto('holds').values(row).execute();
+          await writeAudit(trx, now, {
+            org_id: p.org.id,
+            actor: actorOf(p),
+            event: 'hold.created',
+            resource,
+            details: {
+              hold_id: row.id,
+              agent_id: agent.id,
+              start_at: iso(row.start_at),
+              end_at: iso(row.end_at),
+              expires_at: isoOrNull(row.expires_at),
+            },
+          });
+          return { status: 201, body: { hold: toHold(row, now) } };
+        },
       );
     } catch (err) {
       if (!isHoldOverlapViolation(err)) throw err;

@@ -1,13 +1,13 @@
 /**
- * Idempotency inside the caller's transaction. The key row is inserted first: on PostgreSQL a concurrent
- * request with the same key waits on that uncommitted row and then reads the committed answer; on SQLite
- * transactions are serialised. A replay returns the original status and body; the same key with a
+ * Idempotency: a request and its key in one transaction. The key row is inserted first: on PostgreSQL a
+ * concurrent request with the same key waits on that uncommitted row and then reads the committed answer;
+ * on SQLite transactions are serialised. A replay returns the original status and body; the same key with a
  * different request is 422.
  */
 import { createHash } from 'node:crypto';
 import { ApiError } from '../http/errors.js';
 import { param, prepare } from '../storage/prepared.js';
-import { deferWrite, type Tx } from '../storage/store.js';
+import { deferWrite, type Store, sendAhead, type Tx } from '../storage/store.js';
 import type { Reply } from './context.js';
 
 export interface IdempotencyRequest {
@@ -57,27 +57,67 @@ const recordReply = prepare((db) =>
     .where('key', '=', param<string>('key')),
 );
 
+const storedReply = prepare((db) =>
+  db
+    .selectFrom('idempotency_keys')
+    .select(['request_hash', 'status_code', 'response'])
+    .where('scope', '=', param<string>('scope'))
+    .where('key', '=', param<string>('key')),
+);
+
+/** Thrown inside the transaction when its key was already used: the transaction rolls back, then the stored reply is read. */
+class Replay extends Error {}
+
 /**
+ * `run` in a transaction of its own, at most once per key. The key row goes out ahead (sendAhead): on
+ * PostgreSQL in one round trip with `run`'s first statement, which PostgreSQL runs after it. So `run` has
+ * already started when it is known whether the key was new: if it was not, or `run` failed and the key was
+ * not new, the transaction rolls back — nothing `run` did lands — and the stored reply is returned.
+ *
  * `forStorage` shapes what is kept for replays: a secret in the answer (a new API key) is returned once
  * and never stored, so a replay answers without it.
  */
-export async function idempotent<B>(
-  trx: Tx,
+export async function idempotentTransaction<B>(
+  store: Store,
   req: IdempotencyRequest,
   createdAt: number,
-  run: () => Promise<Reply<B>>,
-  forStorage: (body: B) => unknown = (body) => body,
+  run: (trx: Tx) => Promise<Reply<B>>,
+  opts: {
+    forStorage?: (body: B) => unknown;
+    /** The transaction to run in (default the store's; the claim path's confirms the caller's key). */
+    transaction?: <T>(fn: (trx: Tx) => Promise<T>) => Promise<T>;
+  } = {},
 ): Promise<IdempotentReply<B>> {
-  if (!req.key) return { ...(await run()), replayed: false };
+  const { key } = req;
+  const { forStorage = (body: B) => body, transaction = (fn) => store.transaction(fn) } = opts;
+  if (!key) return { ...(await transaction(run)), replayed: false };
   const hash = requestHash(req.fingerprint);
-  const inserted = await claimKey.first(trx, { scope: req.scope, key: req.key, hash, created_at: createdAt });
-  if (!inserted) {
-    const row = await trx
-      .selectFrom('idempotency_keys')
-      .select(['request_hash', 'status_code', 'response'])
-      .where('scope', '=', req.scope)
-      .where('key', '=', req.key)
-      .executeTakeFirstOrThrow();
+  for (;;) {
+    try {
+      return await transaction(async (trx) => {
+        const claimed = await sendAhead(trx, claimKey.bind(trx, { scope: req.scope, key, hash, created_at: createdAt }));
+        const isNew = async () => (await claimed.rows()).length > 0;
+        let reply: Reply<B>;
+        try {
+          reply = await run(trx);
+        } catch (err) {
+          if (!(await isNew())) throw new Replay();
+          throw err;
+        }
+        if (!(await isNew())) throw new Replay();
+        await deferWrite(
+          trx,
+          recordReply.bind(trx, { status: reply.status, response: JSON.stringify(forStorage(reply.body)), scope: req.scope, key }),
+        );
+        return { ...reply, replayed: false };
+      });
+    } catch (err) {
+      if (!(err instanceof Replay)) throw err;
+    }
+    // The insert found the key committed (it waits for a transaction still writing it), so it is there
+    // now, unless the retention sweep removed it in between: then the request runs again, as new.
+    const row = await storedReply.first(store.db, { scope: req.scope, key });
+    if (!row) continue;
     if (row.request_hash !== hash) {
       throw new ApiError(
         'idempotency_key_reused',
@@ -86,10 +126,4 @@ export async function idempotent<B>(
     }
     return { status: row.status_code, body: JSON.parse(row.response) as B, replayed: true };
   }
-  const reply = await run();
-  await deferWrite(
-    trx,
-    recordReply.bind(trx, { status: reply.status, response: JSON.stringify(forStorage(reply.body)), scope: req.scope, key: req.key }),
-  );
-  return { ...reply, replayed: false };
 }

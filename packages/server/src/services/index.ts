@@ -5,6 +5,7 @@ import { AuditLogService } from './audit-log.js';
 import { ConnectionService } from './connection.js';
 import type { ServiceDeps } from './context.js';
 import { HoldService } from './holds.js';
+import { KeyService } from './keys.js';
 import { PlanService } from './plans.js';
 import { RetentionService } from './retention.js';
 import { RulesService } from './rules.js';
@@ -16,6 +17,7 @@ export interface Services {
   work: WorkService;
   accounts: AccountService;
   agents: AgentService;
+  keys: KeyService;
   holds: HoldService;
   // governance (issue 4)
   activity: ActivityService;
@@ -28,13 +30,15 @@ export interface Services {
 }
 
 export function createServices(deps: ServiceDeps): Services {
-  const work = new WorkService(deps);
+  const keys = new KeyService(deps);
+  const work = new WorkService(deps, keys);
   const recorder = new ActivityRecorder(deps);
   return {
     deps,
     work,
     accounts: new AccountService(deps),
     agents: new AgentService(deps, work),
+    keys,
     holds: new HoldService(deps, work),
     activity: new ActivityService(deps, recorder),
     rules: new RulesService(deps),

@@ -26,7 +26,7 @@ import { isLiteralPath, normalizePattern, OverlapIndex } from '../domain/paths.j
 import { errors } from '../http/errors.js';
 import { newId } from '../ids.js';
 import { param, prepare, prepareInsert } from '../storage/prepared.js';
-import { ACTIVE, claimById, deferWrite, type Executor, type ResourceKey, type Tx } from '../storage/store.js';
+import { ACTIVE, claimById, deferWrite, type Executor, type Query, type ResourceKey, type Tx } from '../storage/store.js';
 import { writeAudit } from './audit.js';
 import {
   type ClaimRow,
@@ -38,7 +38,8 @@ import {
   toClaim,
 } from './claims-view.js';
 import { type AgentRow, actorOf, idempotencyScope, type Principal, type Reply, type ServiceDeps } from './context.js';
-import { idempotent } from './idempotency.js';
+import { idempotentTransaction } from './idempotency.js';
+import type { KeyService } from './keys.js';
 import { findLiveAgent } from './lookups.js';
 import { ensurePlanCapacity } from './plans.js';
 import { hasDependencies, relatedResources } from './rules.js';
@@ -73,6 +74,9 @@ const liveClaimsAndRules = prepare((db) =>
     .selectAll('live')
     .select('rules.related'),
 );
+
+/** One claim's working set (prepared once). */
+const workingSetOf = prepare((db) => db.selectFrom('file_claims').selectAll().where('claim_id', '=', param<string>('id')));
 
 /** Thrown inside a start's transaction when its resource turns out to have dependency rules (see start()). */
 class HasDependencies extends Error {}
@@ -154,7 +158,10 @@ interface StartInput extends RunStartRequest {
 }
 
 export class WorkService {
-  constructor(private readonly deps: ServiceDeps) {}
+  constructor(
+    private readonly deps: ServiceDeps,
+    private readonly keys: KeyService,
+  ) {}
 
   private get store() {
     return this.deps.store;
@@ -202,7 +209,7 @@ export class WorkService {
   /**
    * Lock the resources whose claims conflict with a claim on `ref` and read their live claims after the
    * locks. Usually `ref` has no dependency rules: lock it, then read its live claims and whether it has
-   * rules, one statement each. If it has (rare), the other resources cannot be locked now: taken out of
+   * rules (store.lockResourceThen: one statement each, one round trip for both). If it has (rare), the other resources cannot be locked now: taken out of
    * sorted order, two starts could deadlock. It throws HasDependencies, and start() runs the transaction
    * again `withRules`: the rules read first, the whole scope locked in sorted order (lockConflictScope).
    */
@@ -212,11 +219,11 @@ export class WorkService {
       return { now, locked: rows, current: await this.liveClaimsOn(trx, orgId, scope) };
     }
     const key: ResourceKey = { org_id: orgId, resource_type: ref.resource_type, resource_key: ref.resource_key };
-    const { now, rows } = await this.store.lockResources(trx, [key]);
-    const read = await liveClaimsAndRules.execute(trx, { org: orgId, type: ref.resource_type, key: ref.resource_key });
+    const read = liveClaimsAndRules.bind(trx, { org: orgId, type: ref.resource_type, key: ref.resource_key });
+    const { now, row, rows } = await this.store.lockResourceThen(trx, key, read);
     // SQLite answers 0 or 1, PostgreSQL false or true.
-    if (read.some((r) => Boolean(r.related))) throw new HasDependencies();
-    return { now, locked: rows, current: read.filter((r) => r.id !== null) as LiveClaimRow[] };
+    if (rows.some((r) => Boolean(r.related))) throw new HasDependencies();
+    return { now, locked: [row], current: rows.filter((r) => r.id !== null) as LiveClaimRow[] };
   }
 
   private async liveClaimsOn(ex: Executor, orgId: string, refs: ResourceRef[]): Promise<LiveClaimRow[]> {
@@ -280,7 +287,11 @@ export class WorkService {
     });
   }
 
-  async start(p: Principal, input: StartInput, route = 'run/start', present: (r: Reply) => Reply = (r) => r) {
+  start(p: Principal, input: StartInput, route = 'run/start', present: (r: Reply) => Reply = (r) => r) {
+    return this.keys.withPrincipal(p, (p) => this.startAs(p, input, route, present));
+  }
+
+  private async startAs(p: Principal, input: StartInput, route: string, present: (r: Reply) => Reply) {
     const agent = await this.actingAgent(p, input.agent_id);
     const ref = resolveWorkResource(input);
     const priority = input.priority ?? agent.priority;
@@ -295,10 +306,12 @@ export class WorkService {
     const { idempotency_key: key, ...fingerprint } = input;
 
     const run = (withRules: boolean) =>
-      this.store.transaction(async (trx) =>
-        idempotent(trx, { scope: idempotencyScope(p), key, fingerprint: { route, ...fingerprint } }, this.deps.clock.now(), async () =>
-          present(await this.decideAndApply(trx, p, { agent, ref, priority, duration, mode, startAt, input, key, withRules })),
-        ),
+      idempotentTransaction(
+        this.store,
+        { scope: idempotencyScope(p), key, fingerprint: { route, ...fingerprint } },
+        this.deps.clock.now(),
+        async (trx) => present(await this.decideAndApply(trx, p, { agent, ref, priority, duration, mode, startAt, input, key, withRules })),
+        { transaction: (fn) => this.keys.transaction(p, fn) },
       );
     try {
       return await run(false);
@@ -515,11 +528,14 @@ export class WorkService {
     return this.expireIfLapsed(trx, fresh, now);
   }
 
-  /** lockClaimWith by id alone, no extra resources (a finish): the claim and its resource locked in one statement (store.lockClaim). */
-  private async lockClaimById(trx: Tx, p: Principal, claimId: string) {
-    const locked = await this.store.lockClaim(trx, claimId);
+  /**
+   * lockClaimWith by id alone, no extra resources (a finish, a plain extend): the claim and its resource
+   * locked in one statement (store.lockClaim), and `then` read after it in the same round trip.
+   */
+  private async lockClaimById<O = never>(trx: Tx, p: Principal, claimId: string, then?: Query<O>) {
+    const locked = await this.store.lockClaim(trx, claimId, then);
     if (!locked) throw errors.notFound('Claim');
-    return this.expireIfLapsed(trx, this.authorize(p, locked.claim, true), locked.now);
+    return { ...(await this.expireIfLapsed(trx, this.authorize(p, locked.claim, true), locked.now)), rows: locked.rows };
   }
 
   private async expireIfLapsed(trx: Tx, claim: ClaimRow, now: number) {
@@ -546,12 +562,24 @@ export class WorkService {
     claimId: string,
     input: { duration_minutes?: number | undefined; working_set?: WorkingSetUpdate | undefined },
   ): Promise<Reply> {
+    return this.keys.withPrincipal(p, (p) => this.extendAs(p, claimId, input));
+  }
+
+  private async extendAs(
+    p: Principal,
+    claimId: string,
+    input: { duration_minutes?: number | undefined; working_set?: WorkingSetUpdate | undefined },
+  ): Promise<Reply> {
     // A working set needs its repository locked too, known from the claim read first; a plain renewal
     // locks the claim by id.
     const row = input.working_set ? await this.findClaim(p, claimId, true) : undefined;
     const ws = row && input.working_set ? this.prepareWorkingSet(row, input.working_set, 'working_set.') : undefined;
-    return this.store.transaction(async (trx) => {
-      const { now, claim } = row ? await this.lockClaimWith(trx, row, ws ? [ws.ref] : []) : await this.lockClaimById(trx, p, claimId);
+    return this.keys.transaction(p, async (trx) => {
+      // A plain extend's working set (for the answer) is read with the lock; it does not change here.
+      const locked = row
+        ? { ...(await this.lockClaimWith(trx, row, ws ? [ws.ref] : [])), rows: [] }
+        : await this.lockClaimById(trx, p, claimId, workingSetOf.bind(trx, { id: claimId }));
+      const { now, claim } = locked;
       if (claim.status !== 'active') return this.notActive(claim);
       const duration = leaseMinutes(input.duration_minutes ?? claim.duration_minutes, p.org);
       const updated: ClaimRow = { ...claim, expires_at: now + duration * MINUTE, renewal_count: claim.renewal_count + 1 };
@@ -568,12 +596,12 @@ export class WorkService {
         details: { expires_at: iso(updated.expires_at), renewal_count: updated.renewal_count },
       });
       const wsResult = ws ? await this.applyWorkingSet(trx, p, updated, ws, now) : undefined;
-      const sets = await loadWorkingSets(trx, [claim.id]);
+      const files: FileClaimRow[] | undefined = ws ? (await loadWorkingSets(trx, [claim.id])).get(claim.id) : locked.rows;
       return {
         status: 200,
         body: {
           action: 'extended',
-          claim: toClaim(updated, sets.get(claim.id) ?? [], now),
+          claim: toClaim(updated, files ?? [], now),
           ...(wsResult ? { working_set: wsResult.body } : {}),
         },
       };
@@ -586,7 +614,16 @@ export class WorkService {
     input: { outcome?: OutcomeValue | undefined; reason?: string | undefined; metadata?: Record<string, unknown> | undefined },
     event: 'claim.finished' | 'claim.released' = 'claim.finished',
   ): Promise<RunFinishResponse> {
-    return this.store.transaction(async (trx) => {
+    return this.keys.withPrincipal(p, (p) => this.finishAs(p, claimId, input, event));
+  }
+
+  private finishAs(
+    p: Principal,
+    claimId: string,
+    input: { outcome?: OutcomeValue | undefined; reason?: string | undefined; metadata?: Record<string, unknown> | undefined },
+    event: 'claim.finished' | 'claim.released',
+  ): Promise<RunFinishResponse> {
+    return this.keys.transaction(p, async (trx) => {
       const { now, claim } = await this.lockClaimById(trx, p, claimId);
       if (claim.status !== 'active') return { action: 'already_finished', claim: toClaim(claim, [], now) };
       const outcome = input.outcome ?? (event === 'claim.released' ? null : 'finished');

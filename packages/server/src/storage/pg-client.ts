@@ -13,6 +13,10 @@
  *  - A write-behind statement (its text starts with `WRITE_BEHIND`: a transaction's deferred writes, whose
  *    result nobody reads) is answered at once and sent in one write with the statement after it, the
  *    `commit`. Its error, if any, is the commit's: the transaction rolls back as a whole.
+ *  - A statement sent ahead (its last value is an `AheadSlot`: store.sendAhead) is answered at once too,
+ *    and goes out in one write with the transaction's next statement; PostgreSQL runs the two in order,
+ *    the later one with a snapshot taken after the earlier finished. Its own result arrives in the slot.
+ *    If an earlier statement of a write fails, so does the statement the caller awaits, with that error.
  *
  * A transaction that ends before any statement reached the server sends nothing at all. Everything else
  * (pg-pool's own calls, callbacks, cursors) passes through unchanged.
@@ -34,9 +38,36 @@ function statementName(text: string): string | undefined {
   return name;
 }
 
+/**
+ * Where the result of a statement sent ahead arrives. Asked for before the statement went out (nothing
+ * else was sent since), it sends what the connection holds at once.
+ */
+export class AheadSlot {
+  #result: Promise<pg.QueryResult> | undefined;
+  #flush: (() => void) | undefined;
+
+  /** The connection holds the statement; `flush` sends it now. */
+  held(flush: () => void): void {
+    this.#flush = flush;
+  }
+
+  /** The statement went out; this is its answer. */
+  sent(result: Promise<pg.QueryResult>): void {
+    this.#result = result;
+    // Read or not, its failure is also the failure of the statement sent with it.
+    result.catch(() => {});
+  }
+
+  result(): Promise<pg.QueryResult> {
+    if (!this.#result) this.#flush?.();
+    return this.#result ?? Promise.reject(new Error('a statement sent ahead never reached the database (its transaction ended first)'));
+  }
+}
+
 interface Statement {
   text: string;
   values?: unknown[];
+  slot?: AheadSlot;
 }
 
 const answered = (command: string): pg.QueryResult => ({ command, rowCount: null, oid: 0, fields: [], rows: [] });
@@ -66,6 +97,14 @@ export function pgClientClass(opts: PgClientOptions): typeof pg.Client {
         return super.query(config, values, callback);
       }
       const text = config;
+      const slot = values.at(-1);
+      if (slot instanceof AheadSlot) {
+        const statement = { text, values: values.slice(0, -1), slot };
+        if (!this.#inTransaction) return this.#send([statement]);
+        this.#held.push(statement);
+        slot.held(() => this.#flush());
+        return Promise.resolve(answered('SELECT'));
+      }
       if (text === 'begin') {
         this.#inTransaction = true;
         this.#held = [{ text }];
@@ -91,6 +130,14 @@ export function pgClientClass(opts: PgClientOptions): typeof pg.Client {
       return this.#send([...held, { text, values }]);
     }
 
+    /** Send what is held now (a statement sent ahead whose result is wanted before the next statement). */
+    #flush(): void {
+      const held = this.#held;
+      this.#held = [];
+      if (held.some((s) => s.text !== 'begin')) this.#send(held).catch(() => {});
+      else this.#held = held;
+    }
+
     /** Send statements in one write (pipelined); answer with the last one's result or the first error. */
     #send(statements: Statement[]): Promise<pg.QueryResult> {
       opts.onRoundTrip?.(statements.map((s) => s.text));
@@ -103,13 +150,20 @@ export function pgClientClass(opts: PgClientOptions): typeof pg.Client {
       } finally {
         stream.uncork();
       }
+      // Answers arrive in order, so Promise.all fails with the first statement that failed (those after
+      // it in the transaction fail only because it is aborted).
       return Promise.all(sent).then((results) => results[results.length - 1] as pg.QueryResult);
     }
 
-    #submit({ text, values }: Statement): Promise<pg.QueryResult> {
-      if (values === undefined) return super.query(text);
-      const name = opts.preparedStatements ? statementName(text) : undefined;
-      return name ? super.query({ name, text, values }) : super.query(text, values);
+    #submit({ text, values, slot }: Statement): Promise<pg.QueryResult> {
+      let result: Promise<pg.QueryResult>;
+      if (values === undefined) result = super.query(text);
+      else {
+        const name = opts.preparedStatements ? statementName(text) : undefined;
+        result = name ? super.query({ name, text, values }) : super.query(text, values);
+      }
+      slot?.sent(result);
+      return result;
     }
   };
 }

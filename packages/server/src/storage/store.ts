@@ -28,7 +28,7 @@ import pg from 'pg';
 import type { Clock } from '../clock.js';
 import { type Checkpointer, startCheckpointer } from './checkpointer.js';
 import { migrationProvider } from './migrations/index.js';
-import { pgClientClass, WRITE_BEHIND } from './pg-client.js';
+import { AheadSlot, pgClientClass, WRITE_BEHIND } from './pg-client.js';
 import { param, prepare } from './prepared.js';
 import type { ClaimsTable, DB, OrgsTable } from './schema.js';
 
@@ -66,11 +66,22 @@ export interface Store {
    */
   lockResources(trx: Tx, keys: ResourceKey[]): Promise<{ now: number; rows: LockedResource[] }>;
   /**
+   * Lock one resource as lockResources does, then run `read`, which sees everything committed before the
+   * lock was granted. On PostgreSQL both go out in one round trip (the read is sent before the lock is
+   * answered; the database runs it after).
+   */
+  lockResourceThen<O>(trx: Tx, key: ResourceKey, read: Query<O>): Promise<{ now: number; row: LockedResource; rows: O[] }>;
+  /**
    * Lock a claim's resource row, then the claim's own row, and read the clock after both (one statement on
    * PostgreSQL; the resource is the claim's, which never changes). The claim as it is now, or undefined
    * if there is no claim with this id (in any workspace: the caller checks whose it is).
    */
-  lockClaim(trx: Tx, claimId: string): Promise<{ now: number; claim: Selectable<ClaimsTable> } | undefined>;
+  lockClaim<O = never>(
+    trx: Tx,
+    claimId: string,
+    /** Run after the lock, as in lockResourceThen (PostgreSQL: in the same round trip). */
+    then?: Query<O>,
+  ): Promise<{ now: number; claim: Selectable<ClaimsTable>; rows: O[] } | undefined>;
   /** The decision clock inside a write transaction. */
   now(trx: Executor): Promise<number>;
   /** The clock for reads outside a lock (display, previews). */
@@ -93,6 +104,15 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** A statement to run: a Kysely builder or a bound prepared query. */
+export interface Query<O> {
+  compile(): CompiledQuery<O>;
+}
+
+async function run<O>(ex: Executor, query: Query<O>): Promise<O[]> {
+  return (await ex.executeQuery(query.compile())).rows;
+}
+
 /** A write statement (insert, update, delete; a Kysely builder or a bound prepared query) whose result its transaction does not read. */
 export interface Write {
   compile(): CompiledQuery;
@@ -113,6 +133,29 @@ export async function deferWrite(ex: Executor, write: Write): Promise<void> {
   const pending = pendingWrites.get(ex);
   if (pending) pending.push(write);
   else await write.execute();
+}
+
+/** A statement sent ahead (sendAhead): its rows, once its round trip has come back. */
+export interface Ahead<O> {
+  rows(): Promise<O[]>;
+}
+
+/**
+ * Run a statement whose result is not needed yet. Inside a PostgreSQL transaction it is held and goes out
+ * in one write with the transaction's next statement (storage/pg-client.ts): PostgreSQL runs them in
+ * order, each with a snapshot taken after the one before finished, but the pair costs one round trip.
+ * `rows()` then answers without another (asked for before anything else was sent, it sends the statement
+ * on its own). Elsewhere (SQLite, no round trips; outside a transaction) it runs at once.
+ */
+export async function sendAhead<O>(ex: Executor, query: Query<O>): Promise<Ahead<O>> {
+  if (!pendingWrites.has(ex)) {
+    const rows = await run(ex, query);
+    return { rows: async () => rows };
+  }
+  const compiled = query.compile();
+  const slot = new AheadSlot();
+  await ex.executeQuery(CompiledQuery.raw(compiled.sql, [...compiled.parameters, slot]));
+  return { rows: async () => (await slot.result()).rows as O[] };
 }
 
 /**
@@ -256,11 +299,23 @@ export function createPostgresStore(opts: PostgresOptions): Store {
       }
       return { now, rows: keys.map((k) => locked.get(`${k.resource_type}:${k.resource_key}`) as LockedResource) };
     },
-    async lockClaim(trx, claimId) {
-      const row = await lockClaimRow.first(trx, { id: claimId });
+    async lockResourceThen(trx, key, read) {
+      const lock = await sendAhead(trx, lockResourceRow.bind(trx, key));
+      const rows = await run(trx, read);
+      const [row] = await lock.rows();
+      if (row) return { now: Number(row.now) + clock.offsetMs(), row, rows };
+      // The row was created by another transaction since the lock statement's snapshot (rare): the read
+      // ran without the lock. Lock it with a new statement, then read again.
+      const { now, rows: locked } = await store.lockResources(trx, [key]);
+      return { now, row: locked[0] as LockedResource, rows: await run(trx, read) };
+    },
+    async lockClaim(trx, claimId, then) {
+      const lock = await sendAhead(trx, lockClaimRow.bind(trx, { id: claimId }));
+      const rows = then ? await run(trx, then) : [];
+      const [row] = await lock.rows();
       if (!row) return undefined;
       const { locked_at, ...claim } = row;
-      return { now: Number(locked_at) + clock.offsetMs(), claim };
+      return { now: Number(locked_at) + clock.offsetMs(), claim, rows };
     },
     async now(trx) {
       const { rows } = await sql<{ now: number }>`select ${DB_NOW} as now`.execute(trx);
@@ -659,9 +714,13 @@ export function createSqliteStore(opts: SqliteOptions): Store {
       }
       return { now, rows };
     },
-    async lockClaim(trx, claimId) {
+    async lockResourceThen(trx, key, read) {
+      const { now, rows: locked } = await store.lockResources(trx, [key]);
+      return { now, row: locked[0] as LockedResource, rows: await run(trx, read) };
+    },
+    async lockClaim(trx, claimId, then) {
       const claim = await claimById.first(trx, { id: claimId });
-      return claim && { now: await store.now(trx), claim };
+      return claim && { now: await store.now(trx), claim, rows: then ? await run(trx, then) : [] };
     },
     async now() {
       // Persisted by the transaction's commit (GroupCommit's beforeCommit).

@@ -13,7 +13,15 @@ import { ApiError, errors } from '../errors.js';
 export const SESSION_COOKIE = 'availsync_session';
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-export function authenticate(mode: Exclude<AuthMode, 'public'>, services: Services): MiddlewareHandler<AppEnv> {
+/**
+ * `keyCache`: the route's service confirms the principal inside its own transaction (services/keys.ts), so
+ * an agent key this node has seen before costs no read here.
+ */
+export function authenticate(
+  mode: Exclude<AuthMode, 'public'>,
+  services: Services,
+  opts: { keyCache?: boolean } = {},
+): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const header = c.req.header('authorization');
     if (header !== undefined) {
@@ -21,7 +29,8 @@ export function authenticate(mode: Exclude<AuthMode, 'public'>, services: Servic
       const key = match?.[1];
       if (!key || !looksLikeApiKey(key)) throw errors.unauthorized('Malformed API key: send Authorization: Bearer avs_live_...');
       const hash = sha256(key);
-      const found = await services.agents.resolveKey(hash);
+      const cached = opts.keyCache && mode !== 'session' ? services.keys.cached(hash) : undefined;
+      const found = cached ?? (await services.keys.resolve(hash));
       const stored = found?.agent.key_hash;
       if (!found || !stored || !constantTimeEqual(stored, hash)) {
         throw errors.unauthorized('Unknown or rotated API key');
@@ -29,7 +38,7 @@ export function authenticate(mode: Exclude<AuthMode, 'public'>, services: Servic
       if (mode === 'session') {
         throw errors.forbidden('Agent API keys cannot call workspace routes; sign in to the dashboard instead');
       }
-      c.set('principal', { kind: 'agent', org: found.org, agent: found.agent });
+      c.set('principal', cached ?? { kind: 'agent', org: found.org, agent: found.agent });
       services.agents.touch(found.agent);
       return next();
     }

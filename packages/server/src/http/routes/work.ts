@@ -16,7 +16,7 @@ import {
   WorkingSetResult,
 } from '@availsync/protocol';
 import { createRoute, z } from '@hono/zod-openapi';
-import { idempotencyKey, page, type Router, send } from '../registry.js';
+import { idempotencyKey, page, type RouteOptions, type Router, send } from '../registry.js';
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
 const ok = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
@@ -24,6 +24,9 @@ const ClaimIdParam = z.object({ claim_id: z.string().min(1).max(64) });
 const tags = ['Work coordination'];
 
 export const LEGACY_SUNSET = 'Sat, 01 May 2027 00:00:00 GMT';
+
+/** Start, extend and finish confirm the caller's key inside their transaction (services/keys.ts). */
+const confirmsKey: RouteOptions = { keyCache: true };
 
 export function workRoutes(r: Router) {
   const { work } = r.services;
@@ -47,6 +50,7 @@ export function workRoutes(r: Router) {
       const reply = await work.start(c.get('principal'), { ...body, idempotency_key: key });
       return send(c, reply);
     },
+    confirmsKey,
   );
 
   r.add(
@@ -68,6 +72,7 @@ export function workRoutes(r: Router) {
       const body = c.req.valid('json');
       return send(c, await work.extend(c.get('principal'), body.claim_id, body));
     },
+    confirmsKey,
   );
 
   r.add(
@@ -86,6 +91,7 @@ export function workRoutes(r: Router) {
       const body = c.req.valid('json');
       return c.json(await work.finish(c.get('principal'), body.claim_id, body), 200);
     },
+    confirmsKey,
   );
 
   r.add(
@@ -144,6 +150,7 @@ export function workRoutes(r: Router) {
       const reply = await work.legacyClaim(c.get('principal'), { ...body, idempotency_key: key });
       return send(c, reply, deprecation);
     },
+    confirmsKey,
   );
 
   r.add(
@@ -176,6 +183,7 @@ export function workRoutes(r: Router) {
       },
     }),
     async (c) => send(c, await work.extend(c.get('principal'), c.req.valid('param').claim_id, c.req.valid('json'))),
+    confirmsKey,
   );
 
   r.add(
@@ -190,6 +198,7 @@ export function workRoutes(r: Router) {
       responses: { 200: ok(ReleaseResponse, 'released or already_released') },
     }),
     async (c) => c.json(await work.release(c.get('principal'), c.req.valid('param').claim_id), 200),
+    confirmsKey,
   );
 
   r.add(
