@@ -67,6 +67,49 @@ for (const kind of STORES) {
       assert.equal(t.services.keys.cached(sha256Of(key)), undefined, 'the stale entry is gone');
     });
 
+    it('a key gone elsewhere is 401 even where the request fails before its transaction (an invalid body)', async () => {
+      const { agent, key } = await cachedAgent();
+      await t.store.db
+        .updateTable('agents')
+        .set({ key_hash: 'e'.repeat(64) })
+        .where('id', '=', agent.id)
+        .execute();
+      for (const body of [{ resource: 42 }, { resource: 'repo:acme/x', priority: 5000 }]) {
+        const res = await t.request('POST', '/v1/work/run/start', { key, body });
+        assert.equal(res.status, 401, JSON.stringify(res.body));
+        assert.equal(res.body.error, 'unauthorized');
+      }
+      const ws = await t.request('POST', '/v1/work/run/extend', {
+        key,
+        body: { claim_id: 'clm_unknown', working_set: { paths: ['src/a.ts'] } },
+      });
+      assert.equal(ws.status, 401);
+    });
+
+    it('a raised priority is seen by the check made before the transaction', async () => {
+      const { agent, key } = await cachedAgent({ priority: 50 });
+      await t.store.db.updateTable('agents').set({ priority: 200 }).where('id', '=', agent.id).execute();
+      const res = await t.start(key, { resource: 'repo:acme/raised', priority: 150 });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.equal(res.body.claim.priority, 150);
+    });
+
+    it('with a cached key still valid, errors are the same errors', async () => {
+      const { key } = await cachedAgent();
+      const other = await cachedAgent();
+      const theirs = await t.start(other.key, { resource: 'repo:acme/theirs' });
+      const unknown = await t.request('POST', '/v1/work/run/finish', { key, body: { claim_id: 'clm_unknown' } });
+      assert.equal(unknown.status, 404);
+      const cross = await t.request('POST', '/v1/work/run/extend', {
+        key,
+        body: { claim_id: theirs.body.claim.id, working_set: { paths: ['src/a.ts'] } },
+      });
+      assert.equal(cross.status, 404, 'a claim of another workspace');
+      const invalid = await t.request('POST', '/v1/work/run/start', { key, body: { resource: 42 } });
+      assert.equal(invalid.status, 400);
+      assert.equal(invalid.body.error, 'invalid_request');
+    });
+
     it('a deleted agent is refused at once', async () => {
       const { session, agent, key } = await cachedAgent();
       await t.store.db.updateTable('agents').set({ deleted_at: t.clock.now() }).where('id', '=', agent.id).execute();

@@ -67,6 +67,7 @@ function principalOf(row: KeyRow): { agent: AgentRow; org: OrgRow } {
 
 export class KeyService {
   readonly #cache = new Map<string, { found: { agent: AgentRow; org: OrgRow }; fingerprint: string }>();
+  readonly #confirmed = new WeakSet<object>();
 
   constructor(private readonly deps: ServiceDeps) {}
 
@@ -88,18 +89,30 @@ export class KeyService {
   }
 
   /**
-   * Run `fn` (which makes one transaction with `transaction` below); if the principal came from the cache
-   * and its key row has changed since, run it once more with the principal read afresh.
+   * Run `fn` (which makes one transaction with `transaction` below). With a principal from the cache, a
+   * failure not already judged with the key confirmed (PrincipalChanged, or an error thrown before the
+   * transaction confirmed it: a priority check, a claim of another workspace) is judged again with the key
+   * read afresh: 401 if it is gone, `fn` once more if its row changed, else the same error.
    */
   async withPrincipal<P extends Principal, T>(p: P, fn: (p: P) => Promise<T>): Promise<T> {
     try {
       return await fn(p);
     } catch (err) {
-      if (!(err instanceof PrincipalChanged) || p.kind !== 'agent' || !p.unconfirmed) throw err;
-      const fresh = await this.resolve(p.unconfirmed.hash);
+      const cached = p.kind === 'agent' ? p.unconfirmed : undefined;
+      if (!cached || this.confirmed(err)) throw err;
+      const fresh = await this.resolve(cached.hash);
       if (!fresh) throw errors.unauthorized('Unknown or rotated API key');
+      if (!(err instanceof PrincipalChanged) && this.#cache.get(cached.hash)?.fingerprint === cached.fingerprint) {
+        this.#confirmed.add(err as object);
+        throw err;
+      }
       return fn({ kind: 'agent', org: fresh.org, agent: fresh.agent } as P);
     }
+  }
+
+  /** Whether an error of a request with a cached principal was judged with its key confirmed. */
+  confirmed(err: unknown): boolean {
+    return typeof err === 'object' && err !== null && this.#confirmed.has(err);
   }
 
   /**
@@ -121,6 +134,7 @@ export class KeyService {
         result = await fn(trx);
       } catch (err) {
         await confirm();
+        if (typeof err === 'object' && err !== null) this.#confirmed.add(err);
         throw err;
       }
       await confirm();

@@ -40,7 +40,13 @@ export function authenticate(
       }
       c.set('principal', cached ?? { kind: 'agent', org: found.org, agent: found.agent });
       services.agents.touch(found.agent);
-      return next();
+      await next();
+      // Failed before the service confirmed the cached key (an invalid body, say): a key that is gone is
+      // answered 401, as if it had been read first.
+      if (cached && c.error && !services.keys.confirmed(c.error) && !(await services.keys.resolve(hash))) {
+        throw errors.unauthorized('Unknown or rotated API key');
+      }
+      return;
     }
 
     const token = getCookie(c, SESSION_COOKIE);
