@@ -4,6 +4,7 @@ import { formatResource } from '@availsync/protocol';
 import type { Selectable } from 'kysely';
 import { iso, isoOrNull } from '../clock.js';
 import { effectiveStatus } from '../domain/lease.js';
+import { param, prepare } from '../storage/prepared.js';
 import type { ClaimsTable, FileClaimsTable } from '../storage/schema.js';
 import type { Executor } from '../storage/store.js';
 
@@ -57,10 +58,17 @@ export function liveFileClaims(rows: FileClaimRow[], now: number): FileClaim[] {
 }
 
 /** Active file claims of these claims, grouped by claim id. */
+/** One claim's working set (prepared once: extend, working-set updates). */
+export const workingSetOf = prepare((db) => db.selectFrom('file_claims').selectAll().where('claim_id', '=', param<string>('id')));
+
 export async function loadWorkingSets(ex: Executor, claimIds: string[]): Promise<Map<string, FileClaimRow[]>> {
   const out = new Map<string, FileClaimRow[]>();
   if (claimIds.length === 0) return out;
-  const rows = await ex.selectFrom('file_claims').selectAll().where('claim_id', 'in', claimIds).execute();
+  const [one] = claimIds;
+  const rows =
+    claimIds.length === 1 && one !== undefined
+      ? await workingSetOf.execute(ex, { id: one })
+      : await ex.selectFrom('file_claims').selectAll().where('claim_id', 'in', claimIds).execute();
   for (const r of rows) {
     const list = out.get(r.claim_id);
     if (list) list.push(r);

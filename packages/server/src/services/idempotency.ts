@@ -96,15 +96,14 @@ export async function idempotentTransaction<B>(
     try {
       return await transaction(async (trx) => {
         const claimed = await sendAhead(trx, claimKey.bind(trx, { scope: req.scope, key, hash, created_at: createdAt }));
-        const isNew = async () => (await claimed.rows()).length > 0;
-        let reply: Reply<B>;
-        try {
-          reply = await run(trx);
-        } catch (err) {
-          if (!(await isNew())) throw new Replay();
-          throw err;
-        }
-        if (!(await isNew())) throw new Replay();
+        // Whether `run` answered or failed, a key used before means the stored reply.
+        const outcome = await run(trx).then(
+          (reply) => ({ reply }),
+          (error: unknown) => ({ error }),
+        );
+        if ((await claimed.rows()).length === 0) throw new Replay();
+        if ('error' in outcome) throw outcome.error;
+        const { reply } = outcome;
         await deferWrite(
           trx,
           recordReply.bind(trx, { status: reply.status, response: JSON.stringify(forStorage(reply.body)), scope: req.scope, key }),

@@ -36,6 +36,7 @@ import {
   loadWorkingSets,
   toBlockingClaim,
   toClaim,
+  workingSetOf,
 } from './claims-view.js';
 import { type AgentRow, actorOf, idempotencyScope, type Principal, type Reply, type ServiceDeps } from './context.js';
 import { idempotentTransaction } from './idempotency.js';
@@ -74,9 +75,6 @@ const liveClaimsAndRules = prepare((db) =>
     .selectAll('live')
     .select('rules.related'),
 );
-
-/** One claim's working set (prepared once). */
-const workingSetOf = prepare((db) => db.selectFrom('file_claims').selectAll().where('claim_id', '=', param<string>('id')));
 
 /** Thrown inside a start's transaction when its resource turns out to have dependency rules (see start()). */
 class HasDependencies extends Error {}
@@ -157,6 +155,9 @@ interface StartInput extends RunStartRequest {
   idempotency_key?: string;
 }
 
+type ExtendInput = { duration_minutes?: number | undefined; working_set?: WorkingSetUpdate | undefined };
+type FinishInput = { outcome?: OutcomeValue | undefined; reason?: string | undefined; metadata?: Record<string, unknown> | undefined };
+
 export class WorkService {
   constructor(
     private readonly deps: ServiceDeps,
@@ -209,8 +210,8 @@ export class WorkService {
   /**
    * Lock the resources whose claims conflict with a claim on `ref` and read their live claims after the
    * locks. Usually `ref` has no dependency rules: lock it, then read its live claims and whether it has
-   * rules (store.lockResourceThen: one statement each, one round trip for both). If it has (rare), the other resources cannot be locked now: taken out of
-   * sorted order, two starts could deadlock. It throws HasDependencies, and start() runs the transaction
+   * rules (store.lockResourceThen: one statement each, one round trip for both). If it has (rare), the
+   * other resources cannot be locked now: taken out of sorted order, two starts could deadlock. It throws HasDependencies, and start() runs the transaction
    * again `withRules`: the rules read first, the whole scope locked in sorted order (lockConflictScope).
    */
   private async lockAndReadScope(trx: Tx, orgId: string, ref: ResourceRef, withRules: boolean) {
@@ -557,19 +558,11 @@ export class WorkService {
     };
   }
 
-  async extend(
-    p: Principal,
-    claimId: string,
-    input: { duration_minutes?: number | undefined; working_set?: WorkingSetUpdate | undefined },
-  ): Promise<Reply> {
+  async extend(p: Principal, claimId: string, input: ExtendInput): Promise<Reply> {
     return this.keys.withPrincipal(p, (p) => this.extendAs(p, claimId, input));
   }
 
-  private async extendAs(
-    p: Principal,
-    claimId: string,
-    input: { duration_minutes?: number | undefined; working_set?: WorkingSetUpdate | undefined },
-  ): Promise<Reply> {
+  private async extendAs(p: Principal, claimId: string, input: ExtendInput): Promise<Reply> {
     // A working set needs its repository locked too, known from the claim read first; a plain renewal
     // locks the claim by id.
     const row = input.working_set ? await this.findClaim(p, claimId, true) : undefined;
@@ -611,7 +604,7 @@ export class WorkService {
   async finish(
     p: Principal,
     claimId: string,
-    input: { outcome?: OutcomeValue | undefined; reason?: string | undefined; metadata?: Record<string, unknown> | undefined },
+    input: FinishInput,
     event: 'claim.finished' | 'claim.released' = 'claim.finished',
   ): Promise<RunFinishResponse> {
     return this.keys.withPrincipal(p, (p) => this.finishAs(p, claimId, input, event));
@@ -620,7 +613,7 @@ export class WorkService {
   private finishAs(
     p: Principal,
     claimId: string,
-    input: { outcome?: OutcomeValue | undefined; reason?: string | undefined; metadata?: Record<string, unknown> | undefined },
+    input: FinishInput,
     event: 'claim.finished' | 'claim.released',
   ): Promise<RunFinishResponse> {
     return this.keys.transaction(p, async (trx) => {
