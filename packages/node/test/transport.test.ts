@@ -4,11 +4,11 @@
  * network errors, and errors that never carry the key. Waits are observed through `onRetry`, never timed.
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { after, afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { inspect } from 'node:util';
 import { Transport } from '../src/http.js';
 import { AvailsyncError, createAvailsyncClient, type FetchLike, type RetryInfo } from '../src/index.js';
-import { aborted, fakeClaim, json, scriptedServer } from './helpers.js';
+import { aborted, deferred, fakeClaim, json, MIN, scriptedServer } from './helpers.js';
 
 const KEY = `avs_live_${'K'.repeat(43)}`;
 const servers: { close(): Promise<void> }[] = [];
@@ -310,60 +310,138 @@ describe('transport: retries only where safe', () => {
   });
 });
 
+/**
+ * The lease's timers on a mocked clock (node:test mock timers for setTimeout and Date) with an in-process
+ * fetch, so no answer waits on a socket and nothing depends on how fast this machine runs: the test moves
+ * time and then lets the SDK's promise chains settle.
+ */
 describe('withClaim lease loss without an answer from the server', () => {
+  const T0 = Date.parse('2026-11-24T09:00:00.000Z');
+  const LEASE_MS = 2 * MIN;
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'Date'], now: T0 }));
+  afterEach(() => mock.timers.reset());
+
+  /** Every promise reaction queued so far runs (setImmediate is not mocked; the fetch double does no I/O). */
+  const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+  /** A FetchLike answering from `answer(path)` at once, recording each path with the mocked time it arrived. */
+  function inProcess(answer: (path: string) => { status: number; body: unknown }) {
+    const calls: { path: string; at: number }[] = [];
+    const fetch: FetchLike = async (url) => {
+      const path = new URL(url).pathname;
+      calls.push({ path, at: Date.now() });
+      const { status, body } = answer(path);
+      return { status, headers: new Headers({ 'content-type': 'application/json' }), text: async () => JSON.stringify(body) };
+    };
+    return { fetch, calls, extends: () => calls.filter((c) => c.path === '/v1/work/run/extend') };
+  }
+
+  const started = () => {
+    const now = Date.now();
+    const claim = fakeClaim({ started_at: new Date(now).toISOString(), expires_at: new Date(now + LEASE_MS).toISOString() });
+    return { action: 'proceed', mode: 'enforce', claim, retry_after: null };
+  };
+
   it("extends failing past the lease's end abort the signal (lease_lost, status expired)", async () => {
-    // The scripted lease is 150 ms long (expires_at - started_at); every extend fails with 503.
-    const s = await scripted((req, res) => {
-      if (req.url === '/v1/work/run/start') {
-        const now = Date.now();
-        const claim = fakeClaim({ started_at: new Date(now).toISOString(), expires_at: new Date(now + 150).toISOString() });
-        return json(res, 200, { action: 'proceed', mode: 'enforce', claim, retry_after: null });
+    const START_LATENCY = 5_000;
+    const api = inProcess((path) => {
+      if (path === '/v1/work/run/start') {
+        mock.timers.tick(START_LATENCY); // a slow answer: the lease was granted 5 s after start was sent
+        return { status: 200, body: started() };
       }
-      if (req.url === '/v1/work/run/extend') return json(res, 503, errorBody('service_unavailable'));
-      json(res, 200, { action: 'finished', claim: fakeClaim({ status: 'released' }) });
+      if (path === '/v1/work/run/extend') return { status: 503, body: errorBody('service_unavailable') };
+      return { status: 200, body: { action: 'finished', claim: fakeClaim({ status: 'released' }) } };
     });
-    const { c } = client(s.url, { maxRetries: 0 });
-    const result = await c.work.withClaim('repo:owner/repo', { autoExtendIntervalMs: 20 }, async ({ signal }) => {
+    const { c } = client('http://availsync.test', { fetch: api.fetch, maxRetries: 0 });
+    let abortedAt = 0;
+    const run = c.work.withClaim('repo:owner/repo', { autoExtendIntervalMs: 25_000 }, async ({ signal }) => {
       const reason = await aborted(signal);
+      abortedAt = Date.now();
       return reason;
     });
+    await settle();
+    for (let i = 1; i <= 4; i++) {
+      mock.timers.tick(25_000);
+      await settle();
+      assert.equal(api.extends().length, i, `extend ${i} was sent ${i * 25} s after the answer`);
+      assert.equal(abortedAt, 0, 'the lease still has time left, so the signal is not aborted');
+    }
+    mock.timers.tick(LEASE_MS - START_LATENCY - 4 * 25_000 - 1);
+    await settle();
+    assert.equal(abortedAt, 0, '1 ms before the lease ends the signal is not aborted');
+    mock.timers.tick(1);
+    await settle();
+    assert.equal(abortedAt, T0 + LEASE_MS, "aborted at the lease's end measured from when start was sent, never later than the server's");
+    const result = await run;
     assert.ok(result.action === 'proceed');
     const reason = result.result as AvailsyncError;
     assert.ok(reason instanceof AvailsyncError);
     assert.equal(reason.code, 'lease_lost');
     assert.equal(reason.details?.status, 'expired');
     assert.equal(result.leaseLost, reason);
-    // Under load the deadline may pass before the first extend has even failed; when one has, it is reported.
-    if (result.autoExtendError) assert.equal((result.autoExtendError as AvailsyncError).status, 503);
-    const finish = s.requests.find((r) => r.url === '/v1/work/run/finish');
-    assert.deepEqual(JSON.parse(finish?.body ?? ''), { claim_id: 'clm_scripted', outcome: 'finished' });
+    assert.ok(result.autoExtendError instanceof AvailsyncError, 'the failed extends are reported beside the result');
+    assert.equal(result.autoExtendError.status, 503);
+    assert.equal(reason.cause, result.autoExtendError, 'the loss carries the last extend error as its cause');
+    assert.deepEqual(
+      api.extends().map((e) => e.at - T0),
+      [30_000, 55_000, 80_000, 105_000],
+      'one extend every interval, chained after the last one failed, and none after the loss',
+    );
+    const finish = api.calls.at(-1);
+    assert.equal(finish?.path, '/v1/work/run/finish');
   });
 
   it("autoExtendIntervalMs 'auto' extends every half of the lease the server granted", async () => {
-    let extendAt = 0;
-    let startedAt = 0;
-    const s = await scripted((req, res) => {
-      if (req.url === '/v1/work/run/start') {
-        startedAt = Date.now();
-        const claim = fakeClaim({ started_at: new Date(startedAt).toISOString(), expires_at: new Date(startedAt + 2000).toISOString() });
-        return json(res, 200, { action: 'proceed', mode: 'enforce', claim, retry_after: null });
+    let renewals = 0;
+    const api = inProcess((path) => {
+      if (path === '/v1/work/run/start') return { status: 200, body: started() };
+      if (path === '/v1/work/run/extend') {
+        renewals += 1;
+        const now = Date.now();
+        const claim = fakeClaim({
+          renewal_count: renewals,
+          started_at: new Date(T0).toISOString(),
+          expires_at: new Date(now + LEASE_MS).toISOString(),
+        });
+        return { status: 200, body: { action: 'extended', claim } };
       }
-      if (req.url === '/v1/work/run/extend') {
-        extendAt ||= Date.now();
-        return json(res, 200, { action: 'extended', claim: fakeClaim({ renewal_count: 1 }) });
-      }
-      json(res, 200, { action: 'finished', claim: fakeClaim({ status: 'released' }) });
+      return { status: 200, body: { action: 'finished', claim: fakeClaim({ status: 'released' }) } };
     });
-    const { c } = client(s.url);
-    const result = await c.work.withClaim('repo:owner/repo', { autoExtendIntervalMs: 'auto' }, async ({ claim }) => {
-      while (!extendAt) await new Promise((r) => setTimeout(r, 20));
-      return claim?.current.renewal_count;
+    const { c } = client('http://availsync.test', { fetch: api.fetch });
+    const done = deferred();
+    const run = c.work.withClaim('repo:owner/repo', { autoExtendIntervalMs: 'auto' }, async ({ claim, signal }) => {
+      await Promise.race([done.promise, aborted(signal)]);
+      return { renewals: claim?.current.renewal_count, lost: signal.aborted };
     });
+    await settle();
+    mock.timers.tick(LEASE_MS / 2 - 1);
+    await settle();
+    assert.equal(api.extends().length, 0, 'no extend before half of the 2-minute lease');
+    mock.timers.tick(1);
+    await settle();
+    assert.deepEqual(
+      api.extends().map((e) => e.at - T0),
+      [LEASE_MS / 2],
+      'the first extend at half the granted lease',
+    );
+    mock.timers.tick(LEASE_MS / 2);
+    await settle();
+    mock.timers.tick(LEASE_MS / 2);
+    await settle();
+    assert.deepEqual(
+      api.extends().map((e) => e.at - T0),
+      [LEASE_MS / 2, LEASE_MS, (3 * LEASE_MS) / 2],
+      'then every half lease, well past the first lease end, with the lease kept alive',
+    );
+    done.resolve();
+    const result = await run;
     assert.ok(result.action === 'proceed');
-    assert.equal(result.result, 1);
-    assert.ok(extendAt - startedAt >= 900, 'the first extend waited about half of the 2 s lease, not less');
+    assert.deepEqual(result.result, { renewals: 3, lost: false });
+    assert.equal(result.leaseLost, undefined);
   });
+});
 
+describe('withClaim timers', () => {
   it('leaves no timer running once it returns (every timer it set fired or was cleared)', async () => {
     const s = await scripted((req, res) => {
       if (req.url === '/v1/work/run/start')
