@@ -240,10 +240,17 @@ function errCode(err: unknown): string | undefined {
 }
 
 export function createPostgresStore(opts: PostgresOptions): Store {
+  const poolSize = opts.poolSize ?? 10;
   const pool = new pg.Pool({
     Client: pgClientClass({ preparedStatements: opts.preparedStatements ?? true, onRoundTrip: opts.onRoundTrip }),
     connectionString: opts.url,
-    max: opts.poolSize ?? 10,
+    max: poolSize,
+    // Connections, once opened, stay open (node-postgres closes idle ones after 10 s by default). A new
+    // connection is a new PostgreSQL backend, cold: its catalog caches are empty and every prepared
+    // statement is parsed again. Load on a coordination service comes in bursts: in the first second of a
+    // 32-client burst after 12 s of quiet, p99 was 43-75 ms on reopened connections and 30-51 ms on kept
+    // ones (three runs each). A connection that breaks (a database restart) is still dropped and replaced.
+    min: poolSize,
     connectionTimeoutMillis: 5000,
     options: [
       `-c idle_in_transaction_session_timeout=${opts.idleTxTimeoutMs ?? 10_000}`,
