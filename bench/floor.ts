@@ -10,7 +10,7 @@ import { createPostgresStore, createSqliteStore } from '../packages/server/src/s
 import { type RunResult, runClosedLoop } from './loadgen.js';
 import { tempDatabase, tempDataDir } from './servers.js';
 
-export async function inProcessFloor(kind: 'sqlite' | 'postgres', clients: number, seconds: number): Promise<RunResult> {
+export async function inProcessFloor(kind: 'sqlite' | 'postgres', clients: number, seconds: number, warmupSeconds = 0): Promise<RunResult> {
   const data = kind === 'sqlite' ? tempDataDir() : undefined;
   const db = kind === 'postgres' ? await tempDatabase() : undefined;
   const store = data
@@ -32,16 +32,21 @@ export async function inProcessFloor(kind: 'sqlite' | 'postgres', clients: numbe
     const found = await services.keys.resolve(sha256((created.body as { api_key: string }).api_key));
     principals.push({ kind: 'agent', org: found!.org, agent: found!.agent });
   }
-  const result = await runClosedLoop(clients, seconds, async (i, timed) => {
-    const p = principals[i]!;
-    const started = await timed(() =>
-      services.work.start(p, { resource: `repo:floor/client-${i}`, duration_minutes: 5, idempotency_key: randomUUID() }),
-    );
-    const body = started.body as { action: string; claim: { id: string } };
-    if (body.action !== 'proceed') return 'skip';
-    await timed(() => services.work.finish(p, body.claim.id, {}));
-    return 'ok';
-  });
+  const result = await runClosedLoop(
+    clients,
+    seconds,
+    async (i, timed) => {
+      const p = principals[i]!;
+      const started = await timed(() =>
+        services.work.start(p, { resource: `repo:floor/client-${i}`, duration_minutes: 5, idempotency_key: randomUUID() }),
+      );
+      const body = started.body as { action: string; claim: { id: string } };
+      if (body.action !== 'proceed') return 'skip';
+      await timed(() => services.work.finish(p, body.claim.id, {}));
+      return 'ok';
+    },
+    warmupSeconds,
+  );
   await app.close();
   data?.drop();
   await db?.drop();

@@ -62,5 +62,8 @@ export async function seedGrowth(kind: 'sqlite' | 'pg1', where: string, claims: 
     [org_id, agent_id, claims, perResource, t0],
   );
   await client.query('vacuum analyze');
+  // As pgbench does before a run: write the seed's dirty pages out now, so that a checkpoint the seed made
+  // due does not start during the measurement (its full-page writes slow every commit for a while).
+  await client.query('checkpoint');
   await client.end();
 }

@@ -33,15 +33,19 @@ export interface RunResult {
   latency: Latencies;
 }
 
+type Flow = (i: number, timed: <T>(p: () => Promise<T>) => Promise<T>) => Promise<'ok' | 'skip' | 'error'>;
+
 /**
- * Run `flow(clientIndex, timed)` in a loop on `clients` concurrent workers for `seconds`. `timed` wraps a
- * request and records its latency. A flow returns 'ok' | 'skip' | 'error'.
+ * Run `flow(clientIndex, timed)` in a loop on `clients` concurrent workers for `seconds`, after running it
+ * the same way for `warmupSeconds` and discarding what that measured. `timed` wraps a request and records
+ * its latency. A flow returns 'ok' | 'skip' | 'error'.
  */
-export async function runClosedLoop(
-  clients: number,
-  seconds: number,
-  flow: (i: number, timed: <T>(p: () => Promise<T>) => Promise<T>) => Promise<'ok' | 'skip' | 'error'>,
-): Promise<RunResult> {
+export async function runClosedLoop(clients: number, seconds: number, flow: Flow, warmupSeconds = 0): Promise<RunResult> {
+  if (warmupSeconds > 0) await loop(clients, warmupSeconds, flow);
+  return loop(clients, seconds, flow);
+}
+
+async function loop(clients: number, seconds: number, flow: Flow): Promise<RunResult> {
   const latency = new Latencies();
   const result: RunResult = { seconds, requests: 0, flows: 0, ok: 0, skipped: 0, errors: 0, latency };
   const timed = async <T>(p: () => Promise<T>): Promise<T> => {

@@ -3,6 +3,10 @@
  *
  * A claim = POST /v1/work/run/start (authenticated, with an Idempotency-Key, audit rows written) + finish.
  * Every scenario runs real server processes (the built dist) with the load generator on the same machine.
+ * Every scenario first runs its own load for BENCH_WARMUP seconds (default 2) and discards it: a freshly started
+ * server compiles its hot paths and opens its database connections in its first second, and those requests
+ * would otherwise make up most of a 5 s run's slowest 1 %. BENCH_WARMUP=0 measures from a cold start.
+ * BENCH_DETAIL=1 prints each HTTP scenario's latency distribution (p50 … p99.9, max).
  * Env: BENCH_SECONDS (default 5), BENCH_ONLY (comma list: sqlite,sqlite-full,pg1,pg3,floors,redis,growth,activity),
  * BENCH_FLOWS (see suite()), BENCH_NODE_ARGS (flags for the server processes, e.g. --cpu-prof),
  * BENCH_GROWTH_CLAIMS (default 1000000), BENCH_GROWTH_RESOURCES (default 100000).
@@ -22,6 +26,8 @@ import { redisLockFloor } from './redis.js';
 import { type Node, startNode, tempDatabase, tempDataDir } from './servers.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
+const DETAIL = process.env.BENCH_DETAIL === '1';
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'sqlite,sqlite-full,pg1,pg3,floors,redis,growth,activity').split(','));
 const root = new URL('..', import.meta.url).pathname;
 
@@ -34,6 +40,8 @@ interface Measured {
   errors: number;
   p50: number;
   p99: number;
+  /** The discarded warm-up's p99 (for a scenario's first run, a freshly started server's), shown beside the steady state. */
+  warmupP99?: number;
 }
 
 function fromRun(r: RunResult): Measured {
@@ -70,7 +78,8 @@ function record(name: string, clients: number, result: Measured, loop?: Row['loo
   rows.push(row);
   const p50 = result.p50.toFixed(2);
   const p99 = result.p99.toFixed(2);
-  const extra = loop ? `  loop p99 ${loop.eventLoopP99Ms.toFixed(1)} ms  rss ${loop.peakRssMb.toFixed(0)} MB` : '';
+  const warm = result.warmupP99 === undefined ? '' : `  (warm-up p99 ${result.warmupP99.toFixed(0)} ms)`;
+  const extra = `${loop ? `  loop p99 ${loop.eventLoopP99Ms.toFixed(1)} ms  rss ${loop.peakRssMb.toFixed(0)} MB` : ''}${warm}`;
   console.log(
     `${name.padEnd(44)} c=${String(clients).padStart(2)}  ${row.flowsPerSecond.toFixed(0).padStart(6)} ok/s  ${row.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${p50.padStart(6)} ms  p99 ${p99.padStart(6)} ms  skip ${result.skipped}  err ${result.errors}${extra}`,
   );
@@ -106,10 +115,9 @@ type Flow = 'uncontended' | 'contended' | 'noop' | 'working-set';
  * claim is start + finish on one connection, and a skipped start is simply followed by another start.
  */
 async function measure(nodes: Node[], keys: string[], flow: Flow, clients: number, label: string, loopStats = false) {
-  let ok = 0;
-  let skipped = 0;
-  let errors = 0;
+  const tally = { ok: 0, skipped: 0, errors: 0 };
   let counter = 0;
+  let phase: 'warm-up' | 'measured' = 'warm-up';
   /** Per-cycle context: autocannon keeps it across the steps of one cycle, then starts afresh. */
   interface Ctx {
     key?: string;
@@ -130,8 +138,8 @@ async function measure(nodes: Node[], keys: string[], flow: Flow, clients: numbe
   }
   const json = (key: string) => ({ 'content-type': 'application/json', authorization: `Bearer ${key}` });
   const counted = (status: number) => {
-    if (status === 200) ok += 1;
-    else errors += 1;
+    if (status === 200) tally.ok += 1;
+    else tally.errors += 1;
   };
   let steps: any[];
   if (flow === 'noop') {
@@ -161,7 +169,9 @@ async function measure(nodes: Node[], keys: string[], flow: Flow, clients: numbe
           const n = counter++;
           ctx.key = keys[n % keys.length]!;
           // Uncontended: a rotating pool far larger than the connections, so a resource is always free.
-          const resource = flow === 'contended' ? `repo:bench/hot-${n % 8}` : `repo:bench/${label}-${n % 4096}`;
+          // Each run's resources are its own: a run stops mid-claim, and those claims hold for 5 minutes.
+          const resource =
+            flow === 'contended' ? `repo:bench/${phase}-hot-${n % 8}` : `repo:bench/${label}-c${clients}-${phase}-${n % 4096}`;
           return {
             ...req,
             method: 'POST',
@@ -172,12 +182,12 @@ async function measure(nodes: Node[], keys: string[], flow: Flow, clients: numbe
         },
         onResponse: (status: number, body: string, ctx: Ctx) => {
           if (status !== 200) {
-            errors += 1;
+            tally.errors += 1;
             return;
           }
           const parsed = JSON.parse(body) as { action: string; claim?: { id: string } };
           if (parsed.action === 'proceed' && parsed.claim) ctx.claimId = parsed.claim.id;
-          else skipped += 1;
+          else tally.skipped += 1;
         },
       },
       {
@@ -196,12 +206,20 @@ async function measure(nodes: Node[], keys: string[], flow: Flow, clients: numbe
       },
     ];
   }
+  const connections = Math.max(1, Math.round(clients / nodes.length));
+  const load = (duration: number) =>
+    Promise.all(nodes.map((node) => autocannon({ url: node.url, connections, duration, requests: steps })));
+  const warmup = WARMUP > 0 ? await load(WARMUP) : undefined;
+  phase = 'measured';
+  Object.assign(tally, { ok: 0, skipped: 0, errors: 0 });
   for (const n of nodes) n.resetStats();
-  const perNode = await Promise.all(
-    nodes.map((node) =>
-      autocannon({ url: node.url, connections: Math.max(1, Math.round(clients / nodes.length)), duration: SECONDS, requests: steps }),
-    ),
-  );
+  const perNode = await load(SECONDS);
+  if (DETAIL) {
+    for (const r of perNode) {
+      const l = r.latency;
+      console.log(`  latency ms: p50 ${l.p50} p75 ${l.p75} p90 ${l.p90} p97.5 ${l.p97_5} p99 ${l.p99} p99.9 ${l.p99_9} max ${l.max}`);
+    }
+  }
   let loop: Row['loop'];
   if (loopStats) {
     const stats = await Promise.all(nodes.map((n) => n.stats()));
@@ -212,11 +230,10 @@ async function measure(nodes: Node[], keys: string[], flow: Flow, clients: numbe
   const result: Measured = {
     seconds,
     requests,
-    ok,
-    skipped,
-    errors,
+    ...tally,
     p50: Math.max(...perNode.map((r) => r.latency.p50)),
     p99: Math.max(...perNode.map((r) => r.latency.p99)),
+    ...(warmup ? { warmupP99: Math.max(...warmup.map((r) => r.latency.p99)) } : {}),
   };
   return record(`${label} ${flow}`, clients, result, loop);
 }
@@ -315,7 +332,7 @@ async function compare(other: string, rounds: number) {
 }
 
 async function main() {
-  console.log(`Availsync benchmark — ${SECONDS}s per scenario, node ${process.version}, ${join(root)}`);
+  console.log(`Availsync benchmark — ${SECONDS}s per scenario after ${WARMUP}s of warm-up, node ${process.version}, ${join(root)}`);
   console.log('building…');
   execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
 
@@ -328,7 +345,7 @@ async function main() {
   if (ONLY.has('floors')) {
     for (const kind of ['sqlite', 'postgres'] as const) {
       for (const clients of [1, 32]) {
-        const r = await inProcessFloor(kind, clients, SECONDS);
+        const r = await inProcessFloor(kind, clients, SECONDS, WARMUP);
         record(`${kind === 'sqlite' ? 'sqlite' : 'pg1'} in-process start+finish`, clients, fromRun(r));
       }
     }
@@ -345,7 +362,7 @@ async function main() {
   }
   if (ONLY.has('redis')) {
     for (const clients of [1, 32]) {
-      const r = await redisLockFloor(clients, SECONDS);
+      const r = await redisLockFloor(clients, SECONDS, WARMUP);
       if (r) record('redis SET NX PX + DEL', clients, fromRun(r));
     }
   }
