@@ -1,7 +1,8 @@
 /**
  * The package as consumers get it: build dist (ESM + CJS + .d.ts) with the package's own build script,
  * check it has no runtime dependency, then run tiny ESM, CommonJS and TypeScript (nodenext and classic
- * CommonJS resolution) consumer projects against the BUILT files and a real server.
+ * CommonJS resolution) consumer projects against the BUILT files and a real server: on this Node, and on
+ * Node 18, the oldest the package supports (see oldest-node.ts).
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -13,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { VERSION } from '../src/index.js';
 import { startServer, type TestServer } from './helpers.js';
+import { OLDEST_NODE, oldestNode } from './oldest-node.js';
 
 const run = promisify(execFile);
 const pkgDir = fileURLToPath(new URL('..', import.meta.url));
@@ -39,15 +41,18 @@ describe('@availsync/node as published: dist, ESM, CommonJS, TypeScript', () => 
       startServer('sqlite'),
       run(process.execPath, [tsc, '-b', join(consumers, 'ts-esm'), join(consumers, 'ts-cjs'), '--force']),
     ]);
-    const ws = await t.workspace({ name: 'consumer' });
-    // Plain node: no `source` condition, no tsx, so the package resolves to dist.
-    env = {
+    env = await consumerEnv('consumer');
+  });
+  /** A fresh workspace and agent; plain node (no `source` condition, no tsx), so the package resolves to dist. */
+  async function consumerEnv(name: string): Promise<NodeJS.ProcessEnv> {
+    const ws = await t.workspace({ name });
+    return {
       PATH: process.env.PATH,
       AVAILSYNC_API_KEY: ws.agent.key,
       AVAILSYNC_AGENT_ID: ws.agent.id,
       AVAILSYNC_API_URL: t.url,
     };
-  });
+  }
   after(async () => {
     await t?.close();
     for (const c of ['ts-esm', 'ts-cjs']) rmSync(join(consumers, c, '.tmp'), { recursive: true, force: true });
@@ -70,8 +75,46 @@ describe('@availsync/node as published: dist, ESM, CommonJS, TypeScript', () => 
   });
 
   it('an ESM project imports it and runs withClaim', async () => {
-    const { stdout } = await run(process.execPath, [join(consumers, 'esm/index.mjs')], { env });
-    const out = JSON.parse(stdout);
+    CHECKS['esm/index.mjs'](await consume(process.execPath, 'esm/index.mjs', env));
+  });
+
+  it('a CommonJS project requires it (dist/cjs) and runs withClaim', async () => {
+    CHECKS['cjs/index.cjs'](await consume(process.execPath, 'cjs/index.cjs', env));
+  });
+
+  it('a TypeScript ESM project (nodenext, strict) type-checks against the built .d.ts and runs', async () => {
+    CHECKS['ts-esm/.tmp/index.mjs'](await consume(process.execPath, 'ts-esm/.tmp/index.mjs', env));
+  });
+
+  it('a TypeScript CommonJS project (classic node resolution) type-checks against the built .d.ts and runs', async () => {
+    CHECKS['ts-cjs/.tmp/index.js'](await consume(process.execPath, 'ts-cjs/.tmp/index.js', env));
+  });
+
+  it(`runs on Node ${OLDEST_NODE}, the oldest Node it supports: the same four consumers give the same answers`, async (ctx) => {
+    const node = await oldestNode();
+    if ('missing' in node) {
+      if (process.env.CI) assert.fail(`${node.missing}. CI requires the Node 18 check.`);
+      console.warn(`\n*** ${node.missing}: the SDK's Node ${OLDEST_NODE} check is SKIPPED ***\n`);
+      ctx.skip(node.missing);
+      return;
+    }
+    const { stdout } = await run(node.path, ['-p', 'process.version']);
+    assert.equal(stdout.trim(), `v${OLDEST_NODE}`);
+    // A workspace of its own, so each consumer's first claim has fencing token 1 again.
+    const env18 = await consumerEnv('consumer-node18');
+    for (const [entry, check] of Object.entries(CHECKS)) check(await consume(node.path, entry, env18));
+  });
+});
+
+/** Run one consumer project with `node` and parse the JSON line it prints. */
+async function consume(node: string, entry: string, env: NodeJS.ProcessEnv) {
+  const { stdout } = await run(node, [join(consumers, entry)], { env });
+  return JSON.parse(stdout);
+}
+
+/** What each consumer project prints, run against a workspace of its own. */
+const CHECKS = {
+  'esm/index.mjs': (out) =>
     assert.deepEqual(out, {
       format: 'esm',
       action: 'proceed',
@@ -80,39 +123,29 @@ describe('@availsync/node as published: dist, ESM, CommonJS, TypeScript', () => 
       isAvailsyncError: true,
       code: 'not_found',
       version: VERSION,
-    });
-  });
-
-  it('a CommonJS project requires it (dist/cjs) and runs withClaim', async () => {
-    const { stdout } = await run(process.execPath, [join(consumers, 'cjs/index.cjs')], { env });
-    const out = JSON.parse(stdout);
+    }),
+  'cjs/index.cjs': (out) => {
     assert.equal(out.action, 'proceed');
     assert.equal(out.outcome, 'finished');
     assert.equal(out.isAvailsyncError, true);
     assert.equal(out.code, 'not_found');
-    assert.match(out.resolved, /dist[\\/]cjs[\\/]index\.js$/);
-  });
-
-  it('a TypeScript ESM project (nodenext, strict) type-checks against the built .d.ts and runs', async () => {
-    const { stdout } = await run(process.execPath, [join(consumers, 'ts-esm/.tmp/index.mjs')], { env });
-    assert.deepEqual(JSON.parse(stdout), {
+    assert.match(String(out.resolved), /dist[\\/]cjs[\\/]index\.js$/);
+  },
+  'ts-esm/.tmp/index.mjs': (out) =>
+    assert.deepEqual(out, {
       format: 'ts-esm',
       action: 'proceed',
       result: 1,
       token: 1,
       isAvailsyncError: true,
       code: 'not_found',
-    });
-  });
-
-  it('a TypeScript CommonJS project (classic node resolution) type-checks against the built .d.ts and runs', async () => {
-    const { stdout } = await run(process.execPath, [join(consumers, 'ts-cjs/.tmp/index.js')], { env });
-    assert.deepEqual(JSON.parse(stdout), {
+    }),
+  'ts-cjs/.tmp/index.js': (out) =>
+    assert.deepEqual(out, {
       format: 'ts-cjs',
       action: 'proceed',
       result: 'active',
       isAvailsyncError: true,
       code: 'not_found',
-    });
-  });
-});
+    }),
+} satisfies Record<string, (out: Record<string, unknown>) => void>;
