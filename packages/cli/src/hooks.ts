@@ -322,13 +322,44 @@ export interface GuardOptions {
   prePush: boolean;
 }
 
-function changedPaths(root: string, prePush: boolean): string[] {
+const ZERO_SHA = /^0+$/;
+
+/**
+ * The paths changed by the commits a push sends. git gives a pre-push hook one line per ref on stdin:
+ * `<local ref> <local sha> <remote ref> <remote sha>`. A deletion (local sha all zeros) sends no commits. An
+ * update sends `remote..local`; a new branch (remote sha all zeros), or a remote tip this clone does not
+ * have, sends the commits that no remote-tracking ref has. Without ref lines (the guard run by hand): the
+ * commits of HEAD that its upstream lacks, or that no remote-tracking ref has. null when git cannot list them.
+ */
+export function pushedPaths(root: string, refLines: string): string[] | null {
+  const ranges: string[][] = [];
+  const lines = refLines
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  if (lines.length === 0) {
+    const upstream = git(root, ['rev-parse', '--verify', '--quiet', '@{upstream}']);
+    ranges.push(upstream ? ['@{upstream}..HEAD'] : ['HEAD', '--not', '--remotes']);
+  }
+  for (const line of lines) {
+    const [, localSha, , remoteSha] = line.split(/\s+/);
+    if (!localSha || ZERO_SHA.test(localSha)) continue;
+    const known = !!remoteSha && !ZERO_SHA.test(remoteSha) && git(root, ['cat-file', '-e', `${remoteSha}^{commit}`]) !== null;
+    ranges.push(known ? [`${remoteSha}..${localSha}`] : [localSha, '--not', '--remotes']);
+  }
+  const paths = new Set<string>();
+  for (const range of ranges) {
+    const out = git(root, ['log', '--format=', '--name-only', '--no-renames', ...range]);
+    if (out === null) return null;
+    for (const p of out.split('\n').filter(Boolean)) paths.add(p);
+  }
+  return [...paths];
+}
+
+function changedPaths(root: string, pushed: string[] | undefined): string[] {
   const staged = git(root, ['diff', '--cached', '--name-only']);
   const paths = new Set((staged ?? '').split('\n').filter(Boolean));
-  if (prePush) {
-    const pushed = git(root, ['diff', '--name-only', '@{upstream}...HEAD']);
-    for (const p of (pushed ?? '').split('\n').filter(Boolean)) paths.add(p);
-  }
+  for (const p of pushed ?? []) paths.add(p);
   return [...paths];
 }
 
@@ -354,6 +385,9 @@ export async function guard(
   };
   const info = repoInfo(process.cwd());
   if (!info) return fail('not inside a git repository');
+  // As a pre-push hook, git writes the refs being pushed to stdin (read before anything else can fail).
+  const stdin = io.stdin as (NodeJS.ReadableStream & { isTTY?: boolean }) | undefined;
+  const refLines = opts.prePush && stdin && !stdin.isTTY ? await readStdin(io) : '';
   const dir = stateDir(info);
   const envClaim = io.env.AVAILSYNC_CLAIM_ID?.trim();
   const hasSessions = existsSync(dir) && readdirSync(dir).some((f) => f.startsWith('claude-'));
@@ -381,7 +415,13 @@ export async function guard(
           'Its lease was lost, so another run may have changed the same files. Start a new run, check the files, then commit.',
       );
     }
-    const paths = changedPaths(info.root, opts.prePush);
+    let pushed: string[] | undefined;
+    if (opts.prePush) {
+      const listed = pushedPaths(info.root, refLines);
+      if (!listed) return fail('could not list the commits being pushed (git log failed)');
+      pushed = listed;
+    }
+    const paths = changedPaths(info.root, pushed);
     if (paths.length === 0) return 0;
     const wsResource =
       opts.resource || io.env.AVAILSYNC_RESOURCE?.trim() || state?.working_set_resource || info.repoResource || claim.resource;
@@ -396,7 +436,8 @@ export async function guard(
       if (res.action !== 'updated') blocked.push(...res.blocking);
     }
     if (blocked.length > 0) {
-      return fail(`staged files are held by another run: ${blockingText(blocked)}.`);
+      const which = opts.prePush ? 'files changed by the commits being pushed' : 'staged files';
+      return fail(`${which} are held by another run: ${blockingText(blocked)}.`);
     }
     ui.info(`claim ${claim.id} is active until ${when(claim.expires_at)}; ${paths.length} path(s) are this run's.`);
     return 0;
@@ -443,12 +484,19 @@ export function installGuard(opts: InstallOptions, ui: Ui): number {
   const lines = ['#!/bin/sh', HOOK_MARK];
   if (existing !== null) {
     if (opts.prePush) {
-      lines.push('input=$(cat)', `printf '%s\\n' "$input" | "$(dirname "$0")/${name}.pre-availsync" "$@" || exit $?`);
+      // Both hooks read git's ref lines from stdin: keep them and give each its copy.
+      lines.push(
+        'input=$(cat)',
+        `printf '%s\\n' "$input" | "$(dirname "$0")/${name}.pre-availsync" "$@" || exit $?`,
+        `printf '%s\\n' "$input" | ${guardCmd}`,
+        '',
+      );
     } else {
-      lines.push(`"$(dirname "$0")/${name}.pre-availsync" "$@" || exit $?`);
+      lines.push(`"$(dirname "$0")/${name}.pre-availsync" "$@" || exit $?`, `exec ${guardCmd}`, '');
     }
+  } else {
+    lines.push(`exec ${guardCmd}`, '');
   }
-  lines.push(`exec ${guardCmd}`, '');
   writeFileSync(hookPath, lines.join('\n'));
   chmodSync(hookPath, 0o755);
   ui.line(

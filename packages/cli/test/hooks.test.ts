@@ -237,6 +237,80 @@ describe('availsync hook claude / guard (real processes, real git, real server)'
     assert.match(none.stderr, /no Availsync run is active for this repository/);
   });
 
+  it('guard --pre-push checks the commits git says it is pushing: a new branch too, and after a chained hook', async () => {
+    const ws = await t.workspace({ name: 'pusher' });
+    const other = await ws.other({ name: 'holder' });
+    const origin = mkdtempSync(join(tmpdir(), 'availsync-origin-'));
+    git(origin, 'init', '-q', '--bare', '-b', 'main');
+    const repo = makeRepo(origin);
+    git(repo, 'push', '-q', 'origin', 'main');
+    const resource = 'repo:acme/pushed';
+    // Each agent's run is on its own project; both keep their files in the repo's working set.
+    const start = async (key: string, project: string) =>
+      (await t.api('POST', '/v1/work/run/start', { key, body: { resource: project } })).body.claim.id as string;
+    const mine = await start(ws.agent.key, 'project:pusher');
+    const theirs = await start(other.key, 'project:holder');
+    const held = await t.api('POST', '/v1/work/run/working-set', {
+      key: other.key,
+      body: { claim_id: theirs, resource, paths: ['src/c.ts'], mode: 'edit' },
+    });
+    assert.equal(held.body.action, 'updated');
+
+    // An existing pre-push hook that records what git gave it; the guard is chained after it.
+    const hooks = join(repo, '.git', 'hooks');
+    mkdirSync(hooks, { recursive: true });
+    writeFileSync(join(hooks, 'pre-push'), `#!/bin/sh\ncat >> "${join(repo, '.git', 'pushed-refs')}"\n`, { mode: 0o755 });
+    const env = cliEnv({
+      AVAILSYNC_API_KEY: ws.agent.key,
+      AVAILSYNC_API_URL: t.url,
+      AVAILSYNC_CLAIM_ID: mine,
+      AVAILSYNC_RESOURCE: resource,
+    });
+    assert.equal((await runCli(['guard', 'install', '--pre-push'], env, repo)).code, 0);
+    const pushEnv = { ...env, PATH: `${shimDir()}:${process.env.PATH}` };
+    const push = (...args: string[]) =>
+      new Promise<{ code: number; stderr: string }>((resolve) => {
+        execFile('git', ['push', '-q', 'origin', ...args], { cwd: repo, env: pushEnv }, (err, _out, stderr) => {
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr });
+        });
+      });
+
+    // A new branch (no upstream, remote sha all zeros) whose commit changes a file the other run holds.
+    git(repo, 'checkout', '-q', '-b', 'feature');
+    writeFileSync(join(repo, 'src', 'c.ts'), 'export const c = 2;\n');
+    git(repo, 'commit', '-q', '-am', 'touch c');
+    const refused = await push('feature');
+    assert.notEqual(refused.code, 0, 'the push is refused');
+    assert.match(
+      refused.stderr,
+      new RegExp(`files changed by the commits being pushed are held by another run: src/c\\.ts is held by agent ${other.id}`),
+    );
+    assert.match(refused.stderr, /the push was stopped/);
+    assert.equal(git(origin, 'branch', '--list', 'feature'), '', 'nothing reached the remote');
+    const sha = git(repo, 'rev-parse', 'HEAD').trim();
+    assert.match(readFileSync(join(repo, '.git', 'pushed-refs'), 'utf8'), new RegExp(`^refs/heads/feature ${sha} refs/heads/feature 0+\n`));
+
+    // An update of main that changes only files nobody else holds goes through, and they become this run's.
+    git(repo, 'checkout', '-q', 'main');
+    writeFileSync(join(repo, 'src', 'a.ts'), 'export const a = 2;\n');
+    git(repo, 'commit', '-q', '-am', 'touch a');
+    const pushed = await push('main');
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.equal(git(origin, 'rev-parse', 'main'), git(repo, 'rev-parse', 'main'));
+    const claim = (await t.api('GET', `/v1/work/claims/${mine}`, { key: ws.agent.key })).body.claim;
+    assert.deepEqual(
+      claim.working_set.map((f: { path: string }) => f.path),
+      ['src/a.ts'],
+      "only the pushed commit's file: not the whole history, not the refused branch",
+    );
+
+    // Once the other run lets go of the file, the branch goes through.
+    await t.api('POST', '/v1/work/run/finish', { key: other.key, body: { claim_id: theirs } });
+    const later = await push('feature');
+    assert.equal(later.code, 0, later.stderr);
+    assert.equal(git(origin, 'rev-parse', 'feature').trim(), sha);
+  });
+
   it('never silent when the server is unreachable or the key is missing: fail blocks (2), run warns loudly (0)', async () => {
     const repo = makeRepo('git@github.com:acme/down.git');
     const down = cliEnv({ AVAILSYNC_API_KEY: 'avs_live_whatever', AVAILSYNC_API_URL: 'http://127.0.0.1:9' });
