@@ -20,6 +20,12 @@
  *
  * A transaction that ends before any statement reached the server sends nothing at all. Everything else
  * (pg-pool's own calls, callbacks, cursors) passes through unchanged.
+ *
+ * A prepared statement goes stale when another node's migration changes the columns it returns (`select *`
+ * from a table that gained a column): PostgreSQL refuses to run it ("cached plan must not change result
+ * type", SQLSTATE 0A000) until it is prepared again. On that error the connection sends `deallocate all`
+ * at its next point outside a transaction and forgets its statements, so each is prepared afresh; the
+ * failed transaction is run again by the store (`isStalePlan`), a statement outside one here.
  */
 import pg from 'pg';
 
@@ -72,6 +78,20 @@ interface Statement {
 
 const answered = (command: string): pg.QueryResult => ({ command, rowCount: null, oid: 0, fields: [], rows: [] });
 
+/** A prepared statement whose result columns changed since it was prepared (see above). */
+export function isStalePlan(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return e?.code === '0A000' && typeof e.message === 'string' && e.message.includes('cached plan must not change result type');
+}
+
+const DEALLOCATE: Statement = { text: 'deallocate all' };
+
+/** node-postgres' record of the statements a connection has prepared (not in its type declarations). */
+interface PreparedRecord {
+  parsedStatements: Record<string, string>;
+  submittedNamedStatements: Record<string, string>;
+}
+
 export interface PgClientOptions {
   /** Name each distinct statement text (default true); off behind PgBouncer's transaction mode before 1.21. */
   preparedStatements: boolean;
@@ -85,6 +105,8 @@ export function pgClientClass(opts: PgClientOptions): typeof pg.Client {
     /** Statements answered but not yet sent: the `begin`, write-behinds. */
     #held: Statement[] = [];
     #inTransaction = false;
+    /** A prepared statement went stale: prepare every statement again (see above). */
+    #stale = false;
 
     constructor(config?: string | pg.ClientConfig) {
       super({ ...(typeof config === 'string' ? { connectionString: config } : config), pipeline: true } as pg.ClientConfig);
@@ -127,7 +149,13 @@ export function pgClientClass(opts: PgClientOptions): typeof pg.Client {
       }
       const held = this.#held;
       this.#held = [];
-      return this.#send([...held, { text, values }]);
+      const statement = { text, values };
+      if (this.#inTransaction) return this.#send([...held, statement]);
+      // Outside a transaction a stale statement is simply sent again, prepared afresh.
+      return this.#send([statement]).catch((err: unknown) => {
+        if (isStalePlan(err)) return this.#send([statement]);
+        throw err;
+      });
     }
 
     /** Send what is held now (a statement sent ahead whose result is wanted before the next statement). */
@@ -140,6 +168,7 @@ export function pgClientClass(opts: PgClientOptions): typeof pg.Client {
 
     /** Send statements in one write (pipelined); answer with the last one's result or the first error. */
     #send(statements: Statement[]): Promise<pg.QueryResult> {
+      if (this.#stale) statements = this.#prepareAgain(statements);
       opts.onRoundTrip?.(statements.map((s) => s.text));
       if (statements.length === 1) return this.#submit(statements[0] as Statement);
       const stream = this.connection.stream;
@@ -155,12 +184,36 @@ export function pgClientClass(opts: PgClientOptions): typeof pg.Client {
       return Promise.all(sent).then((results) => results[results.length - 1] as pg.QueryResult);
     }
 
+    /**
+     * Add `deallocate all` where it runs outside a transaction (before a `begin` or a statement of its own,
+     * after a `rollback` or `commit`) and forget the prepared statements; mid-transaction, wait for the end.
+     */
+    #prepareAgain(statements: Statement[]): Statement[] {
+      const first = statements[0]?.text;
+      const last = statements.at(-1)?.text;
+      let out: Statement[];
+      if (first === 'begin') out = [DEALLOCATE, ...statements];
+      else if (last === 'rollback' || last === 'commit') out = [...statements, DEALLOCATE];
+      else if (!this.#inTransaction) out = [DEALLOCATE, ...statements];
+      else return statements;
+      this.#stale = false;
+      const prepared = this.connection as unknown as PreparedRecord;
+      prepared.parsedStatements = {};
+      prepared.submittedNamedStatements = {};
+      return out;
+    }
+
     #submit({ text, values, slot }: Statement): Promise<pg.QueryResult> {
       let result: Promise<pg.QueryResult>;
       if (values === undefined) result = super.query(text);
       else {
         const name = opts.preparedStatements ? statementName(text) : undefined;
         result = name ? super.query({ name, text, values }) : super.query(text, values);
+        if (name) {
+          result.catch((err: unknown) => {
+            if (isStalePlan(err)) this.#stale = true;
+          });
+        }
       }
       slot?.sent(result);
       return result;

@@ -28,7 +28,7 @@ import pg from 'pg';
 import type { Clock } from '../clock.js';
 import { type Checkpointer, startCheckpointer } from './checkpointer.js';
 import { migrationProvider } from './migrations/index.js';
-import { AheadSlot, pgClientClass, WRITE_BEHIND } from './pg-client.js';
+import { AheadSlot, isStalePlan, pgClientClass, WRITE_BEHIND } from './pg-client.js';
 import { param, prepare } from './prepared.js';
 import type { ClaimsTable, DB, OrgsTable } from './schema.js';
 
@@ -283,7 +283,8 @@ export function createPostgresStore(opts: PostgresOptions): Store {
           });
         } catch (err) {
           const code = errCode(err);
-          if ((code === '40P01' || code === '40001') && attempt < 4) continue;
+          // Deadlocks and serialization failures; a statement gone stale under a migration (prepared again).
+          if ((code === '40P01' || code === '40001' || isStalePlan(err)) && attempt < 4) continue;
           throw err;
         }
       }
