@@ -68,6 +68,7 @@ async function main(argv: string[]): Promise<number> {
   // The dashboard's build (npm run build puts it in packages/server/dist/dashboard); from src/ or dist/ alike.
   const dashboardDir = fileURLToPath(new URL('../dist/dashboard/', import.meta.url));
   const instance = await createAvailsync({ config, logger, dashboardDir });
+  await instance.store.warm();
   const http = await listen(instance, config.port, config.host);
   const where = config.databaseUrl ? 'PostgreSQL' : `SQLite in ${config.dataDir}`;
   logger.info('listening', { url: http.url, store: where, version: VERSION });

@@ -170,6 +170,15 @@ describe('durability: PostgreSQL, one of two nodes killed with SIGKILL', { skip:
     await db?.drop();
   });
 
+  it('each node opened its whole pool before it listened, named in pg_stat_activity', async () => {
+    // store.warm() at start-up: the first requests after a (re)start do not each wait for a new connection.
+    const { rows } = await db.pool.query<{ n: number }>(
+      `select count(*)::int as n from pg_stat_activity where datname = $1 and application_name = 'availsync'`,
+      [db.name],
+    );
+    assert.equal(rows[0]?.n, 2 * 10, 'two nodes × the default pool of 10');
+  });
+
   it('the surviving node serves every acknowledged claim and fencing keeps increasing', async () => {
     const [victim, survivor] = nodes as [ServerProcess, ServerProcess];
     const A = apiClient(victim.url);

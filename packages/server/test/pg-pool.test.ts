@@ -51,3 +51,22 @@ describe('PostgreSQL connection pool', { skip: !PG_ENABLED }, () => {
     assert.deepEqual(later, first, 'the same three backends serve the next burst');
   });
 });
+
+describe('PostgreSQL pool warm-up at start-up', { skip: !PG_ENABLED }, () => {
+  it('never fails the start: a connection it cannot open is reported and left to open on demand', async () => {
+    const errors: Error[] = [];
+    const unreachable = createPostgresStore({
+      url: 'postgres://postgres@127.0.0.1:1/test',
+      clock: new ManualClock(Date.now()),
+      poolSize: 3,
+      onPoolError: (err) => errors.push(err),
+    });
+    try {
+      await unreachable.warm();
+      assert.equal(errors.length, 3);
+      assert.match(errors[0]?.message ?? '', /ECONNREFUSED/);
+    } finally {
+      await unreachable.close();
+    }
+  });
+});

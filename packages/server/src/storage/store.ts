@@ -100,6 +100,12 @@ export interface Store {
   /** The database is unreachable or restarting: answer 503 and let the client retry. */
   isUnavailable(err: unknown): boolean;
   migrate(): Promise<void>;
+  /**
+   * Open the connections the store will serve with now (PostgreSQL: the whole pool), so that the first
+   * requests after a start do not each wait for a new connection. The server calls it before it listens.
+   * Never fails: a connection it cannot open is reported (`onPoolError`) and opened on demand later.
+   */
+  warm(): Promise<void>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -230,6 +236,8 @@ export interface PostgresOptions {
   preparedStatements?: boolean;
   /** Told the statements of each round trip to PostgreSQL (tests count them). */
   onRoundTrip?: (statements: string[]) => void;
+  /** The connections' `application_name`, as `pg_stat_activity` shows it (default `availsync`). */
+  applicationName?: string;
 }
 
 const PG_UNAVAILABLE = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '53300']);
@@ -252,6 +260,7 @@ export function createPostgresStore(opts: PostgresOptions): Store {
     // ones (three runs each). A connection that breaks (a database restart) is still dropped and replaced.
     min: poolSize,
     connectionTimeoutMillis: 5000,
+    application_name: opts.applicationName ?? 'availsync',
     options: [
       `-c idle_in_transaction_session_timeout=${opts.idleTxTimeoutMs ?? 10_000}`,
       ...(opts.schema ? [`-c search_path=${opts.schema}`] : []),
@@ -355,6 +364,15 @@ export function createPostgresStore(opts: PostgresOptions): Store {
       const schema =
         opts.schema ?? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema ?? 'public';
       await runMigrations(db, schema);
+    },
+    async warm() {
+      // Concurrent checkouts: each opens a connection of its own, up to the pool's size. One that cannot
+      // be opened (max_connections reached, say) is reported and left to open on demand, as before.
+      const opened = await Promise.allSettled(Array.from({ length: poolSize }, () => pool.connect()));
+      for (const r of opened) {
+        if (r.status === 'fulfilled') r.value.release();
+        else opts.onPoolError?.(r.reason instanceof Error ? r.reason : new Error(String(r.reason)));
+      }
     },
     async ping() {
       try {
@@ -753,6 +771,9 @@ export function createSqliteStore(opts: SqliteOptions): Store {
         .execute();
       const row = await db.selectFrom('meta').select('value').where('key', '=', 'clock_hwm').executeTakeFirst();
       hwm = Math.max(hwm, Number(row?.value ?? 0));
+    },
+    async warm() {
+      // One connection, opened with the store.
     },
     async ping() {
       try {
