@@ -23,9 +23,10 @@
  *
  * A prepared statement goes stale when another node's migration changes the columns it returns (`select *`
  * from a table that gained a column): PostgreSQL refuses to run it ("cached plan must not change result
- * type", SQLSTATE 0A000) until it is prepared again. On that error the connection sends `deallocate all`
- * at its next point outside a transaction and forgets its statements, so each is prepared afresh; the
- * failed transaction is run again by the store (`isStalePlan`), a statement outside one here.
+ * type", SQLSTATE 0A000) on every execution until it is prepared again. On that error the connection moves
+ * to a new generation of statement names (`avs_3` becomes `avs_3_g1`), so each statement it sends from then
+ * on is prepared afresh; nothing is deallocated, so no statement in flight loses its name. The failed
+ * transaction is run again by the store (`isStalePlan`), a failed statement outside one here.
  */
 import pg from 'pg';
 
@@ -78,18 +79,14 @@ interface Statement {
 
 const answered = (command: string): pg.QueryResult => ({ command, rowCount: null, oid: 0, fields: [], rows: [] });
 
-/** A prepared statement whose result columns changed since it was prepared (see above). */
+/**
+ * A prepared statement whose result columns changed since it was prepared (see above). Told by the
+ * function that raises it, as the message is translated under the server's `lc_messages`.
+ */
 export function isStalePlan(err: unknown): boolean {
-  const e = err as { code?: unknown; message?: unknown } | null;
-  return e?.code === '0A000' && typeof e.message === 'string' && e.message.includes('cached plan must not change result type');
-}
-
-const DEALLOCATE: Statement = { text: 'deallocate all' };
-
-/** node-postgres' record of the statements a connection has prepared (not in its type declarations). */
-interface PreparedRecord {
-  parsedStatements: Record<string, string>;
-  submittedNamedStatements: Record<string, string>;
+  const e = err as { code?: unknown; routine?: unknown; message?: unknown } | null;
+  if (e?.code !== '0A000') return false;
+  return e.routine === 'RevalidateCachedQuery' || String(e.message).includes('cached plan must not change result type');
 }
 
 export interface PgClientOptions {
@@ -105,8 +102,8 @@ export function pgClientClass(opts: PgClientOptions): typeof pg.Client {
     /** Statements answered but not yet sent: the `begin`, write-behinds. */
     #held: Statement[] = [];
     #inTransaction = false;
-    /** A prepared statement went stale: prepare every statement again (see above). */
-    #stale = false;
+    /** Bumped when a prepared statement went stale: every statement is prepared again, under a new name. */
+    #generation = 0;
 
     constructor(config?: string | pg.ClientConfig) {
       super({ ...(typeof config === 'string' ? { connectionString: config } : config), pipeline: true } as pg.ClientConfig);
@@ -168,7 +165,6 @@ export function pgClientClass(opts: PgClientOptions): typeof pg.Client {
 
     /** Send statements in one write (pipelined); answer with the last one's result or the first error. */
     #send(statements: Statement[]): Promise<pg.QueryResult> {
-      if (this.#stale) statements = this.#prepareAgain(statements);
       opts.onRoundTrip?.(statements.map((s) => s.text));
       if (statements.length === 1) return this.#submit(statements[0] as Statement);
       const stream = this.connection.stream;
@@ -184,34 +180,18 @@ export function pgClientClass(opts: PgClientOptions): typeof pg.Client {
       return Promise.all(sent).then((results) => results[results.length - 1] as pg.QueryResult);
     }
 
-    /**
-     * Add `deallocate all` where it runs outside a transaction (before a `begin` or a statement of its own,
-     * after a `rollback` or `commit`) and forget the prepared statements; mid-transaction, wait for the end.
-     */
-    #prepareAgain(statements: Statement[]): Statement[] {
-      const first = statements[0]?.text;
-      const last = statements.at(-1)?.text;
-      let out: Statement[];
-      if (first === 'begin') out = [DEALLOCATE, ...statements];
-      else if (last === 'rollback' || last === 'commit') out = [...statements, DEALLOCATE];
-      else if (!this.#inTransaction) out = [DEALLOCATE, ...statements];
-      else return statements;
-      this.#stale = false;
-      const prepared = this.connection as unknown as PreparedRecord;
-      prepared.parsedStatements = {};
-      prepared.submittedNamedStatements = {};
-      return out;
-    }
-
     #submit({ text, values, slot }: Statement): Promise<pg.QueryResult> {
       let result: Promise<pg.QueryResult>;
       if (values === undefined) result = super.query(text);
       else {
-        const name = opts.preparedStatements ? statementName(text) : undefined;
+        const base = opts.preparedStatements ? statementName(text) : undefined;
+        const name = base && this.#generation > 0 ? `${base}_g${this.#generation}` : base;
         result = name ? super.query({ name, text, values }) : super.query(text, values);
         if (name) {
+          const generation = this.#generation;
           result.catch((err: unknown) => {
-            if (isStalePlan(err)) this.#stale = true;
+            // Once per generation, however many statements of it fail the same way.
+            if (isStalePlan(err) && this.#generation === generation) this.#generation += 1;
           });
         }
       }
