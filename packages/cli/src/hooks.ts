@@ -46,7 +46,8 @@ export interface HookState {
 
 function git(cwd: string, args: string[]): string | null {
   try {
-    return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    // A big push lists many paths: well past execFileSync's 1 MiB default.
+    return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 256 * 1024 * 1024 }).trim();
   } catch {
     return null;
   }
@@ -326,10 +327,12 @@ const ZERO_SHA = /^0+$/;
 
 /**
  * The paths changed by the commits a push sends. git gives a pre-push hook one line per ref on stdin:
- * `<local ref> <local sha> <remote ref> <remote sha>`. A deletion (local sha all zeros) sends no commits. An
- * update sends `remote..local`; a new branch (remote sha all zeros), or a remote tip this clone does not
- * have, sends the commits that no remote-tracking ref has. Without ref lines (the guard run by hand): the
- * commits of HEAD that its upstream lacks, or that no remote-tracking ref has. null when git cannot list them.
+ * `<local ref> <local sha> <remote ref> <remote sha>`. A deletion (local sha all zeros) sends no commits.
+ * Otherwise the commits are those of the local sha that neither the remote's current tip (when this clone
+ * has it) nor any remote-tracking ref has: commits merged in from a branch already pushed are not counted.
+ * Without ref lines (the guard run by hand): the commits of HEAD that its upstream lacks, or that no
+ * remote-tracking ref has. A merge commit counts the files it changed against every parent (conflict
+ * resolutions, files added in the merge). null when git cannot list them.
  */
 export function pushedPaths(root: string, refLines: string): string[] | null {
   const ranges: string[][] = [];
@@ -345,11 +348,11 @@ export function pushedPaths(root: string, refLines: string): string[] | null {
     const [, localSha, , remoteSha] = line.split(/\s+/);
     if (!localSha || ZERO_SHA.test(localSha)) continue;
     const known = !!remoteSha && !ZERO_SHA.test(remoteSha) && git(root, ['cat-file', '-e', `${remoteSha}^{commit}`]) !== null;
-    ranges.push(known ? [`${remoteSha}..${localSha}`] : [localSha, '--not', '--remotes']);
+    ranges.push([localSha, '--not', ...(known ? [remoteSha] : []), '--remotes']);
   }
   const paths = new Set<string>();
   for (const range of ranges) {
-    const out = git(root, ['log', '--format=', '--name-only', '--no-renames', ...range]);
+    const out = git(root, ['log', '--format=', '--name-only', '--no-renames', '--cc', ...range]);
     if (out === null) return null;
     for (const p of out.split('\n').filter(Boolean)) paths.add(p);
   }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startServer, type TestServer } from '../../node/test/helpers.js';
-import { repoFromRemote } from '../src/hooks.js';
+import { pushedPaths, repoFromRemote } from '../src/hooks.js';
 import { BIN, type CliResult, cliEnv, NODE_ARGS, shimDir } from './helpers.js';
 
 function runCli(args: string[], env: NodeJS.ProcessEnv, cwd: string, stdin = ''): Promise<CliResult> {
@@ -309,6 +309,90 @@ describe('availsync hook claude / guard (real processes, real git, real server)'
     const later = await push('feature');
     assert.equal(later.code, 0, later.stderr);
     assert.equal(git(origin, 'rev-parse', 'feature').trim(), sha);
+  });
+
+  it('guard --pre-push: commits already on a remote do not count; a merge counts the files it changed itself', async () => {
+    const ws = await t.workspace({ name: 'merger' });
+    const other = await ws.other({ name: 'holder' });
+    const origin = mkdtempSync(join(tmpdir(), 'availsync-origin-'));
+    git(origin, 'init', '-q', '--bare', '-b', 'main');
+    const repo = makeRepo(origin);
+    git(repo, 'push', '-q', 'origin', 'main');
+    git(repo, 'checkout', '-q', '-b', 'feature');
+    git(repo, 'push', '-q', 'origin', 'feature');
+    // Someone else's clone pushes a change to src/d.ts on main.
+    const elsewhere = mkdtempSync(join(tmpdir(), 'availsync-clone-'));
+    git(elsewhere, 'clone', '-q', origin, '.');
+    writeFileSync(join(elsewhere, 'src', 'd.ts'), 'export const d = 1;\n');
+    git(elsewhere, 'add', '.');
+    git(elsewhere, '-c', 'user.email=b@example.com', '-c', 'user.name=B', 'commit', '-q', '-m', 'add d');
+    git(elsewhere, 'push', '-q', 'origin', 'main');
+
+    const resource = 'repo:acme/merged';
+    const start = async (key: string, project: string) =>
+      (await t.api('POST', '/v1/work/run/start', { key, body: { resource: project } })).body.claim.id as string;
+    const mine = await start(ws.agent.key, 'project:merger');
+    const theirs = await start(other.key, 'project:holder');
+    const held = await t.api('POST', '/v1/work/run/working-set', {
+      key: other.key,
+      body: { claim_id: theirs, resource, paths: ['src/b.ts', 'src/d.ts'], mode: 'edit' },
+    });
+    assert.equal(held.body.action, 'updated');
+    const env = cliEnv({
+      AVAILSYNC_API_KEY: ws.agent.key,
+      AVAILSYNC_API_URL: t.url,
+      AVAILSYNC_CLAIM_ID: mine,
+      AVAILSYNC_RESOURCE: resource,
+    });
+    assert.equal((await runCli(['guard', 'install', '--pre-push'], env, repo)).code, 0);
+    const pushEnv = { ...env, PATH: `${shimDir()}:${process.env.PATH}` };
+    const push = () =>
+      new Promise<{ code: number; stderr: string }>((resolve) => {
+        execFile('git', ['push', '-q', 'origin', 'feature'], { cwd: repo, env: pushEnv }, (err, _out, stderr) => {
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr });
+        });
+      });
+
+    // Merging main brings in the other clone's src/d.ts: already on the remote, so not this push's change.
+    git(repo, 'fetch', '-q', 'origin');
+    writeFileSync(join(repo, 'src', 'a.ts'), 'export const a = 3;\n');
+    git(repo, 'commit', '-q', '-am', 'touch a');
+    git(repo, 'merge', '-q', '--no-ff', '-m', 'merge main', 'origin/main');
+    const merged = await push();
+    assert.equal(merged.code, 0, merged.stderr);
+    const claim = (await t.api('GET', `/v1/work/claims/${mine}`, { key: ws.agent.key })).body.claim;
+    assert.deepEqual(
+      claim.working_set.map((f: { path: string }) => f.path),
+      ['src/a.ts'],
+    );
+
+    // A merge commit that itself changes a file the other run holds is refused.
+    git(repo, 'checkout', '-q', '-b', 'side', 'HEAD~1');
+    writeFileSync(join(repo, 'src', 'c.ts'), 'export const c = 3;\n');
+    git(repo, 'commit', '-q', '-am', 'touch c');
+    git(repo, 'checkout', '-q', 'feature');
+    git(repo, 'merge', '-q', '--no-ff', '--no-commit', 'side');
+    writeFileSync(join(repo, 'src', 'b.ts'), 'export const b = 3;\n');
+    git(repo, 'add', 'src/b.ts');
+    git(repo, 'commit', '-q', '-m', 'merge side, and change b in the merge');
+    const refused = await push();
+    assert.notEqual(refused.code, 0, 'refused');
+    assert.match(refused.stderr, new RegExp(`src/b\\.ts is held by agent ${other.id}`));
+  });
+
+  it('pushedPaths lists a push of thousands of files (more output than execFileSync keeps by default)', () => {
+    const repo = makeRepo(mkdtempSync(join(tmpdir(), 'availsync-nowhere-')));
+    const dir = join(repo, 'generated');
+    mkdirSync(dir);
+    const long = 'x'.repeat(200);
+    for (let i = 0; i < 5000; i++) writeFileSync(join(dir, `${long}-${i}.ts`), '');
+    git(repo, 'add', '.');
+    git(repo, 'commit', '-q', '-m', 'many files');
+    // No remote-tracking ref yet: every commit is new to the remote. Over 1 MiB of paths in all.
+    const paths = pushedPaths(repo, '');
+    assert.ok(paths, 'git log was read whole');
+    assert.equal(paths.length, 5003);
+    assert.ok(paths.join('\n').length > 1024 * 1024);
   });
 
   it('never silent when the server is unreachable or the key is missing: fail blocks (2), run warns loudly (0)', async () => {
