@@ -30,7 +30,8 @@ export async function oldestNode(): Promise<{ path: string } | { missing: string
     return { missing: `no node-${process.platform}-${process.arch} tarball with bin/node; set AVAILSYNC_TEST_NODE18` };
   }
   const bin = join(cacheDir, 'package', 'bin', 'node');
-  if (existsSync(bin)) return { path: bin };
+  // A binary left half-unpacked by an interrupted run does not answer its version: fetch it again.
+  if (existsSync(bin) && (await version(bin)) === `v${OLDEST_NODE}`) return { path: bin };
   const pkg = `node-${process.platform}-${process.arch}@${OLDEST_NODE}`;
   try {
     rmSync(cacheDir, { recursive: true, force: true });
@@ -40,11 +41,19 @@ export async function oldestNode(): Promise<{ path: string } | { missing: string
     if (!tarball) throw new Error(`npm pack ${pkg} wrote no tarball`);
     await run('tar', ['-xzf', tarball], { cwd: cacheDir });
     rmSync(join(cacheDir, tarball));
-    const { stdout } = await run(bin, ['--version']);
-    if (stdout.trim() !== `v${OLDEST_NODE}`) throw new Error(`${bin} is ${stdout.trim()}, not v${OLDEST_NODE}`);
+    const got = await version(bin);
+    if (got !== `v${OLDEST_NODE}`) throw new Error(`${bin} is ${got}, not v${OLDEST_NODE}`);
     return { path: bin };
   } catch (err) {
     rmSync(cacheDir, { recursive: true, force: true });
     return { missing: `could not fetch ${pkg} from the npm registry: ${(err as Error).message.split('\n')[0]}` };
+  }
+}
+
+async function version(bin: string): Promise<string> {
+  try {
+    return (await run(bin, ['--version'])).stdout.trim();
+  } catch {
+    return 'unrunnable';
   }
 }

@@ -236,7 +236,7 @@ export interface PostgresOptions {
   preparedStatements?: boolean;
   /** Told the statements of each round trip to PostgreSQL (tests count them). */
   onRoundTrip?: (statements: string[]) => void;
-  /** The connections' `application_name`, as `pg_stat_activity` shows it (default `availsync`). */
+  /** The connections' `application_name`, as `pg_stat_activity` shows it (default `PGAPPNAME`, else `availsync`). */
   applicationName?: string;
 }
 
@@ -260,7 +260,7 @@ export function createPostgresStore(opts: PostgresOptions): Store {
     // ones (three runs each). A connection that breaks (a database restart) is still dropped and replaced.
     min: poolSize,
     connectionTimeoutMillis: 5000,
-    application_name: opts.applicationName ?? 'availsync',
+    application_name: opts.applicationName ?? process.env.PGAPPNAME ?? 'availsync',
     options: [
       `-c idle_in_transaction_session_timeout=${opts.idleTxTimeoutMs ?? 10_000}`,
       ...(opts.schema ? [`-c search_path=${opts.schema}`] : []),
