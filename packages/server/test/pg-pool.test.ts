@@ -53,6 +53,21 @@ describe('PostgreSQL connection pool', { skip: !PG_ENABLED }, () => {
 });
 
 describe('PostgreSQL pool warm-up at start-up', { skip: !PG_ENABLED }, () => {
+  it("sets each new connection's settings with SET once it is open (poolers refuse the options startup parameter)", async () => {
+    const store = createPostgresStore({ url: PG_URL, clock: new ManualClock(Date.now()), poolSize: 2, idleTxTimeoutMs: 1234 });
+    try {
+      await store.warm();
+      const read = () => sql<{ t: string }>`select current_setting('idle_in_transaction_session_timeout') as t`.execute(store.db);
+      const seen = await Promise.all([read(), read(), read()]);
+      assert.deepEqual(
+        seen.map((r) => r.rows[0]?.t),
+        ['1234ms', '1234ms', '1234ms'],
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
   it('never fails the start: a connection it cannot open is reported and left to open on demand', async () => {
     const errors: Error[] = [];
     const unreachable = createPostgresStore({

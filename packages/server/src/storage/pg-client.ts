@@ -92,12 +92,20 @@ export function isStalePlan(err: unknown): boolean {
 export interface PgClientOptions {
   /** Name each distinct statement text (default true); off behind PgBouncer's transaction mode before 1.21. */
   preparedStatements: boolean;
+  /**
+   * Settings for each new connection, sent as `SET`s once it is open. Not as the `options` startup
+   * parameter, which connection poolers refuse (PgBouncer: "unsupported startup parameter: options").
+   */
+  settings?: Record<string, string> | undefined;
   /** Told the statements of each round trip (tests count them). */
   onRoundTrip?: ((statements: string[]) => void) | undefined;
 }
 
 /** The client class for `new pg.Pool({ Client })`. */
 export function pgClientClass(opts: PgClientOptions): typeof pg.Client {
+  const setup = Object.entries(opts.settings ?? {})
+    .map(([name, value]) => `set ${name} = ${value}`)
+    .join('; ');
   return class AvailsyncPgClient extends pg.Client {
     /** Statements answered but not yet sent: the `begin`, write-behinds. */
     #held: Statement[] = [];
@@ -107,6 +115,24 @@ export function pgClientClass(opts: PgClientOptions): typeof pg.Client {
 
     constructor(config?: string | pg.ClientConfig) {
       super({ ...(typeof config === 'string' ? { connectionString: config } : config), pipeline: true } as pg.ClientConfig);
+    }
+
+    // biome-ignore lint/suspicious/noExplicitAny: pg-pool connects with a callback; a promise otherwise.
+    override connect(callback?: (err: Error) => void): any {
+      const ready = super.connect().then(async () => {
+        if (!setup) return;
+        try {
+          await super.query(setup);
+        } catch (err) {
+          await this.end().catch(() => {});
+          throw err;
+        }
+      });
+      if (!callback) return ready;
+      ready.then(
+        () => callback(null as unknown as Error),
+        (err: Error) => callback(err),
+      );
     }
 
     // biome-ignore lint/suspicious/noExplicitAny: pg's query() is heavily overloaded; this forwards them all.

@@ -250,7 +250,14 @@ function errCode(err: unknown): string | undefined {
 export function createPostgresStore(opts: PostgresOptions): Store {
   const poolSize = opts.poolSize ?? 10;
   const pool = new pg.Pool({
-    Client: pgClientClass({ preparedStatements: opts.preparedStatements ?? true, onRoundTrip: opts.onRoundTrip }),
+    Client: pgClientClass({
+      preparedStatements: opts.preparedStatements ?? true,
+      onRoundTrip: opts.onRoundTrip,
+      settings: {
+        idle_in_transaction_session_timeout: String(opts.idleTxTimeoutMs ?? 10_000),
+        ...(opts.schema ? { search_path: `"${opts.schema.replaceAll('"', '""')}"` } : {}),
+      },
+    }),
     connectionString: opts.url,
     max: poolSize,
     // Connections, once opened, stay open (node-postgres closes idle ones after 10 s by default). A new
@@ -261,10 +268,6 @@ export function createPostgresStore(opts: PostgresOptions): Store {
     min: poolSize,
     connectionTimeoutMillis: 5000,
     application_name: opts.applicationName ?? process.env.PGAPPNAME ?? 'availsync',
-    options: [
-      `-c idle_in_transaction_session_timeout=${opts.idleTxTimeoutMs ?? 10_000}`,
-      ...(opts.schema ? [`-c search_path=${opts.schema}`] : []),
-    ].join(' '),
   });
   // A connection dropping (a database restart) must never crash the process. The pool reports idle
   // clients' errors; a client checked out mid-transaction emits 'error' on itself, and an 'error' event
