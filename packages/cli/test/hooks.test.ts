@@ -26,14 +26,16 @@ function runCli(args: string[], env: NodeJS.ProcessEnv, cwd: string, stdin = '')
   return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
 }
 
-/** git commit runs the hooks, which call this process's server: it must not block the event loop. */
-function commit(cwd: string, env: NodeJS.ProcessEnv, message: string): Promise<{ code: number; stderr: string }> {
+/** git commit and push run the hooks, which call this process's server: they must not block the event loop. */
+function gitRunningHooks(cwd: string, env: NodeJS.ProcessEnv, args: string[]): Promise<{ code: number; stderr: string }> {
   return new Promise((resolve) => {
-    execFile('git', ['commit', '-q', '-m', message], { cwd, env }, (err, _stdout, stderr) => {
+    execFile('git', args, { cwd, env }, (err, _stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr });
     });
   });
 }
+
+const commit = (cwd: string, env: NodeJS.ProcessEnv, message: string) => gitRunningHooks(cwd, env, ['commit', '-q', '-m', message]);
 
 const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
@@ -78,6 +80,38 @@ describe('availsync hook claude / guard (real processes, real git, real server)'
   after(async () => {
     await t.close();
   });
+
+  /**
+   * For the pre-push guard: a repository whose origin is a local bare one (main pushed), and two agents'
+   * runs on projects of their own that keep their files in `resource`'s working set; the other run holds
+   * `held`. `push` runs `git push origin ...` with the guard's environment (hooks not installed yet).
+   */
+  async function pushScene(name: string, resource: string, held: string[]) {
+    const ws = await t.workspace({ name });
+    const other = await ws.other({ name: 'holder' });
+    const origin = mkdtempSync(join(tmpdir(), 'availsync-origin-'));
+    git(origin, 'init', '-q', '--bare', '-b', 'main');
+    const repo = makeRepo(origin);
+    git(repo, 'push', '-q', 'origin', 'main');
+    const start = async (key: string, project: string) =>
+      (await t.api('POST', '/v1/work/run/start', { key, body: { resource: project } })).body.claim.id as string;
+    const mine = await start(ws.agent.key, `project:${name}`);
+    const theirs = await start(other.key, 'project:holder');
+    const holding = await t.api('POST', '/v1/work/run/working-set', {
+      key: other.key,
+      body: { claim_id: theirs, resource, paths: held, mode: 'edit' },
+    });
+    assert.equal(holding.body.action, 'updated');
+    const env = cliEnv({
+      AVAILSYNC_API_KEY: ws.agent.key,
+      AVAILSYNC_API_URL: t.url,
+      AVAILSYNC_CLAIM_ID: mine,
+      AVAILSYNC_RESOURCE: resource,
+    });
+    const pushEnv = { ...env, PATH: `${shimDir()}:${process.env.PATH}` };
+    const push = (...args: string[]) => gitRunningHooks(repo, pushEnv, ['push', '-q', 'origin', ...args]);
+    return { ws, other, origin, repo, mine, theirs, env, push };
+  }
 
   it('derives repo:owner/name from ssh, https and scp-like remotes', () => {
     assert.equal(repoFromRemote('git@github.com:acme/app.git'), 'repo:acme/app');
@@ -238,42 +272,13 @@ describe('availsync hook claude / guard (real processes, real git, real server)'
   });
 
   it('guard --pre-push checks the commits git says it is pushing: a new branch too, and after a chained hook', async () => {
-    const ws = await t.workspace({ name: 'pusher' });
-    const other = await ws.other({ name: 'holder' });
-    const origin = mkdtempSync(join(tmpdir(), 'availsync-origin-'));
-    git(origin, 'init', '-q', '--bare', '-b', 'main');
-    const repo = makeRepo(origin);
-    git(repo, 'push', '-q', 'origin', 'main');
-    const resource = 'repo:acme/pushed';
-    // Each agent's run is on its own project; both keep their files in the repo's working set.
-    const start = async (key: string, project: string) =>
-      (await t.api('POST', '/v1/work/run/start', { key, body: { resource: project } })).body.claim.id as string;
-    const mine = await start(ws.agent.key, 'project:pusher');
-    const theirs = await start(other.key, 'project:holder');
-    const held = await t.api('POST', '/v1/work/run/working-set', {
-      key: other.key,
-      body: { claim_id: theirs, resource, paths: ['src/c.ts'], mode: 'edit' },
-    });
-    assert.equal(held.body.action, 'updated');
+    const { ws, other, origin, repo, mine, theirs, env, push } = await pushScene('pusher', 'repo:acme/pushed', ['src/c.ts']);
 
     // An existing pre-push hook that records what git gave it; the guard is chained after it.
     const hooks = join(repo, '.git', 'hooks');
     mkdirSync(hooks, { recursive: true });
     writeFileSync(join(hooks, 'pre-push'), `#!/bin/sh\ncat >> "${join(repo, '.git', 'pushed-refs')}"\n`, { mode: 0o755 });
-    const env = cliEnv({
-      AVAILSYNC_API_KEY: ws.agent.key,
-      AVAILSYNC_API_URL: t.url,
-      AVAILSYNC_CLAIM_ID: mine,
-      AVAILSYNC_RESOURCE: resource,
-    });
     assert.equal((await runCli(['guard', 'install', '--pre-push'], env, repo)).code, 0);
-    const pushEnv = { ...env, PATH: `${shimDir()}:${process.env.PATH}` };
-    const push = (...args: string[]) =>
-      new Promise<{ code: number; stderr: string }>((resolve) => {
-        execFile('git', ['push', '-q', 'origin', ...args], { cwd: repo, env: pushEnv }, (err, _out, stderr) => {
-          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr });
-        });
-      });
 
     // A new branch (no upstream, remote sha all zeros) whose commit changes a file the other run holds.
     git(repo, 'checkout', '-q', '-b', 'feature');
@@ -312,12 +317,7 @@ describe('availsync hook claude / guard (real processes, real git, real server)'
   });
 
   it('guard --pre-push: commits already on a remote do not count; a merge counts the files it changed itself', async () => {
-    const ws = await t.workspace({ name: 'merger' });
-    const other = await ws.other({ name: 'holder' });
-    const origin = mkdtempSync(join(tmpdir(), 'availsync-origin-'));
-    git(origin, 'init', '-q', '--bare', '-b', 'main');
-    const repo = makeRepo(origin);
-    git(repo, 'push', '-q', 'origin', 'main');
+    const { ws, other, origin, repo, mine, env, push } = await pushScene('merger', 'repo:acme/merged', ['src/b.ts', 'src/d.ts']);
     git(repo, 'checkout', '-q', '-b', 'feature');
     git(repo, 'push', '-q', 'origin', 'feature');
     // Someone else's clone pushes a change to src/d.ts on main.
@@ -327,38 +327,14 @@ describe('availsync hook claude / guard (real processes, real git, real server)'
     git(elsewhere, 'add', '.');
     git(elsewhere, '-c', 'user.email=b@example.com', '-c', 'user.name=B', 'commit', '-q', '-m', 'add d');
     git(elsewhere, 'push', '-q', 'origin', 'main');
-
-    const resource = 'repo:acme/merged';
-    const start = async (key: string, project: string) =>
-      (await t.api('POST', '/v1/work/run/start', { key, body: { resource: project } })).body.claim.id as string;
-    const mine = await start(ws.agent.key, 'project:merger');
-    const theirs = await start(other.key, 'project:holder');
-    const held = await t.api('POST', '/v1/work/run/working-set', {
-      key: other.key,
-      body: { claim_id: theirs, resource, paths: ['src/b.ts', 'src/d.ts'], mode: 'edit' },
-    });
-    assert.equal(held.body.action, 'updated');
-    const env = cliEnv({
-      AVAILSYNC_API_KEY: ws.agent.key,
-      AVAILSYNC_API_URL: t.url,
-      AVAILSYNC_CLAIM_ID: mine,
-      AVAILSYNC_RESOURCE: resource,
-    });
     assert.equal((await runCli(['guard', 'install', '--pre-push'], env, repo)).code, 0);
-    const pushEnv = { ...env, PATH: `${shimDir()}:${process.env.PATH}` };
-    const push = () =>
-      new Promise<{ code: number; stderr: string }>((resolve) => {
-        execFile('git', ['push', '-q', 'origin', 'feature'], { cwd: repo, env: pushEnv }, (err, _out, stderr) => {
-          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr });
-        });
-      });
 
     // Merging main brings in the other clone's src/d.ts: already on the remote, so not this push's change.
     git(repo, 'fetch', '-q', 'origin');
     writeFileSync(join(repo, 'src', 'a.ts'), 'export const a = 3;\n');
     git(repo, 'commit', '-q', '-am', 'touch a');
     git(repo, 'merge', '-q', '--no-ff', '-m', 'merge main', 'origin/main');
-    const merged = await push();
+    const merged = await push('feature');
     assert.equal(merged.code, 0, merged.stderr);
     const claim = (await t.api('GET', `/v1/work/claims/${mine}`, { key: ws.agent.key })).body.claim;
     assert.deepEqual(
@@ -375,7 +351,7 @@ describe('availsync hook claude / guard (real processes, real git, real server)'
     writeFileSync(join(repo, 'src', 'b.ts'), 'export const b = 3;\n');
     git(repo, 'add', 'src/b.ts');
     git(repo, 'commit', '-q', '-m', 'merge side, and change b in the merge');
-    const refused = await push();
+    const refused = await push('feature');
     assert.notEqual(refused.code, 0, 'refused');
     assert.match(refused.stderr, new RegExp(`src/b\\.ts is held by agent ${other.id}`));
   });

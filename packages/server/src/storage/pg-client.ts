@@ -191,6 +191,16 @@ export function pgClientClass(opts: PgClientOptions): typeof pg.Client {
 
     /** Send statements in one write (pipelined); answer with the last one's result or the first error. */
     #send(statements: Statement[]): Promise<pg.QueryResult> {
+      const generation = this.#generation;
+      const answer = this.#write(statements);
+      // A stale statement moves the connection to new statement names (see above), once per generation.
+      answer.catch((err: unknown) => {
+        if (this.#generation === generation && isStalePlan(err)) this.#generation += 1;
+      });
+      return answer;
+    }
+
+    #write(statements: Statement[]): Promise<pg.QueryResult> {
       opts.onRoundTrip?.(statements.map((s) => s.text));
       if (statements.length === 1) return this.#submit(statements[0] as Statement);
       const stream = this.connection.stream;
@@ -213,13 +223,6 @@ export function pgClientClass(opts: PgClientOptions): typeof pg.Client {
         const base = opts.preparedStatements ? statementName(text) : undefined;
         const name = base && this.#generation > 0 ? `${base}_g${this.#generation}` : base;
         result = name ? super.query({ name, text, values }) : super.query(text, values);
-        if (name) {
-          const generation = this.#generation;
-          result.catch((err: unknown) => {
-            // Once per generation, however many statements of it fail the same way.
-            if (isStalePlan(err) && this.#generation === generation) this.#generation += 1;
-          });
-        }
       }
       slot?.sent(result);
       return result;
