@@ -1,6 +1,7 @@
 /**
- * The key cache of the claim path (services/keys.ts). Start, extend and finish may take the caller's agent
- * and workspace from this node's cache, and confirm them inside their own transaction. Every change below
+ * The key cache of the claim path (services/keys.ts). Start, extend, finish and working-set updates may
+ * take the caller's agent and workspace from this node's cache, and confirm them inside their own
+ * transaction. Every change below
  * is written straight into the database, as another node (or an operator) would: this node's cache never
  * hears of it, so only the confirmation can catch it. Each must take effect on the very next request,
  * exactly as if the key had been read first, and a refused request must change nothing.
@@ -38,9 +39,10 @@ for (const kind of STORES) {
         .execute(),
       audit: (await t.store.db.selectFrom('audit_events').select('id').where('org_id', '=', orgId).execute()).length,
       keys: (await t.store.db.selectFrom('idempotency_keys').select('key').execute()).length,
+      files: (await t.store.db.selectFrom('file_claims').select('id').where('org_id', '=', orgId).execute()).length,
     });
 
-    it('a key replaced elsewhere is refused at once by start, extend and finish, and nothing changes', async () => {
+    it('a key replaced elsewhere is refused at once by start, extend, finish and working-set updates, and nothing changes', async () => {
       const { session, agent, key } = await cachedAgent();
       const held = await t.start(key, { resource: 'repo:acme/held' });
       await t.store.db
@@ -57,8 +59,12 @@ for (const kind of STORES) {
       });
       const extend = await t.request('POST', '/v1/work/run/extend', { key, body: { claim_id: held.body.claim.id } });
       const finish = await t.request('POST', '/v1/work/run/finish', { key, body: { claim_id: held.body.claim.id } });
+      const ws = await t.request('POST', '/v1/work/run/working-set', {
+        key,
+        body: { claim_id: held.body.claim.id, paths: ['src/a.ts'] },
+      });
       const release = await t.request('DELETE', `/v1/work/claims/${held.body.claim.id}`, { key });
-      for (const res of [start, extend, finish, release]) {
+      for (const res of [start, extend, finish, ws, release]) {
         assert.equal(res.status, 401);
         assert.equal(res.body.error, 'unauthorized');
         assert.equal(res.body.message, 'Unknown or rotated API key');
@@ -105,6 +111,11 @@ for (const kind of STORES) {
         body: { claim_id: theirs.body.claim.id, working_set: { paths: ['src/a.ts'] } },
       });
       assert.equal(cross.status, 404, 'a claim of another workspace');
+      const crossWs = await t.request('POST', '/v1/work/run/working-set', {
+        key,
+        body: { claim_id: theirs.body.claim.id, paths: ['src/a.ts'] },
+      });
+      assert.equal(crossWs.status, 404, 'a working set of a claim of another workspace');
       const invalid = await t.request('POST', '/v1/work/run/start', { key, body: { resource: 42 } });
       assert.equal(invalid.status, 400);
       assert.equal(invalid.body.error, 'invalid_request');

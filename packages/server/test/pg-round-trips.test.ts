@@ -122,6 +122,42 @@ describe('round trips to PostgreSQL', { skip: !PG_ENABLED }, () => {
     assert.equal(row.renewal_count, 1);
   });
 
+  it('a working-set update costs 3 round trips, 2 of them under the repository lock, and its answer is what was written', async () => {
+    const { session, key } = await t.workspace();
+    const other = await t.createAgent(session, { name: 'other' });
+    const mine = (await t.start(key, { resource: 'project:rt-ws-a' })).body.claim;
+    const theirs = (await t.start(other.key, { resource: 'project:rt-ws-b' })).body.claim;
+    const ws = (k: string, claim: string, paths: string[]) =>
+      t.request('POST', '/v1/work/run/working-set', { key: k, body: { claim_id: claim, resource: 'repo:acme/rt-ws', paths } });
+    await ws(other.key, theirs.id, ['taken.ts']);
+    await ws(key, mine.id, ['a.ts', 'b.ts']);
+
+    const update = await counted(() => ws(key, mine.id, ['b.ts', 'c.ts', 'taken.ts']));
+    assert.equal(update.result.body.action, 'partial_proceed');
+    const u = update.trips;
+    assert.equal(u.length, 3, `working set: ${JSON.stringify(u, null, 1)}`);
+    assert.match(u[0]?.join() ?? '', /from "claims" where "id" = \$1/, 'the claim, to know which repository to lock');
+    const [begin, confirm, lockA, lockB, claim, files, others] = u[1] ?? [];
+    assert.equal(u[1]?.length, 7, 'begin, the key, two locks and three reads in one round trip');
+    assert.equal(begin, 'begin');
+    assert.match(confirm ?? '', /"key_hash" = \$1/, 'the key confirmed inside the transaction');
+    for (const lock of [lockA, lockB]) assert.match(lock ?? '', /from resources .* for update/, 'the run and the repository locked');
+    assert.match(claim ?? '', /from "claims" where "id" = \$1 for update/, 'the claim, after the locks');
+    assert.match(files ?? '', /from "file_claims" where "claim_id" = \$1/, 'its working set');
+    assert.match(others ?? '', /inner join "claims"/, "the other runs' paths");
+    assert.deepEqual(u[2], ['writes', 'commit'], 'the audit row, the removal and the upsert go with the commit');
+
+    const rows = await store.db.selectFrom('file_claims').selectAll().where('claim_id', '=', mine.id).orderBy('path').execute();
+    assert.deepEqual(
+      rows.map((r) => r.path),
+      ['b.ts', 'c.ts'],
+    );
+    assert.deepEqual(
+      update.result.body.working_set.map((f: { id: string; path: string; expires_at: string }) => [f.id, f.path, f.expires_at]),
+      rows.map((r) => [r.id, r.path, new Date(r.expires_at).toISOString()]),
+    );
+  });
+
   it('a key seen for the first time is read before the transaction; a changed one costs a second transaction', async () => {
     const { agent, key } = await t.workspace();
     const cold = await counted(() => t.start(key, { resource: 'repo:acme/cold' }));

@@ -4,7 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { CompiledQuery, sql } from 'kysely';
 import { patternsOverlap } from '../src/domain/paths.js';
+import { heldByOthers } from '../src/services/work.js';
 import { createTestServer, MIN, STORES, type TestServer } from './harness.js';
 
 for (const kind of STORES) {
@@ -159,6 +161,12 @@ for (const kind of STORES) {
       t.clock.advance(2 * MIN);
       assert.equal((await ws(b.key, b.claim, { paths: ['y.ts'] })).body.action, 'updated', 'a lapsed file lease blocks nobody');
       assert.equal((await ws(b.key, b.claim, { op: 'add', paths: ['x.ts'] })).status, 409);
+      // An extend may shorten the run below its file leases; once the run lapses (not yet swept), its
+      // paths block nobody.
+      const ext = await t.request('POST', '/v1/work/run/extend', { key: a.key, body: { claim_id: a.claim, duration_minutes: 5 } });
+      assert.equal(ext.body.action, 'extended');
+      t.clock.advance(6 * MIN);
+      assert.equal((await ws(b.key, b.claim, { op: 'add', paths: ['x.ts'] })).body.action, 'updated', 'the lapsed run holds nothing');
     });
 
     it('finishing, expiring or preempting a run releases its working set', async () => {
@@ -188,6 +196,71 @@ for (const kind of STORES) {
         ext.body.claim.working_set.map((f: { path: string }) => f.path),
         ['mine.ts'],
       );
+    });
+
+    it('every answer shows the working set exactly as the database holds it afterwards', async () => {
+      // The answer is computed from what was read under the locks plus the change, not read back: ids
+      // kept for held paths, leases renewed, paths on other repositories and modes untouched.
+      const { a, b, ws } = await twoRuns();
+      const held = async () => (await t.request('GET', `/v1/work/claims/${a.claim}`, { key: a.key })).body.claim.working_set;
+      await ws(b.key, b.claim, { paths: ['shared/taken.ts', 'shared/dir/'] });
+      const pool = ['x.ts', 'y.ts', 'z.ts', 'src/*.ts', 'shared/taken.ts', 'shared/dir/a.ts', 'docs/'];
+      let seed = 11;
+      const rand = (n: number) => {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        return seed % n;
+      };
+      let changed = 0;
+      for (let i = 0; i < 60; i++) {
+        t.clock.advance(rand(3) * 20_000);
+        const paths = [pool[rand(pool.length)] as string, pool[rand(pool.length)] as string];
+        const body = {
+          paths,
+          op: ['set', 'add', 'remove'][rand(3)],
+          mode: ['edit', 'delete', 'review'][rand(3)],
+          resource: ['repo:acme/web', 'repo:acme/api'][rand(2)],
+          lease_seconds: 30 + rand(4) * 60,
+        };
+        const res =
+          i % 5 === 4
+            ? await t.request('POST', '/v1/work/run/extend', { key: a.key, body: { claim_id: a.claim, working_set: body } })
+            : await ws(a.key, a.claim, body);
+        assert.ok([200, 409].includes(res.status), JSON.stringify(res.body));
+        const answered = i % 5 === 4 ? res.body.claim.working_set : res.body.working_set;
+        assert.deepEqual(answered, await held(), `step ${i}: ${JSON.stringify(body)}`);
+        if (res.status === 200) changed += 1;
+      }
+      assert.ok(changed > 20, `${changed} of 60 updates changed the set`);
+    });
+
+    it("the check of other runs' paths finds held literals and patterns by index, not by reading the repository", async () => {
+      // A literal request can only overlap an equal literal or a held pattern; both have an index (migration
+      // 004). The pattern index is partial, and a database uses it only when the query repeats its condition
+      // exactly: changing one without the other would quietly bring back a scan of every held path.
+      const query = heldByOthers(
+        t.store.db,
+        { id: 'clm_x', org_id: 'org_x' },
+        { ref: { resource_type: 'repo', resource_key: 'acme/web' }, paths: ['src/a.ts', 'src/b.ts'] },
+      ).compile();
+      let plan: string;
+      if (kind === 'sqlite') {
+        const { rows } = await t.store.db.executeQuery(CompiledQuery.raw(`explain query plan ${query.sql}`, [...query.parameters]));
+        plan = rows.map((r) => (r as { detail: string }).detail).join('\n');
+      } else {
+        // The generic plan of a prepared statement (which the server's statements are), with scans ruled
+        // out: what is left is what the query's text allows, whatever values it is given.
+        plan = await t.store.db.transaction().execute(async (trx) => {
+          await sql`set local enable_seqscan = off`.execute(trx);
+          await sql`set local plan_cache_mode = force_generic_plan`.execute(trx);
+          await sql.raw(`prepare held_by_others as ${query.sql}`).execute(trx);
+          const args = sql.join(query.parameters.map((v) => sql.lit(v)));
+          const { rows } = await sql<{ 'QUERY PLAN': string }>`explain execute held_by_others(${args})`.execute(trx);
+          await sql`deallocate held_by_others`.execute(trx);
+          return rows.map((r) => r['QUERY PLAN']).join('\n');
+        });
+      }
+      assert.match(plan, /file_claims_path/, plan);
+      assert.match(plan, /file_claims_patterns/, plan);
     });
 
     it('only the owning agent changes a working set; bad paths are 400 and change nothing', async () => {

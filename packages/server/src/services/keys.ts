@@ -3,7 +3,7 @@
  *
  * Every agent request resolves its key (a SHA-256 hash) to the agent and its workspace. On PostgreSQL that
  * read is a round trip of its own, a quarter of a claim's. The routes that decide inside a transaction
- * (start, extend, finish) may take the principal from this node's cache instead, marked `unconfirmed`:
+ * (start, extend, finish, working-set updates) may take the principal from this node's cache instead, marked `unconfirmed`:
  * their transaction then reads the key row again, sent ahead with its first statement (no round trip of
  * its own), and compares. So a rotated or deleted key, a changed priority or mode, is seen exactly as if
  * it had been read first: by the same transaction that decides. When the row differs, the transaction

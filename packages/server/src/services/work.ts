@@ -19,6 +19,7 @@ import {
   type WorkingSetResult,
   type WorkingSetUpdate,
 } from '@availsync/protocol';
+import { sql } from 'kysely';
 import { iso } from '../clock.js';
 import { decideStart } from '../domain/arbitration.js';
 import { isLive, leaseMinutes, MINUTE, START_AT_SKEW_MS } from '../domain/lease.js';
@@ -33,7 +34,6 @@ import {
   claimsWithWorkingSets,
   type FileClaimRow,
   liveFileClaims,
-  loadWorkingSets,
   toBlockingClaim,
   toClaim,
   workingSetOf,
@@ -75,6 +75,49 @@ const liveClaimsAndRules = prepare((db) =>
     .selectAll('live')
     .select('rules.related'),
 );
+
+/** A validated working-set change (prepareWorkingSet). */
+interface PreparedWorkingSet {
+  ref: ResourceRef;
+  paths: string[];
+  mode: FileModeValue;
+  op: NonNullable<WorkingSetUpdate['op']>;
+  leaseMs: number;
+}
+
+/** Another run's file claim on a working set's resource (heldByOthers), with its claim's agent and lease. */
+type OtherFileClaim = FileClaimRow & { agent_id: string; claim_expires_at: number };
+
+/**
+ * Held paths that are patterns, not literals (domain/paths.ts isLiteralPath: a wildcard, a class, or a
+ * trailing '/'; none is special to LIKE). Word for word the condition of the partial index
+ * `file_claims_patterns` (migration 004): only a query that says it exactly can use that index.
+ */
+const HELD_PATTERN = sql<boolean>`(file_claims.path LIKE '%*%' OR file_claims.path LIKE '%?%' OR file_claims.path LIKE '%[%' OR file_claims.path LIKE '%/')`;
+
+/**
+ * Other runs' edit/delete file claims on a working set's resource, of claims still marked active (their
+ * leases are checked by the caller, against the clock read after the locks). When every requested path is
+ * a literal file path, only two kinds of held path can overlap one (OverlapIndex): the same literal, and a
+ * pattern. The database finds those two by index (migration 004), so the check costs the same however
+ * many paths other runs hold on a large shared repository.
+ */
+export function heldByOthers(ex: Executor, claim: Pick<ClaimRow, 'id' | 'org_id'>, ws: Pick<PreparedWorkingSet, 'ref' | 'paths'>) {
+  const held = () =>
+    ex
+      .selectFrom('file_claims')
+      .innerJoin('claims', 'claims.id', 'file_claims.claim_id')
+      .selectAll('file_claims')
+      .select(['claims.agent_id as agent_id', 'claims.expires_at as claim_expires_at'])
+      .where('file_claims.org_id', '=', claim.org_id)
+      .where('file_claims.resource_type', '=', ws.ref.resource_type)
+      .where('file_claims.resource_key', '=', ws.ref.resource_key)
+      .where('file_claims.claim_id', '!=', claim.id)
+      .where('file_claims.mode', 'in', ['edit', 'delete'])
+      .where('claims.status', '=', ACTIVE);
+  if (ws.paths.length === 0 || !ws.paths.every(isLiteralPath)) return held();
+  return held().where('file_claims.path', 'in', ws.paths).unionAll(held().where(HELD_PATTERN));
+}
 
 /** Thrown inside a start's transaction when its resource turns out to have dependency rules (see start()). */
 class HasDependencies extends Error {}
@@ -515,18 +558,27 @@ export class WorkService {
   }
 
   /**
-   * Lock a claim's resource (plus any extra resources) and re-read the claim. Lapsed leases are marked
-   * expired here, in the same transaction, so an expired claim is never revived.
+   * For a working-set change: lock the claim's resource and the working set's (sorted), then read the claim
+   * `FOR UPDATE` (the sweeper, which takes no resource locks, cannot end it between this read and our
+   * write; if it holds the row, we wait and read its verdict), the claim's whole working set, and the
+   * other runs' paths that could block the request. All of it after the locks, and on PostgreSQL in one
+   * round trip. Lapsed leases are marked expired here, in the same transaction, so an expired claim is
+   * never revived.
    */
-  private async lockClaimWith(trx: Tx, row: ClaimRow, extra: ResourceRef[]) {
-    const { now } = await this.store.lockResources(trx, [
+  private async lockForWorkingSet(trx: Tx, row: ClaimRow, ws: PreparedWorkingSet) {
+    const keys = [
       { org_id: row.org_id, resource_type: row.resource_type, resource_key: row.resource_key },
-      ...extra.map((r) => ({ org_id: row.org_id, ...r })),
-    ]);
-    // FOR UPDATE: the sweeper (which does not take resource locks) cannot end this claim between this
-    // read and our write; if it holds the row, we wait and then read its verdict.
-    const fresh = await this.store.forUpdate(trx.selectFrom('claims').selectAll().where('id', '=', row.id)).executeTakeFirstOrThrow();
-    return this.expireIfLapsed(trx, fresh, now);
+      { org_id: row.org_id, ...ws.ref },
+    ];
+    const fresh = this.store.forUpdate(trx.selectFrom('claims').selectAll().where('id', '=', row.id));
+    const files = workingSetOf.bind(trx, { id: row.id });
+    const checked = ws.op !== 'remove' && ws.mode !== 'review';
+    const locked = checked
+      ? await this.store.lockResourcesThen(trx, keys, [fresh, files, heldByOthers(trx, row, ws)] as const)
+      : await this.store.lockResourcesThen(trx, keys, [fresh, files] as const);
+    const [[claim], held, others = []] = locked.results;
+    if (!claim) throw errors.notFound('Claim');
+    return { ...(await this.expireIfLapsed(trx, claim, locked.now)), files: held, others };
   }
 
   /**
@@ -568,18 +620,19 @@ export class WorkService {
     const row = input.working_set ? await this.findClaim(p, claimId, true) : undefined;
     const ws = row && input.working_set ? this.prepareWorkingSet(row, input.working_set, 'working_set.') : undefined;
     return this.keys.transaction(p, async (trx) => {
-      // A plain extend's working set (for the answer) is read with the lock; it does not change here.
-      const locked = row
-        ? { ...(await this.lockClaimWith(trx, row, ws ? [ws.ref] : [])), rows: [] }
-        : await this.lockClaimById(trx, p, claimId, workingSetOf.bind(trx, { id: claimId }));
+      // The working set (for the answer, and a change's checks) is read with the lock.
+      let locked: Awaited<ReturnType<WorkService['lockForWorkingSet']>>;
+      if (row && ws) locked = await this.lockForWorkingSet(trx, row, ws);
+      else {
+        const { rows, ...byId } = await this.lockClaimById(trx, p, claimId, workingSetOf.bind(trx, { id: claimId }));
+        locked = { ...byId, files: rows, others: [] };
+      }
       const { now, claim } = locked;
       if (claim.status !== 'active') return this.notActive(claim);
       const duration = leaseMinutes(input.duration_minutes ?? claim.duration_minutes, p.org);
       const updated: ClaimRow = { ...claim, expires_at: now + duration * MINUTE, renewal_count: claim.renewal_count + 1 };
-      const renew = renewClaim.bind(trx, { id: claim.id, expires_at: updated.expires_at, renewal_count: updated.renewal_count });
-      // Deferred with the audit row unless a working set follows, whose checks read claims.
-      if (ws) await renew.execute();
-      else await deferWrite(trx, renew);
+      // Deferred with the audit row and any working-set writes: nothing here reads them back.
+      await deferWrite(trx, renewClaim.bind(trx, { id: claim.id, expires_at: updated.expires_at, renewal_count: updated.renewal_count }));
       await writeAudit(trx, now, {
         org_id: claim.org_id,
         actor: actorOf(p),
@@ -588,14 +641,13 @@ export class WorkService {
         claim_id: claim.id,
         details: { expires_at: iso(updated.expires_at), renewal_count: updated.renewal_count },
       });
-      const wsResult = ws ? await this.applyWorkingSet(trx, p, updated, ws, now) : undefined;
-      const files: FileClaimRow[] | undefined = ws ? (await loadWorkingSets(trx, [claim.id])).get(claim.id) : locked.rows;
+      const changed = ws ? await this.applyWorkingSet(trx, p, updated, ws, now, locked.files, locked.others) : undefined;
       return {
         status: 200,
         body: {
           action: 'extended',
-          claim: toClaim(updated, files ?? [], now),
-          ...(wsResult ? { working_set: wsResult.body } : {}),
+          claim: toClaim(updated, changed?.files ?? locked.files, now),
+          ...(changed ? { working_set: changed.reply.body } : {}),
         },
       };
     });
@@ -677,7 +729,7 @@ export class WorkService {
   // working sets
 
   /** Validate a working-set update; `field` prefixes error details when it is nested (extend's `working_set.`). */
-  private prepareWorkingSet(claim: ClaimRow, input: WorkingSetUpdate, field = '') {
+  private prepareWorkingSet(claim: ClaimRow, input: WorkingSetUpdate, field = ''): PreparedWorkingSet {
     let ref: ResourceRef = { resource_type: claim.resource_type, resource_key: claim.resource_key };
     if (input.resource !== undefined) {
       const parsed = parseWorkResource(input.resource);
@@ -703,57 +755,45 @@ export class WorkService {
   }
 
   async updateWorkingSet(p: Principal, claimId: string, input: WorkingSetUpdate): Promise<Reply> {
+    return this.keys.withPrincipal(p, (p) => this.updateWorkingSetAs(p, claimId, input));
+  }
+
+  private async updateWorkingSetAs(p: Principal, claimId: string, input: WorkingSetUpdate): Promise<Reply> {
     const row = await this.findClaim(p, claimId, true);
     const ws = this.prepareWorkingSet(row, input);
-    return this.store.transaction(async (trx): Promise<Reply> => {
-      const { now, claim } = await this.lockClaimWith(trx, row, [ws.ref]);
+    return this.keys.transaction(p, async (trx): Promise<Reply> => {
+      const { now, claim, files, others } = await this.lockForWorkingSet(trx, row, ws);
       if (claim.status !== 'active') return this.notActive(claim);
-      return this.applyWorkingSet(trx, p, claim, ws, now);
+      return (await this.applyWorkingSet(trx, p, claim, ws, now, files, others)).reply;
     });
   }
 
-  /** Runs with the claim's resource and the working-set resource locked. */
+  /**
+   * Apply a working-set change, with the claim's resource and the working set's locked and `files` (the
+   * claim's whole working set) and `others` (heldByOthers) read after the locks. Its writes are deferred
+   * (PostgreSQL: sent with the commit), and the answer's working set is `files` with the change applied,
+   * which is what the database holds once they run.
+   */
   private async applyWorkingSet(
     trx: Tx,
     p: Principal,
     claim: ClaimRow,
-    ws: ReturnType<WorkService['prepareWorkingSet']>,
+    ws: PreparedWorkingSet,
     now: number,
-  ): Promise<Reply<WorkingSetResult>> {
+    files: FileClaimRow[],
+    others: OtherFileClaim[],
+  ): Promise<{ reply: Reply<WorkingSetResult>; files: FileClaimRow[] }> {
     const { ref, paths, mode, op } = ws;
-    const mine = (await this.fileClaimsOn(trx, claim.org_id, ref).where('claim_id', '=', claim.id).execute()).filter(
-      (f) => f.mode === mode,
-    );
-    const held = new Set(mine.filter((f) => f.expires_at > now).map((f) => f.path));
+    const isMine = (f: FileClaimRow) => f.resource_type === ref.resource_type && f.resource_key === ref.resource_key && f.mode === mode;
+    const mine = new Map(files.filter(isMine).map((f) => [f.path, f]));
 
     let blocking: BlockingPath[] = [];
     let claimable = paths;
     if (op !== 'remove' && mode !== 'review') {
-      // Others' live edit/delete claims on this working-set resource, held by live runs. When every
-      // requested path is a literal file path, only two kinds of held path can overlap one (OverlapIndex):
-      // the same literal, and a glob or directory. The database filters to those, rather than handing
-      // over every path of every other run on a large shared repository.
-      let othersQuery = this.fileClaimsOn(trx, claim.org_id, ref)
-        .innerJoin('claims', 'claims.id', 'file_claims.claim_id')
-        .selectAll('file_claims')
-        .select(['claims.agent_id as agent_id', 'claims.expires_at as claim_expires_at', 'claims.status as claim_status'])
-        .where('file_claims.claim_id', '!=', claim.id)
-        .where('file_claims.mode', 'in', ['edit', 'delete'])
-        .where('file_claims.expires_at', '>', now)
-        .where('claims.status', '=', ACTIVE)
-        .where('claims.expires_at', '>', now);
-      if (paths.length > 0 && paths.every(isLiteralPath)) {
-        othersQuery = othersQuery.where((eb) =>
-          eb.or([
-            eb('file_claims.path', 'in', paths),
-            // Not a literal (paths.ts): a wildcard, a class, or a trailing '/'. None is special to LIKE.
-            ...['%*%', '%?%', '%[%', '%/'].map((like) => eb('file_claims.path', 'like', like)),
-          ]),
-        );
-      }
-      const others = await othersQuery.execute();
+      // Held by live runs, under live leases.
+      const live = others.filter((o) => o.expires_at > now && o.claim_expires_at > now);
       const blocked = new Set<string>();
-      const index = new OverlapIndex(others);
+      const index = new OverlapIndex(live);
       for (const path of paths) {
         for (const o of index.overlapping(path)) {
           blocked.add(path);
@@ -779,71 +819,76 @@ export class WorkService {
         });
       }
       if (claimable.length === 0) {
-        const current = await this.currentWorkingSet(trx, claim.id, now);
-        return { status: 409, body: { action: 'blocked', blocked_paths: [...blocked], blocking, working_set: current } };
+        const current = liveFileClaims(files, now);
+        return {
+          reply: { status: 409, body: { action: 'blocked', blocked_paths: [...blocked], blocking, working_set: current } },
+          files,
+        };
       }
     } else {
       blocking = [];
     }
 
+    // Deferred, in one statement with the commit on PostgreSQL: the removals and the upsert touch
+    // different paths, so neither depends on the other.
     const expiresAt = Math.min(now + ws.leaseMs, claim.expires_at);
-    const base = trx
-      .deleteFrom('file_claims')
-      .where('claim_id', '=', claim.id)
-      .where('resource_type', '=', ref.resource_type)
-      .where('resource_key', '=', ref.resource_key)
-      .where('mode', '=', mode);
-    if (op === 'remove') {
-      await base.where('path', 'in', paths).execute();
-    } else {
-      if (op === 'set') {
-        const drop = [...held, ...mine.filter((f) => f.expires_at <= now).map((f) => f.path)].filter((x) => !claimable.includes(x));
-        if (drop.length > 0) await base.where('path', 'in', drop).execute();
-      }
+    const removeRows = (list: string[]) =>
+      deferWrite(
+        trx,
+        trx
+          .deleteFrom('file_claims')
+          .where('claim_id', '=', claim.id)
+          .where('resource_type', '=', ref.resource_type)
+          .where('resource_key', '=', ref.resource_key)
+          .where('mode', '=', mode)
+          .where('path', 'in', list),
+      );
+    const keep = new Set(claimable);
+    const removed = new Set(op === 'remove' ? paths : op === 'set' ? [...mine.keys()].filter((x) => !keep.has(x)) : []);
+    const removedHeld = [...removed].filter((x) => mine.has(x));
+    if (removedHeld.length > 0) await removeRows(removedHeld);
+    const after = files.filter((f) => !(isMine(f) && removed.has(f.path)));
+    if (op !== 'remove') {
       // One statement for the whole set: new paths are inserted, held ones get the new lease.
-      await trx
-        .insertInto('file_claims')
-        .values(
-          claimable.map((path) => ({
-            id: newId('file'),
-            org_id: claim.org_id,
-            claim_id: claim.id,
-            resource_type: ref.resource_type,
-            resource_key: ref.resource_key,
-            path,
-            mode,
-            expires_at: expiresAt,
-            created_at: now,
-          })),
-        )
-        .onConflict((oc) =>
-          oc.columns(['claim_id', 'resource_type', 'resource_key', 'mode', 'path']).doUpdateSet({ expires_at: expiresAt }),
-        )
-        .execute();
+      const values = claimable.map((path) => ({
+        id: newId('file'),
+        org_id: claim.org_id,
+        claim_id: claim.id,
+        resource_type: ref.resource_type,
+        resource_key: ref.resource_key,
+        path,
+        mode,
+        expires_at: expiresAt,
+        created_at: now,
+      }));
+      await deferWrite(
+        trx,
+        trx
+          .insertInto('file_claims')
+          .values(values)
+          .onConflict((oc) =>
+            oc.columns(['claim_id', 'resource_type', 'resource_key', 'mode', 'path']).doUpdateSet({ expires_at: expiresAt }),
+          ),
+      );
+      const at = new Map(after.map((f, i) => [f, i]));
+      for (const v of values) {
+        const held = mine.get(v.path);
+        if (held) after[at.get(held) as number] = { ...held, expires_at: expiresAt };
+        else after.push(v);
+      }
     }
-    const current = await this.currentWorkingSet(trx, claim.id, now);
+    const current = liveFileClaims(after, now);
     if (blocking.length > 0) {
       const blockedPaths = [...new Set(blocking.map((b) => b.path))];
       return {
-        status: 200,
-        body: { action: 'partial_proceed', claimed_paths: claimable, blocked_paths: blockedPaths, blocking, working_set: current },
+        reply: {
+          status: 200,
+          body: { action: 'partial_proceed', claimed_paths: claimable, blocked_paths: blockedPaths, blocking, working_set: current },
+        },
+        files: after,
       };
     }
-    return { status: 200, body: { action: 'updated', working_set: current } };
-  }
-
-  private fileClaimsOn(ex: Executor, orgId: string, ref: ResourceRef) {
-    return ex
-      .selectFrom('file_claims')
-      .selectAll('file_claims')
-      .where('file_claims.org_id', '=', orgId)
-      .where('file_claims.resource_type', '=', ref.resource_type)
-      .where('file_claims.resource_key', '=', ref.resource_key);
-  }
-
-  private async currentWorkingSet(ex: Executor, claimId: string, now: number) {
-    const rows: FileClaimRow[] = (await loadWorkingSets(ex, [claimId])).get(claimId) ?? [];
-    return liveFileClaims(rows, now);
+    return { reply: { status: 200, body: { action: 'updated', working_set: current } }, files: after };
   }
 
   // -------------------------------------------------------------------------------------------------

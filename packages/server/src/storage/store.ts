@@ -72,6 +72,16 @@ export interface Store {
    */
   lockResourceThen<O>(trx: Tx, key: ResourceKey, read: Query<O>): Promise<{ now: number; row: LockedResource; rows: O[] }>;
   /**
+   * lockResources, then run `reads` in order, each seeing everything committed before the locks were
+   * granted. On PostgreSQL the locks and the reads go out in one round trip (a working-set update: the
+   * claim's resource and the repository, then the claim, its working set and the others' paths).
+   */
+  lockResourcesThen<const Q extends readonly Query<unknown>[]>(
+    trx: Tx,
+    keys: ResourceKey[],
+    reads: Q,
+  ): Promise<{ now: number; rows: LockedResource[]; results: RowsOf<Q> }>;
+  /**
    * Lock a claim's resource row, then the claim's own row, and read the clock after both (one statement on
    * PostgreSQL; the resource is the claim's, which never changes). The claim as it is now, or undefined
    * if there is no claim with this id (in any workspace: the caller checks whose it is).
@@ -114,6 +124,9 @@ export interface Store {
 export interface Query<O> {
   compile(): CompiledQuery<O>;
 }
+
+/** The rows of each query of a list (lockResourcesThen). */
+export type RowsOf<Q extends readonly Query<unknown>[]> = { -readonly [K in keyof Q]: Q[K] extends Query<infer O> ? O[] : never };
 
 async function run<O>(ex: Executor, query: Query<O>): Promise<O[]> {
   return (await ex.executeQuery(query.compile())).rows;
@@ -320,14 +333,37 @@ export function createPostgresStore(opts: PostgresOptions): Store {
       return { now, rows: keys.map((k) => locked.get(`${k.resource_type}:${k.resource_key}`) as LockedResource) };
     },
     async lockResourceThen(trx, key, read) {
-      const lock = await sendAhead(trx, lockResourceRow.bind(trx, key));
-      const rows = await run(trx, read);
-      const [row] = await lock.rows();
-      if (row) return { now: Number(row.now) + clock.offsetMs(), row, rows };
-      // The row was created by another transaction since the lock statement's snapshot (rare): the read
-      // ran without the lock. Lock it with a new statement, then read again.
-      const { now, rows: locked } = await store.lockResources(trx, [key]);
-      return { now, row: locked[0] as LockedResource, rows: await run(trx, read) };
+      const { now, rows, results } = await store.lockResourcesThen(trx, [key], [read]);
+      return { now, row: rows[0] as LockedResource, rows: results[0] };
+    },
+    async lockResourcesThen(trx, keys, reads) {
+      // Every lock in sorted order, then every read, in one write; PostgreSQL runs them in that order.
+      const sorted = sortKeys(keys);
+      const locks: Ahead<LockedResource & { now: number }>[] = [];
+      for (const k of sorted) locks.push(await sendAhead(trx, lockResourceRow.bind(trx, k)));
+      const ahead: Ahead<unknown>[] = [];
+      for (const read of reads) ahead.push(await sendAhead(trx, read));
+      // Asking for the first answer sends what is held (store.sendAhead).
+      const lockRows = [];
+      for (const lock of locks) lockRows.push((await lock.rows())[0]);
+      const results = [] as unknown[][];
+      for (const read of ahead) results.push(await read.rows());
+      const locked = new Map(lockRows.filter((r) => r !== undefined).map((r) => [`${r.resource_type}:${r.resource_key}`, r]));
+      const last = lockRows.at(-1);
+      if (last && locked.size === lockRows.length) {
+        // The clock as read by the last lock statement, after every lock was granted.
+        return {
+          now: Number(last.now) + clock.offsetMs(),
+          rows: keys.map((k) => locked.get(`${k.resource_type}:${k.resource_key}`) as LockedResource),
+          results: results as RowsOf<typeof reads>,
+        };
+      }
+      // A row was created by another transaction since its lock statement's snapshot (rare): the reads
+      // ran without that lock. Lock with new statements (the rows already locked are ours), then read again.
+      const relocked = await store.lockResources(trx, keys);
+      const again = [] as unknown[][];
+      for (const read of reads) again.push(await run(trx, read));
+      return { ...relocked, results: again as RowsOf<typeof reads> };
     },
     async lockClaim(trx, claimId, then) {
       const lock = await sendAhead(trx, lockClaimRow.bind(trx, { id: claimId }));
@@ -746,6 +782,12 @@ export function createSqliteStore(opts: SqliteOptions): Store {
     async lockResourceThen(trx, key, read) {
       const { now, rows: locked } = await store.lockResources(trx, [key]);
       return { now, row: locked[0] as LockedResource, rows: await run(trx, read) };
+    },
+    async lockResourcesThen(trx, keys, reads) {
+      const locked = await store.lockResources(trx, keys);
+      const results = [] as unknown[][];
+      for (const read of reads) results.push(await run(trx, read));
+      return { ...locked, results: results as RowsOf<typeof reads> };
     },
     async lockClaim(trx, claimId, then) {
       const claim = await claimById.first(trx, { id: claimId });

@@ -25,7 +25,7 @@ const tags = ['Work coordination'];
 
 export const LEGACY_SUNSET = 'Sat, 01 May 2027 00:00:00 GMT';
 
-/** Start, extend and finish confirm the caller's key inside their transaction (services/keys.ts). */
+/** Start, extend, finish and working-set updates confirm the caller's key inside their transaction (services/keys.ts). */
 const confirmsKey: RouteOptions = { keyCache: true };
 
 export function workRoutes(r: Router) {
@@ -110,6 +110,7 @@ export function workRoutes(r: Router) {
       const body = c.req.valid('json');
       return send(c, await work.updateWorkingSet(c.get('principal'), body.claim_id, body));
     },
+    confirmsKey,
   );
 
   r.add(
