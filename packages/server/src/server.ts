@@ -56,7 +56,9 @@ export async function createAvailsync(opts: AvailsyncOptions) {
   let sweeping: Promise<unknown> = Promise.resolve();
   if (opts.sweeper ?? true) {
     sweepTimer = setInterval(() => {
-      sweeping = services.work.sweep().catch((err: unknown) => logger.warn('sweep failed', { error: String(err) }));
+      sweeping = Promise.all([services.work.sweep(), services.holds.sweep()]).catch((err: unknown) =>
+        logger.warn('sweep failed', { error: String(err) }),
+      );
     }, opts.config.sweepIntervalMs);
     sweepTimer.unref();
   }

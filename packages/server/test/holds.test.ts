@@ -234,6 +234,92 @@ for (const kind of STORES) {
       assert.equal((await hold(other.key, 'release:prod', base, 13, 14)).status, 409);
     });
 
+    it('the sweeper marks lapsed holds expired and audits each once, without waiting for a request to touch them', async () => {
+      const { session, key } = await t.workspace();
+      const base = dayAhead(t);
+      const tentative = (await hold(key, 'room:swept', base, 10, 11, { ttl_minutes: 30 })).body.hold;
+      const firm = (await hold(key, 'room:swept', base, 12, 13)).body.hold;
+      const confirmed = (await hold(key, 'room:swept', base, 14, 15, { ttl_minutes: 30 })).body.hold;
+      assert.equal((await t.request('POST', `/v1/holds/${confirmed.id}/confirm`, { key })).body.action, 'confirmed');
+      const sweepAll = async () => {
+        while ((await t.services.holds.sweep(5)) > 0) {}
+      };
+      const state = async () => Object.fromEntries((await holdRows(session.orgId)).map((h) => [h.id, [h.status, h.released_at]]));
+
+      await sweepAll();
+      assert.deepEqual(Object.values(await state()), [
+        ['active', null],
+        ['active', null],
+        ['active', null],
+      ]);
+
+      t.clock.advance(30 * MIN); // the tentative hold's TTL passes
+      await sweepAll();
+      let rows = await state();
+      assert.deepEqual(rows[tentative.id], ['expired', Date.parse(tentative.expires_at)], 'marked when it lapsed');
+      assert.deepEqual(rows[firm.id], ['active', null]);
+      assert.deepEqual(rows[confirmed.id], ['active', null], 'a confirmed hold has no TTL');
+
+      t.clock.advance(base + 13 * HOUR - t.clock.now()); // the firm hold's window ends
+      await sweepAll();
+      rows = await state();
+      assert.deepEqual(rows[firm.id], ['expired', base + 13 * HOUR]);
+      assert.deepEqual(rows[confirmed.id], ['active', null]);
+
+      const expired = (await auditEvents(session.orgId)).filter((e) => e.event === 'hold.expired');
+      assert.deepEqual(
+        expired.map((e) => [e.actor_type, e.details.hold_id, e.details.reason]),
+        [
+          ['system', tentative.id, 'ttl_lapsed'],
+          ['system', firm.id, 'window_ended'],
+        ],
+        'each lapse audited once, by the system',
+      );
+    });
+
+    // PostgreSQL only: on SQLite one writer at a time leaves no room for the race.
+    if (kind === 'postgres')
+      it('a confirm that locked the hold before it lapsed wins over the sweeper', async () => {
+        // The confirm has locked the resource and cleared the TTL, but not committed, when the TTL passes
+        // and the sweeper runs on another connection (another node). The sweeper waits for the resource lock,
+        // then reads the confirmed hold and leaves it. Without the lock it would read the row as it was
+        // and mark a confirmed hold expired.
+        const { session, key } = await t.workspace();
+        const base = dayAhead(t);
+        const h = (await hold(key, 'room:race', base, 10, 11, { ttl_minutes: 30 })).body.hold;
+        let commit = () => {};
+        const gate = new Promise<void>((resolve) => {
+          commit = resolve;
+        });
+        let locked = () => {};
+        const confirming = new Promise<void>((resolve) => {
+          locked = resolve;
+        });
+        const confirm = t.store.transaction(async (trx) => {
+          await t.store.lockResources(trx, [{ org_id: session.orgId, resource_type: 'room', resource_key: 'race' }]);
+          await trx.updateTable('holds').set({ expires_at: null }).where('id', '=', h.id).execute();
+          locked();
+          await gate;
+        });
+        await confirming;
+        t.clock.advance(31 * MIN);
+        const sweep = t.services.holds.sweep();
+        for (let polls = 0; ; polls++) {
+          assert.ok(polls < 5000, 'the sweeper never waited for the confirm');
+          const { rows } = await sql<{ n: number }>`
+          select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`.execute(
+            t.store.db,
+          );
+          if ((rows[0]?.n ?? 0) > 0) break;
+        }
+        commit();
+        await confirm;
+        assert.equal(await sweep, 0);
+        const [row] = await holdRows(session.orgId);
+        assert.equal(row?.status, 'active');
+        assert.equal(row?.expires_at, null);
+      });
+
     it('availability: busy holds, free gaps within [from, to), and first_free_slot', async () => {
       const { session, key, agent } = await t.workspace();
       const other = await t.createAgent(session, { name: 'other' });

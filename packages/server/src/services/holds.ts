@@ -156,8 +156,9 @@ export class HoldService {
     };
   }
 
-  /** Mark lapsed active holds `expired` (guarded: only rows still active) and audit each. */
-  private async lapse(trx: Tx, rows: HoldRow[], now: number): Promise<void> {
+  /** Mark lapsed active holds `expired` (guarded: only rows still active) and audit each; how many it marked. */
+  private async lapse(trx: Tx, rows: HoldRow[], now: number): Promise<number> {
+    let marked = 0;
     for (const row of rows) {
       if (row.status !== 'active' || isLiveHold(row, now)) continue;
       const at = lapsedAt(row);
@@ -169,6 +170,7 @@ export class HoldService {
         .returning('id')
         .executeTakeFirst();
       if (!done) continue;
+      marked += 1;
       await writeAudit(trx, now, {
         org_id: row.org_id,
         actor: { type: 'system', id: null },
@@ -182,6 +184,39 @@ export class HoldService {
         },
       });
     }
+    return marked;
+  }
+
+  /**
+   * The sweeper's part for holds, as for leases: mark lapsed holds `expired` and audit `hold.expired`
+   * soon after they lapse, not only when something next touches their resource. Each hold's resource is
+   * locked first (sorted, as every hold change does), so a confirm racing the lapse either lands before
+   * it, and the hold stays, or finds it expired. Safe on many nodes at once: a hold is marked once.
+   */
+  async sweep(batch = 200): Promise<number> {
+    const seen = await this.store.readNow();
+    const due = await this.store.db
+      .selectFrom('holds')
+      .select(['id', 'org_id', 'resource_type', 'resource_key'])
+      .where('status', '=', ACTIVE)
+      .where((eb) => eb.or([eb('end_at', '<=', seen), eb('expires_at', '<=', seen)]))
+      .orderBy('id')
+      .limit(batch)
+      .execute();
+    if (due.length === 0) return 0;
+    return this.store.transaction(async (trx) => {
+      const { now } = await this.store.lockResources(trx, due);
+      const fresh = await trx
+        .selectFrom('holds')
+        .selectAll()
+        .where(
+          'id',
+          'in',
+          due.map((h) => h.id),
+        )
+        .execute();
+      return this.lapse(trx, fresh, now);
+    });
   }
 
   // -------------------------------------------------------------------------------------------------

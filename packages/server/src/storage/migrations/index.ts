@@ -3,10 +3,11 @@ import * as m001 from './001_initial.js';
 import * as m002 from './002_holds.js';
 import * as m003 from './003_governance.js';
 import * as m004 from './004_file_claim_paths.js';
+import * as m005 from './005_hold_sweep.js';
 
 /** Migrations in order. Add new files here; never edit one that has shipped. */
 export const migrationProvider: MigrationProvider = {
   async getMigrations(): Promise<Record<string, Migration>> {
-    return { '001_initial': m001, '002_holds': m002, '003_governance': m003, '004_file_claim_paths': m004 };
+    return { '001_initial': m001, '002_holds': m002, '003_governance': m003, '004_file_claim_paths': m004, '005_hold_sweep': m005 };
   },
 };
