@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { homedir } from 'node:os';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { main } from './setup.js';
 
 main(process.argv.slice(2), {
@@ -9,6 +11,7 @@ main(process.argv.slice(2), {
   env: process.env,
   home: process.env.HOME || homedir(),
   cwd: process.cwd(),
+  selfDir: dirname(fileURLToPath(import.meta.url)),
 }).then(
   (code) => process.exit(code),
   (err: unknown) => {

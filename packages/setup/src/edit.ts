@@ -252,9 +252,18 @@ export function setCodexServer(text: string | null, file: string, entry: McpEntr
 export const CLAUDE_HOOK_MATCHER = 'Edit|Write|MultiEdit|NotebookEdit';
 
 /**
+ * Whether a hook command is Availsync's Claude Code hook, however it starts the CLI: the published package
+ * (`npx -y @availsync/cli`), a global `availsync`, or a clone's `packages/cli/dist/bin.js`.
+ */
+export function isAvailsyncClaudeHook(command: string): boolean {
+  return /(?:\bavailsync|@availsync\/cli|[\\/]packages[\\/]cli[\\/]dist[\\/]bin\.js)'?\s+hook\s+claude\b/.test(command);
+}
+
+/**
  * Add the hooks to a Claude Code settings.json, keeping every other hook: PreToolUse on edits (claim the
- * file, block when another run holds it) and SessionEnd (finish the session's run). The file is
- * re-serialized with its own indentation (settings files are machine-written).
+ * file, block when another run holds it) and SessionEnd (finish the session's run). An Availsync hook
+ * already there keeps its place and gets this command (setup run again with `--local`, or without it).
+ * The file is re-serialized with its own indentation (settings files are machine-written).
  */
 export function addClaudeHook(text: string | null, file: string, command: string): string {
   const data = text === null ? {} : parseJsonConfig(text, file);
@@ -268,15 +277,22 @@ export function addClaudeHook(text: string | null, file: string, command: string
   ] as const) {
     const groups = (hooks[event] ?? []) as unknown[];
     if (!Array.isArray(groups)) throw new ConfigFileError(`${file}: "hooks.${event}" is not an array; it was not changed.`);
-    const present = groups.some(
-      (g) =>
-        isObject(g) &&
-        Array.isArray(g.hooks) &&
-        g.hooks.some((h) => isObject(h) && typeof h.command === 'string' && /availsync(?:\/cli)? hook claude/.test(h.command)),
-    );
-    if (present) continue;
-    next[event] = [...groups, { ...(matcher ? { matcher } : {}), hooks: [{ type: 'command', command }] }];
-    changed = true;
+    let present = false;
+    const updated = groups.map((g) => {
+      if (!isObject(g) || !Array.isArray(g.hooks)) return g;
+      return {
+        ...g,
+        hooks: g.hooks.map((h) => {
+          if (!isObject(h) || typeof h.command !== 'string' || !isAvailsyncClaudeHook(h.command)) return h;
+          present = true;
+          if (h.command === command) return h;
+          changed = true;
+          return { ...h, command };
+        }),
+      };
+    });
+    next[event] = present ? updated : [...groups, { ...(matcher ? { matcher } : {}), hooks: [{ type: 'command', command }] }];
+    if (!present) changed = true;
   }
   if (!changed && text !== null) return text;
   return `${JSON.stringify({ ...data, hooks: next }, null, text ? indentUnit(text) : 2)}\n`;

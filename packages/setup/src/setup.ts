@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { delimiter, dirname, join } from 'node:path';
+import { delimiter, dirname, join, resolve, sep } from 'node:path';
 import { AvailsyncError, createAvailsyncClient, type FetchLike } from '@availsync/node';
 import * as p from '@clack/prompts';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
@@ -17,7 +17,45 @@ import { addClaudeHook, ConfigFileError, type McpEntry, setClaudeEnv, setCodexSe
 export const SETUP_VERSION = '0.1.0';
 export const DEFAULT_API_URL = 'http://127.0.0.1:8787';
 export const MCP_PACKAGE = '@availsync/mcp';
-export const CLAUDE_HOOK_COMMAND = 'npx -y @availsync/cli hook claude';
+
+/** How the configured clients start Availsync's own programs. */
+export interface Launchers {
+  /** The MCP server (stdio). */
+  mcp: { command: string; args: string[] };
+  /** The CLI, as the start of a shell command (Claude Code's hooks are shell commands). */
+  cli: string;
+}
+
+/** The published packages, fetched by npx from the npm registry. */
+export const PUBLISHED: Launchers = { mcp: { command: 'npx', args: ['-y', MCP_PACKAGE] }, cli: 'npx -y @availsync/cli' };
+export const CLAUDE_HOOK_COMMAND = `${PUBLISHED.cli} hook claude`;
+
+/**
+ * When setup runs from a clone of the repository (`selfDir` is its own `dist`, beside the other packages and
+ * not inside a node_modules), the clone's built MCP server and CLI, started by absolute path with the Node
+ * that runs setup: they work without the npm registry, for as long as the clone stays where it is. Null
+ * elsewhere (npx, a global install). `built` says whether both programs have been built yet.
+ */
+export function cloneLaunchers(selfDir: string, node = process.execPath): { launchers: Launchers; root: string; built: boolean } | null {
+  const root = resolve(selfDir, '..', '..', '..');
+  if (resolve(selfDir).split(sep).includes('node_modules')) return null;
+  const pkg = (name: string) => join(root, 'packages', name, 'package.json');
+  const named = (name: string) => {
+    try {
+      return (JSON.parse(readFileSync(pkg(name), 'utf8')) as { name?: unknown }).name === `@availsync/${name}`;
+    } catch {
+      return false;
+    }
+  };
+  if (!named('setup') || !named('mcp') || !named('cli')) return null;
+  const mcpBin = join(root, 'packages', 'mcp', 'dist', 'bin.js');
+  const cliBin = join(root, 'packages', 'cli', 'dist', 'bin.js');
+  return {
+    root,
+    built: existsSync(mcpBin) && existsSync(cliBin),
+    launchers: { mcp: { command: node, args: [mcpBin] }, cli: [node, cliBin].map(shellQuote).join(' ') },
+  };
+}
 
 export const CLIENTS = ['claude', 'codex', 'cursor', 'windsurf'] as const;
 export type ClientName = (typeof CLIENTS)[number];
@@ -33,6 +71,8 @@ export interface SetupIo {
   fetch?: FetchLike | undefined;
   /** Timestamp for backup names (tests pin it). */
   now?: () => Date;
+  /** The directory setup runs from (bin.ts passes its own), to tell a clone of the repository (cloneLaunchers). */
+  selfDir?: string | undefined;
 }
 
 export interface SetupOptions {
@@ -44,6 +84,8 @@ export interface SetupOptions {
   yes?: boolean;
   dryRun?: boolean;
   claudeHook?: boolean;
+  /** Configure the clients to start this clone's built programs instead of the published packages. */
+  local?: boolean;
 }
 
 /** `avs_live_abcd…wxyz`: enough to recognise a key, never enough to use it. */
@@ -54,13 +96,19 @@ export function maskKey(key: string): string {
 const shellQuote = (s: string) => (/^[A-Za-z0-9_./:@=+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 /** The native Claude Code command (user scope). */
-export function claudeCommand(env: Record<string, string>): string {
+export function claudeCommand(env: Record<string, string>, launchers: Launchers = PUBLISHED): string {
   const vars = Object.entries(env).map(([k, v]) => `-e ${k}=${shellQuote(v)}`);
-  return ['claude mcp add --scope user availsync', ...vars, '--', 'npx -y', MCP_PACKAGE].join(' ');
+  const { command, args } = launchers.mcp;
+  return ['claude mcp add --scope user availsync', ...vars, '--', ...[command, ...args].map(shellQuote)].join(' ');
 }
 
-export function mcpEntry(env: Record<string, string>): McpEntry {
-  return { command: 'npx', args: ['-y', MCP_PACKAGE], env };
+export function mcpEntry(env: Record<string, string>, launchers: Launchers = PUBLISHED): McpEntry {
+  return { command: launchers.mcp.command, args: [...launchers.mcp.args], env };
+}
+
+/** The Claude Code hook's command. */
+export function claudeHookCommand(launchers: Launchers = PUBLISHED): string {
+  return `${launchers.cli} hook claude`;
 }
 
 export function configPath(client: Exclude<ClientName, 'claude'>, home: string, cwd: string, project: boolean): string {
@@ -156,6 +204,27 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
     return 2;
   }
 
+  // Which programs the clients will start: the published packages, or (--local) this clone's build.
+  const clone = io.selfDir ? cloneLaunchers(io.selfDir) : null;
+  let launchers = PUBLISHED;
+  if (opts.local) {
+    if (!clone) {
+      out.error(
+        '--local needs setup to run from a clone of the Availsync repository (there: npm install && npm run build, then npx @availsync/setup --local …).',
+      );
+      return 2;
+    }
+    if (!clone.built) {
+      out.error(`--local: the clone at ${clone.root} is not built yet. Run npm run build there first.`);
+      return 2;
+    }
+    launchers = clone.launchers;
+  } else if (clone) {
+    out.warn(
+      `setup runs from a clone (${clone.root}), but the configs will start the published packages (npx -y ${MCP_PACKAGE}) from the npm registry. Pass --local to start this clone's build instead.`,
+    );
+  }
+
   // 1. Verify the key before writing anything.
   let agentId: string;
   try {
@@ -212,7 +281,7 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
 
   // 3. Merge the entry into each config.
   let failed = false;
-  const entry = mcpEntry(env);
+  const entry = mcpEntry(env, launchers);
   const apply = (label: string, file: string, edit: (text: string | null) => string) => {
     let text: string | null = null;
     try {
@@ -246,7 +315,7 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
 
   // 4. Claude Code: its own command (it keeps its config itself), and the optional enforcement hook.
   if (clients.includes('claude')) {
-    const cmd = claudeCommand(env);
+    const cmd = claudeCommand(env, launchers);
     if (tty) p.note(cmd, 'Claude Code: run this once');
     else out.line(`Claude Code: run this once:\n  ${cmd}`);
     let hook = opts.claudeHook;
@@ -261,7 +330,7 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
     if (hook) {
       const settings = join(io.cwd, '.claude', 'settings.json');
       const local = join(io.cwd, '.claude', 'settings.local.json');
-      apply('Claude Code hook', settings, (t) => addClaudeHook(t, settings, CLAUDE_HOOK_COMMAND));
+      apply('Claude Code hook', settings, (t) => addClaudeHook(t, settings, claudeHookCommand(launchers)));
       apply('Claude Code hook environment (not committed)', local, (t) => setClaudeEnv(t, local, env));
     }
   }
@@ -284,6 +353,7 @@ export async function main(argv: string[], io: SetupIo): Promise<number> {
     .option('--claude-hook', 'install the Claude Code enforcement hook in ./.claude/settings.json')
     .option('-y, --yes', 'do not ask anything', false)
     .option('--dry-run', 'show the changes as a diff and write nothing', false)
+    .option('--local', "start this clone's built MCP server and CLI (by absolute path) instead of the published packages", false)
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .action(async (o) => {
@@ -297,6 +367,7 @@ export async function main(argv: string[], io: SetupIo): Promise<number> {
           yes: o.yes,
           dryRun: o.dryRun,
           claudeHook: o.claudeHook,
+          local: o.local,
         },
         io,
       );

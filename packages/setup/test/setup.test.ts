@@ -3,13 +3,14 @@
  * that must survive byte-for-byte apart from the added `availsync` entry.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse as parseToml } from 'smol-toml';
 import { startServer, type TestServer } from '../../node/test/helpers.js';
-import { main, renderCodexSection, setCodexServer, setJsonMember, unifiedDiff } from '../src/index.js';
+import { cloneLaunchers, main, renderCodexSection, setCodexServer, setJsonMember, unifiedDiff } from '../src/index.js';
 
 class Capture {
   text = '';
@@ -52,11 +53,39 @@ function tempHome() {
   return { home, cwd };
 }
 
-async function run(args: string[], home: string, cwd: string) {
+async function run(args: string[], home: string, cwd: string, selfDir?: string) {
   const stdout = new Capture();
   const stderr = new Capture();
-  const code = await main(args, { stdout, stderr, env: { PATH: '' }, home, cwd, now: () => new Date('2026-06-01T10:00:00Z') });
+  const code = await main(args, {
+    stdout,
+    stderr,
+    env: { PATH: '' },
+    home,
+    cwd,
+    now: () => new Date('2026-06-01T10:00:00Z'),
+    selfDir,
+  });
   return { code, stdout: stdout.text, stderr: stderr.text };
+}
+
+/**
+ * A clone of the repository as setup sees it: the three packages, and (when `built`) the MCP server's and
+ * the CLI's dist/bin.js, here stand-ins that print how they were started. Its path has a space and a quote,
+ * which the hook's shell command must survive.
+ */
+function fakeClone(built = true, under = "my repo's clone") {
+  const root = join(mkdtempSync(join(tmpdir(), 'availsync-clone-')), under);
+  for (const name of ['setup', 'mcp', 'cli']) {
+    mkdirSync(join(root, 'packages', name, 'dist'), { recursive: true });
+    writeFileSync(join(root, 'packages', name, 'package.json'), JSON.stringify({ name: `@availsync/${name}` }));
+  }
+  if (built) {
+    const echo = (label: string) =>
+      `process.stdout.write(JSON.stringify({ bin: ${JSON.stringify(label)}, args: process.argv.slice(2), agent: process.env.AVAILSYNC_AGENT_ID ?? null }));\n`;
+    writeFileSync(join(root, 'packages', 'mcp', 'dist', 'bin.js'), echo('mcp'));
+    writeFileSync(join(root, 'packages', 'cli', 'dist', 'bin.js'), echo('cli'));
+  }
+  return { root, selfDir: join(root, 'packages', 'setup', 'dist') };
 }
 
 describe('availsync-setup (in-process, real server, temporary HOME)', () => {
@@ -227,6 +256,65 @@ describe('availsync-setup (in-process, real server, temporary HOME)', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(readFileSync(join(cwd, '.cursor', 'mcp.json'), 'utf8')).mcpServers.availsync, entryFor());
     assert.equal(existsSync(join(home, '.cursor')), false);
+  });
+
+  it("--local, from a clone: every client starts the clone's own build, and what was written runs as written", async () => {
+    const clone = fakeClone();
+    const { home, cwd } = tempHome();
+    mkdirSync(join(home, '.cursor'));
+    mkdirSync(join(home, '.codex'));
+    const args = ['--api-key', key, '--url', t.url, '--clients', 'cursor,codex,claude', '--claude-hook', '--yes'];
+    const r = await run([...args, '--local'], home, cwd, clone.selfDir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    const mcpBin = join(clone.root, 'packages', 'mcp', 'dist', 'bin.js');
+    const entry = { command: process.execPath, args: [mcpBin], env: entryFor().env };
+    assert.deepEqual(JSON.parse(readFileSync(join(home, '.cursor', 'mcp.json'), 'utf8')).mcpServers.availsync, entry);
+    assert.deepEqual(
+      JSON.parse(JSON.stringify(parseToml(readFileSync(join(home, '.codex', 'config.toml'), 'utf8')))).mcp_servers.availsync,
+      entry,
+    );
+    assert.ok(r.stdout.includes(`-- ${process.execPath} '${mcpBin.replace(/'/g, "'\\''")}'\n`), r.stdout);
+
+    // The MCP entry, started the way a client starts it; the hook's command, through a shell as Claude Code runs it.
+    const started = spawnSync(entry.command, entry.args, { env: { ...entry.env, PATH: process.env.PATH }, encoding: 'utf8' });
+    assert.deepEqual(JSON.parse(started.stdout), { bin: 'mcp', args: [], agent: agentId });
+    const hooks = JSON.parse(readFileSync(join(cwd, '.claude', 'settings.json'), 'utf8')).hooks;
+    const command: string = hooks.PreToolUse[0].hooks[0].command;
+    assert.equal(hooks.SessionEnd[0].hooks[0].command, command);
+    const ran = spawnSync('sh', ['-c', command], { encoding: 'utf8' });
+    assert.deepEqual(JSON.parse(ran.stdout), { bin: 'cli', args: ['hook', 'claude'], agent: null });
+
+    // Again: nothing changes. Back to the published packages: each entry, and the hook in its place, follow.
+    const again = await run([...args, '--local'], home, cwd, clone.selfDir);
+    assert.equal((again.stdout.match(/^already configured: /gm) ?? []).length, 4, again.stdout);
+    const published = await run(args, home, cwd, clone.selfDir);
+    assert.equal(published.code, 0, published.stderr);
+    assert.deepEqual(JSON.parse(readFileSync(join(home, '.cursor', 'mcp.json'), 'utf8')).mcpServers.availsync, entryFor());
+    const back = JSON.parse(readFileSync(join(cwd, '.claude', 'settings.json'), 'utf8')).hooks;
+    assert.deepEqual(back.PreToolUse, [
+      { matcher: 'Edit|Write|MultiEdit|NotebookEdit', hooks: [{ type: 'command', command: 'npx -y @availsync/cli hook claude' }] },
+    ]);
+    assert.equal(back.SessionEnd.length, 1);
+    // Run from a clone without --local, setup says where the clients will fetch Availsync from.
+    assert.match(published.stderr, /warning: setup runs from a clone \(.*\), but the configs will start the published packages/);
+  });
+
+  it('--local refuses, writing nothing, outside a clone or before the clone is built', async () => {
+    const { home, cwd } = tempHome();
+    mkdirSync(join(home, '.cursor'));
+    const args = ['--api-key', key, '--url', t.url, '--clients', 'cursor', '--yes', '--local'];
+    const outside = await run(args, home, cwd, join(home, 'node_modules', '@availsync', 'setup', 'dist'));
+    assert.equal(outside.code, 2);
+    assert.match(outside.stderr, /--local needs setup to run from a clone of the Availsync repository/);
+    const unbuilt = fakeClone(false);
+    const notBuilt = await run(args, home, cwd, unbuilt.selfDir);
+    assert.equal(notBuilt.code, 2);
+    assert.match(notBuilt.stderr, /is not built yet\. Run npm run build there first/);
+    assert.deepEqual(readdirSync(join(home, '.cursor')), [], 'nothing written');
+    // The same layout inside a node_modules (an installed copy, an npx cache) is not a clone.
+    assert.notEqual(cloneLaunchers(fakeClone().selfDir), null);
+    assert.equal(cloneLaunchers(fakeClone(true, join('node_modules', 'availsync')).selfDir), null);
   });
 
   it('unifiedDiff: hunks with context', () => {
