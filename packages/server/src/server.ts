@@ -56,8 +56,11 @@ export async function createAvailsync(opts: AvailsyncOptions) {
   let sweeping: Promise<unknown> = Promise.resolve();
   if (opts.sweeper ?? true) {
     sweepTimer = setInterval(() => {
-      sweeping = Promise.all([services.work.sweep(), services.holds.sweep()]).catch((err: unknown) =>
-        logger.warn('sweep failed', { error: String(err) }),
+      // Each part on its own: one failing neither stops the other nor lets close() run under it.
+      sweeping = Promise.allSettled(
+        [services.work.sweep(), services.holds.sweep()].map((part) =>
+          part.catch((err: unknown) => logger.warn('sweep failed', { error: String(err) })),
+        ),
       );
     }, opts.config.sweepIntervalMs);
     sweepTimer.unref();

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CompiledQuery, sql } from 'kysely';
 import pg from 'pg';
 import { ManualClock } from '../src/clock.js';
 import type { Config } from '../src/config.js';
@@ -180,3 +181,24 @@ export async function readResponse<T = any>(res: Response): Promise<Res<T>> {
 }
 
 export const MIN = 60_000;
+
+/**
+ * The plan a store would run `query` with, as text. PostgreSQL: the generic plan of a prepared statement
+ * (which the server's statements are), with sequential scans ruled out, so what is left is what the
+ * query's text allows whatever values it is given. A test asserts the indexes it names.
+ */
+export async function planOf(store: Store, query: CompiledQuery): Promise<string> {
+  if (store.kind === 'sqlite') {
+    const { rows } = await store.db.executeQuery(CompiledQuery.raw(`explain query plan ${query.sql}`, [...query.parameters]));
+    return rows.map((r) => (r as { detail: string }).detail).join('\n');
+  }
+  return store.db.transaction().execute(async (trx) => {
+    await sql`set local enable_seqscan = off`.execute(trx);
+    await sql`set local plan_cache_mode = force_generic_plan`.execute(trx);
+    await sql.raw(`prepare plan_of as ${query.sql}`).execute(trx);
+    const args = query.parameters.length > 0 ? sql`(${sql.join(query.parameters.map((v) => sql.lit(v)))})` : sql``;
+    const { rows } = await sql<{ 'QUERY PLAN': string }>`explain execute plan_of${args}`.execute(trx);
+    await sql`deallocate plan_of`.execute(trx);
+    return rows.map((r) => r['QUERY PLAN']).join('\n');
+  });
+}

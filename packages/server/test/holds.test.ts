@@ -11,8 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { firstFit, freeWindows, mergeWindows, nextFreeSlot } from '../src/domain/holds.js';
-import type { HoldRow } from '../src/services/holds.js';
-import { createTestServer, MIN, PG_URL, type Res, STORES, type TestServer } from './harness.js';
+import { type HoldRow, lapsedHolds } from '../src/services/holds.js';
+import { createTestServer, MIN, PG_URL, planOf, type Res, STORES, type TestServer } from './harness.js';
 import { readmeBlock, readmeText, runBash, useReadmeServer } from './readme-server.js';
 
 const HOUR = 60 * MIN;
@@ -275,6 +275,15 @@ for (const kind of STORES) {
         ],
         'each lapse audited once, by the system',
       );
+    });
+
+    it("the sweeper's lookups read only active holds, through their partial indexes", async () => {
+      const [ended, ttl] = lapsedHolds(t.store.db, t.clock.now(), 100).map((q) => q.compile());
+      assert.ok(ended && ttl);
+      const endedPlan = await planOf(t.store, ended);
+      assert.match(endedPlan, /holds_lapse_end/, endedPlan);
+      const ttlPlan = await planOf(t.store, ttl);
+      assert.match(ttlPlan, /holds_lapse_ttl/, ttlPlan);
     });
 
     // PostgreSQL only: on SQLite one writer at a time leaves no room for the race.

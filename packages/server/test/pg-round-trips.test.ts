@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { ManualClock } from '../src/clock.js';
-import { pgClientClass } from '../src/storage/pg-client.js';
+import { MAX_NAMED_VALUES, pgClientClass } from '../src/storage/pg-client.js';
 import { createPostgresStore, type Store } from '../src/storage/store.js';
 import { createTestServer, makeStore, PG_ENABLED, PG_URL, type TestServer } from './harness.js';
 
@@ -158,6 +158,43 @@ describe('round trips to PostgreSQL', { skip: !PG_ENABLED }, () => {
     );
   });
 
+  it('statements with long value lists are not prepared: a 50-path working set leaves no named statement behind', async () => {
+    const { key } = await t.workspace();
+    const claim = (await t.start(key, { resource: 'project:rt-ws-long' })).body.claim;
+    const paths = Array.from({ length: 50 }, (_, i) => `long/file-${i}.ts`);
+    const res = await t.request('POST', '/v1/work/run/working-set', {
+      key,
+      body: { claim_id: claim.id, resource: 'repo:acme/rt-ws-long', paths },
+    });
+    assert.equal(res.body.action, 'updated');
+    assert.equal(res.body.working_set.length, 50);
+    // Every pooled connection's prepared statements (the pool's 10 connections, each held by one transaction
+    // until all 10 are): the claim path's are there, none with 50 paths.
+    let arrived = 0;
+    let allHeld = () => {};
+    const held = new Promise<void>((resolve) => {
+      allHeld = resolve;
+    });
+    const prepared = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        store.transaction(async (trx) => {
+          if (++arrived === 10) allHeld();
+          await held;
+          const { rows } = await sql<{ statement: string; n: number }>`
+            select statement, cardinality(parameter_types) as n from pg_prepared_statements`.execute(trx);
+          return rows;
+        }),
+      ),
+    );
+    const all = prepared.flat();
+    assert.ok(
+      all.some((r) => /from resources/.test(r.statement)),
+      'the claim path is prepared',
+    );
+    const largest = Math.max(...all.map((r) => Number(r.n)));
+    assert.ok(largest <= MAX_NAMED_VALUES, `a prepared statement has ${largest} parameters`);
+  });
+
   it('a key seen for the first time is read before the transaction; a changed one costs a second transaction', async () => {
     const { agent, key } = await t.workspace();
     const cold = await counted(() => t.start(key, { resource: 'repo:acme/cold' }));
@@ -219,6 +256,54 @@ describe('round trips to PostgreSQL', { skip: !PG_ENABLED }, () => {
     assert.equal(row?.fencing_token, 0);
     const locks = trips.flat().filter((s) => /from resources/.test(s) && /for update/.test(s));
     assert.equal(locks.length, 2, 'the lock statement ran again with a new snapshot');
+  });
+
+  it('locking several resources when one before another in the order is being created runs the transaction again', async () => {
+    // lockResourcesThen locks in sorted order in one write. If the first row is being created by another
+    // transaction, its lock statement finds nothing (the row is newer than its snapshot) while the second
+    // is already locked: locking the first now would break the order, so the transaction runs again.
+    const suffix = Date.now();
+    const first = { org_id: 'org_race', resource_type: 'repo', resource_key: `acme/a-${suffix}` };
+    const second = { org_id: 'org_race', resource_type: 'repo', resource_key: `acme/b-${suffix}` };
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let creating = () => {};
+    const created = new Promise<void>((resolve) => {
+      creating = resolve;
+    });
+    const creator = store.transaction(async (trx) => {
+      await store.lockResources(trx, [first]);
+      creating();
+      await gate;
+    });
+    await created;
+    trips = [];
+    const read = store.db.selectFrom('resources').select('resource_key').where('org_id', '=', 'org_race').orderBy('resource_key');
+    const locker = store.transaction((trx) => store.lockResourcesThen(trx, [second, first], [read]));
+    for (let polls = 0; ; polls++) {
+      assert.ok(polls < 5000, 'the locker never waited for the creator');
+      const { rows } = await sql<{ n: number }>`
+        select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`.execute(
+        made.store.db,
+      );
+      if ((rows[0]?.n ?? 0) > 0) break;
+    }
+    release();
+    await creator;
+    const { rows, results } = await locker;
+    assert.deepEqual(
+      rows.map((r) => r.resource_key),
+      [second.resource_key, first.resource_key],
+      'rows in the order asked',
+    );
+    assert.ok(
+      results[0].some((r) => r.resource_key === second.resource_key),
+      'the read ran after both locks',
+    );
+    const begins = trips.filter((trip) => trip[0] === 'begin').length;
+    assert.equal(begins, 2, `the transaction ran again: ${JSON.stringify(trips, null, 1)}`);
   });
 
   it('a transaction that ends before its first statement sends nothing', async () => {

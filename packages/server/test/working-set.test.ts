@@ -4,10 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CompiledQuery, sql } from 'kysely';
 import { patternsOverlap } from '../src/domain/paths.js';
 import { heldByOthers } from '../src/services/work.js';
-import { createTestServer, MIN, STORES, type TestServer } from './harness.js';
+import { createTestServer, MIN, planOf, STORES, type TestServer } from './harness.js';
 
 for (const kind of STORES) {
   describe(`working sets (${kind})`, () => {
@@ -242,23 +241,7 @@ for (const kind of STORES) {
         { id: 'clm_x', org_id: 'org_x' },
         { ref: { resource_type: 'repo', resource_key: 'acme/web' }, paths: ['src/a.ts', 'src/b.ts'] },
       ).compile();
-      let plan: string;
-      if (kind === 'sqlite') {
-        const { rows } = await t.store.db.executeQuery(CompiledQuery.raw(`explain query plan ${query.sql}`, [...query.parameters]));
-        plan = rows.map((r) => (r as { detail: string }).detail).join('\n');
-      } else {
-        // The generic plan of a prepared statement (which the server's statements are), with scans ruled
-        // out: what is left is what the query's text allows, whatever values it is given.
-        plan = await t.store.db.transaction().execute(async (trx) => {
-          await sql`set local enable_seqscan = off`.execute(trx);
-          await sql`set local plan_cache_mode = force_generic_plan`.execute(trx);
-          await sql.raw(`prepare held_by_others as ${query.sql}`).execute(trx);
-          const args = sql.join(query.parameters.map((v) => sql.lit(v)));
-          const { rows } = await sql<{ 'QUERY PLAN': string }>`explain execute held_by_others(${args})`.execute(trx);
-          await sql`deallocate held_by_others`.execute(trx);
-          return rows.map((r) => r['QUERY PLAN']).join('\n');
-        });
-      }
+      const plan = await planOf(t.store, query);
       assert.match(plan, /file_claims_path/, plan);
       assert.match(plan, /file_claims_patterns/, plan);
     });

@@ -41,7 +41,7 @@ import { MINUTE } from '../domain/lease.js';
 import { errors } from '../http/errors.js';
 import { newId } from '../ids.js';
 import type { HoldsTable } from '../storage/holds-table.js';
-import { ACTIVE, type Executor, type Tx } from '../storage/store.js';
+import { ACTIVE, type Executor, type ResourceKey, type Tx } from '../storage/store.js';
 import { writeAudit } from './audit.js';
 import { actorOf, idempotencyScope, type Principal, type Reply, type ServiceDeps } from './context.js';
 import { type IdempotentReply, idempotentTransaction } from './idempotency.js';
@@ -106,6 +106,18 @@ export function isHoldOverlapViolation(err: unknown): boolean {
 type CreateInput = HoldCreateRequest & { idempotency_key?: string | undefined };
 /** 201 { hold }, or 409 hold_conflict (the request id is added when sent: replays carry their own). */
 export type CreateBody = { hold: Hold } | Omit<HoldConflictResponse, 'request_id'>;
+
+/**
+ * Active holds lapsed by `now` (the sweeper's lookups): those whose window has ended, and those whose
+ * tentative TTL has passed, each read through its partial index of active holds (migration 005).
+ */
+export function lapsedHolds(ex: Executor, now: number, limit: number) {
+  const active = () => ex.selectFrom('holds').select(['id', 'org_id', 'resource_type', 'resource_key']).where('status', '=', ACTIVE);
+  return [
+    active().where('end_at', '<=', now).orderBy('end_at').limit(limit),
+    active().where('expires_at', '<=', now).orderBy('expires_at').limit(limit),
+  ];
+}
 
 export class HoldService {
   constructor(
@@ -188,35 +200,35 @@ export class HoldService {
   }
 
   /**
-   * The sweeper's part for holds, as for leases: mark lapsed holds `expired` and audit `hold.expired`
-   * soon after they lapse, not only when something next touches their resource. Each hold's resource is
-   * locked first (sorted, as every hold change does), so a confirm racing the lapse either lands before
-   * it, and the hold stays, or finds it expired. Safe on many nodes at once: a hold is marked once.
+   * The sweeper's part for holds, as for leases: mark lapsed holds `expired` and audit `hold.expired` soon
+   * after they lapse, not only when something next touches their resource. One small transaction per
+   * resource, which locks it first as every hold change does: a confirm racing the lapse either lands
+   * before it, and the hold stays, or finds it expired; a busy resource holds up only its own holds. Safe
+   * on many nodes at once: a hold is marked once. Returns how many it marked.
    */
-  async sweep(batch = 200): Promise<number> {
+  async sweep(batch = 100): Promise<number> {
     const seen = await this.store.readNow();
-    const due = await this.store.db
-      .selectFrom('holds')
-      .select(['id', 'org_id', 'resource_type', 'resource_key'])
-      .where('status', '=', ACTIVE)
-      .where((eb) => eb.or([eb('end_at', '<=', seen), eb('expires_at', '<=', seen)]))
-      .orderBy('id')
-      .limit(batch)
-      .execute();
-    if (due.length === 0) return 0;
-    return this.store.transaction(async (trx) => {
-      const { now } = await this.store.lockResources(trx, due);
-      const fresh = await trx
-        .selectFrom('holds')
-        .selectAll()
-        .where(
-          'id',
-          'in',
-          due.map((h) => h.id),
-        )
-        .execute();
-      return this.lapse(trx, fresh, now);
-    });
+    const byResource = new Map<string, { key: ResourceKey; ids: string[] }>();
+    for (const query of lapsedHolds(this.store.db, seen, batch)) {
+      for (const h of await query.execute()) {
+        const id = `${h.org_id}\u0000${h.resource_type}\u0000${h.resource_key}`;
+        const entry = byResource.get(id) ?? {
+          key: { org_id: h.org_id, resource_type: h.resource_type, resource_key: h.resource_key },
+          ids: [],
+        };
+        if (!entry.ids.includes(h.id)) entry.ids.push(h.id);
+        byResource.set(id, entry);
+      }
+    }
+    let marked = 0;
+    for (const { key, ids } of byResource.values()) {
+      marked += await this.store.transaction(async (trx) => {
+        const { now } = await this.store.lockResources(trx, [key]);
+        const fresh = await trx.selectFrom('holds').selectAll().where('id', 'in', ids).execute();
+        return this.lapse(trx, fresh, now);
+      });
+    }
+    return marked;
   }
 
   // -------------------------------------------------------------------------------------------------

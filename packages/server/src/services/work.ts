@@ -850,8 +850,11 @@ export class WorkService {
     const after = files.filter((f) => !(isMine(f) && removed.has(f.path)));
     if (op !== 'remove') {
       // One statement for the whole set: new paths are inserted, held ones get the new lease.
+      // A held path keeps its row's id and created_at even if the row is gone by the time the upsert runs
+      // (the sweeper deletes lapsed file claims without taking resource locks): inserted again, it is the
+      // same row as the answer shows.
       const values = claimable.map((path) => ({
-        id: newId('file'),
+        id: mine.get(path)?.id ?? newId('file'),
         org_id: claim.org_id,
         claim_id: claim.id,
         resource_type: ref.resource_type,
@@ -859,7 +862,7 @@ export class WorkService {
         path,
         mode,
         expires_at: expiresAt,
-        created_at: now,
+        created_at: mine.get(path)?.created_at ?? now,
       }));
       await deferWrite(
         trx,

@@ -6,8 +6,9 @@
  *  - Named prepared statements. Kysely sends every query unnamed, so PostgreSQL would parse, analyse and
  *    plan it on each execution, which costs more than running one of our small indexed statements. Each
  *    distinct SQL text gets a name (the same text always the same one), so a connection prepares a
- *    statement once and then only binds and executes it. Texts beyond the first `PREPARED_LIMIT` distinct
- *    ones (very long IN lists, say) go unnamed, which bounds what a connection keeps.
+ *    statement once and then only binds and executes it. Statements with long value lists
+ *    (`MAX_NAMED_VALUES`), and texts beyond the first `PREPARED_LIMIT` distinct ones, go unnamed, which
+ *    bounds what a connection keeps.
  *  - `begin` is not sent on its own: it goes out in one write with the transaction's first statement
  *    (node-postgres' pipeline mode, so the statement does not wait for the `begin`'s answer).
  *  - A write-behind statement (its text starts with `WRITE_BEHIND`: a transaction's deferred writes, whose
@@ -34,9 +35,17 @@ import pg from 'pg';
 export const WRITE_BEHIND = '/* write-behind */ ';
 
 const PREPARED_LIMIT = 1000;
+/**
+ * Statements with more values than this go unnamed: their texts vary with the length of a list (a 50-path
+ * working set's IN list and VALUES rows, several such in one deferred write), so each length, and each
+ * combination, is a text of its own. Named, they would fill PREPARED_LIMIT with statements seldom run
+ * twice and keep large plans on every connection. Every statement of a claim's path has far fewer.
+ */
+export const MAX_NAMED_VALUES = 100;
 const statementNames = new Map<string, string>();
 
-function statementName(text: string): string | undefined {
+function statementName(text: string, values: unknown[]): string | undefined {
+  if (values.length > MAX_NAMED_VALUES) return undefined;
   let name = statementNames.get(text);
   if (name === undefined && statementNames.size < PREPARED_LIMIT) {
     name = `avs_${statementNames.size}`;
@@ -220,7 +229,7 @@ export function pgClientClass(opts: PgClientOptions): typeof pg.Client {
       let result: Promise<pg.QueryResult>;
       if (values === undefined) result = super.query(text);
       else {
-        const base = opts.preparedStatements ? statementName(text) : undefined;
+        const base = opts.preparedStatements ? statementName(text, values) : undefined;
         const name = base && this.#generation > 0 ? `${base}_g${this.#generation}` : base;
         result = name ? super.query({ name, text, values }) : super.query(text, values);
       }

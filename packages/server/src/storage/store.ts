@@ -256,6 +256,14 @@ export interface PostgresOptions {
 const PG_UNAVAILABLE = new Set(['57P01', '57P02', '57P03', '08000', '08001', '08003', '08004', '08006', '53300']);
 const NODE_NET_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH']);
 
+/** Thrown to run a transaction again (store.transaction retries it as a serialization failure). */
+class LockOrderRetry extends Error {
+  readonly code = '40001';
+  constructor() {
+    super('a resource row appeared behind a lock already taken: the transaction runs again');
+  }
+}
+
 function errCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
 }
@@ -350,6 +358,13 @@ export function createPostgresStore(opts: PostgresOptions): Store {
       for (const read of ahead) results.push(await read.rows());
       const locked = new Map(lockRows.filter((r) => r !== undefined).map((r) => [`${r.resource_type}:${r.resource_key}`, r]));
       const last = lockRows.at(-1);
+      const missing = lockRows.findIndex((r) => r === undefined);
+      if (missing >= 0 && missing < lockRows.length - 1) {
+        // A row created by another transaction since its lock statement's snapshot (rare), and locks
+        // after it in the order already held: locking it now would break the sorted order (a deadlock with
+        // a transaction holding it and waiting for one of ours). Run the whole transaction again.
+        throw new LockOrderRetry();
+      }
       if (last && locked.size === lockRows.length) {
         // The clock as read by the last lock statement, after every lock was granted.
         return {
@@ -358,8 +373,9 @@ export function createPostgresStore(opts: PostgresOptions): Store {
           results: results as RowsOf<typeof reads>,
         };
       }
-      // A row was created by another transaction since its lock statement's snapshot (rare): the reads
-      // ran without that lock. Lock with new statements (the rows already locked are ours), then read again.
+      // The last row was created by another transaction since its lock statement's snapshot (rare): the
+      // reads ran without its lock. Lock with new statements (the rows already locked are ours, and the
+      // missing one comes last in the order), then read again.
       const relocked = await store.lockResources(trx, keys);
       const again = [] as unknown[][];
       for (const read of reads) again.push(await run(trx, read));

@@ -1,14 +1,14 @@
 import { type Kysely, sql } from 'kysely';
 
 /**
- * Indexes for a working-set update's check of the other runs' paths (WorkService.othersOn). With literal
+ * Indexes for a working-set update's check of the other runs' paths (heldByOthers, services/work.ts). With literal
  * paths requested, only two kinds of held path can overlap one: the same literal, and a pattern (a
  * wildcard, a class, or a directory). The first is found by path, the second in a partial index of
  * patterns only, so the check costs the same however many paths other runs hold on the repository
  * (before, every held path of the repository was read: 7 ms a check on PostgreSQL with 1,600 held paths
  * and the dead row versions of a busy minute).
  *
- * The partial index's condition is repeated word for word by the query (storage/held-paths.ts), which is
+ * The partial index's condition is repeated word for word by the query (HELD_PATTERN), which is
  * what lets both databases prove the index applies. `(org_id, resource_type, resource_key, path)` serves
  * every lookup the index it replaces served.
  */
