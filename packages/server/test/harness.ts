@@ -196,7 +196,8 @@ export async function planOf(store: Store, query: CompiledQuery): Promise<string
     await sql`set local enable_seqscan = off`.execute(trx);
     await sql`set local plan_cache_mode = force_generic_plan`.execute(trx);
     await sql.raw(`prepare plan_of as ${query.sql}`).execute(trx);
-    const args = query.parameters.length > 0 ? sql`(${sql.join(query.parameters.map((v) => sql.lit(v)))})` : sql``;
+    const literal = (v: unknown) => (Array.isArray(v) ? sql`array[${sql.join(v.map((x) => sql.lit(x)))}]` : sql.lit(v));
+    const args = query.parameters.length > 0 ? sql`(${sql.join(query.parameters.map(literal))})` : sql``;
     const { rows } = await sql<{ 'QUERY PLAN': string }>`explain execute plan_of${args}`.execute(trx);
     await sql`deallocate plan_of`.execute(trx);
     return rows.map((r) => r['QUERY PLAN']).join('\n');

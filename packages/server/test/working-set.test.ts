@@ -240,6 +240,7 @@ for (const kind of STORES) {
         t.store.db,
         { id: 'clm_x', org_id: 'org_x' },
         { ref: { resource_type: 'repo', resource_key: 'acme/web' }, paths: ['src/a.ts', 'src/b.ts'] },
+        kind === 'postgres',
       ).compile();
       const plan = await planOf(t.store, query);
       assert.match(plan, /file_claims_path/, plan);

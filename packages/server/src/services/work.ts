@@ -102,7 +102,20 @@ const HELD_PATTERN = sql<boolean>`(file_claims.path LIKE '%*%' OR file_claims.pa
  * pattern. The database finds those two by index (migration 004), so the check costs the same however
  * many paths other runs hold on a large shared repository.
  */
-export function heldByOthers(ex: Executor, claim: Pick<ClaimRow, 'id' | 'org_id'>, ws: Pick<PreparedWorkingSet, 'ref' | 'paths'>) {
+/**
+ * `column IN (list)`; with `arrays` (PostgreSQL) `column = ANY($1)`, one statement text whatever the list's
+ * length, so it stays a prepared statement (storage/pg-client.ts) and uses the same indexes.
+ */
+function inList(arrays: boolean, column: string, list: string[]) {
+  return arrays ? sql<boolean>`${sql.ref(column)} = any(${list})` : sql<boolean>`${sql.ref(column)} in (${sql.join(list)})`;
+}
+
+export function heldByOthers(
+  ex: Executor,
+  claim: Pick<ClaimRow, 'id' | 'org_id'>,
+  ws: Pick<PreparedWorkingSet, 'ref' | 'paths'>,
+  arrays: boolean,
+) {
   const held = () =>
     ex
       .selectFrom('file_claims')
@@ -116,7 +129,9 @@ export function heldByOthers(ex: Executor, claim: Pick<ClaimRow, 'id' | 'org_id'
       .where('file_claims.mode', 'in', ['edit', 'delete'])
       .where('claims.status', '=', ACTIVE);
   if (ws.paths.length === 0 || !ws.paths.every(isLiteralPath)) return held();
-  return held().where('file_claims.path', 'in', ws.paths).unionAll(held().where(HELD_PATTERN));
+  return held()
+    .where(inList(arrays, 'file_claims.path', ws.paths))
+    .unionAll(held().where(HELD_PATTERN));
 }
 
 /** Thrown inside a start's transaction when its resource turns out to have dependency rules (see start()). */
@@ -574,7 +589,7 @@ export class WorkService {
     const files = workingSetOf.bind(trx, { id: row.id });
     const checked = ws.op !== 'remove' && ws.mode !== 'review';
     const locked = checked
-      ? await this.store.lockResourcesThen(trx, keys, [fresh, files, heldByOthers(trx, row, ws)] as const)
+      ? await this.store.lockResourcesThen(trx, keys, [fresh, files, heldByOthers(trx, row, ws, this.store.kind === 'postgres')] as const)
       : await this.store.lockResourcesThen(trx, keys, [fresh, files] as const);
     const [[claim], held, others = []] = locked.results;
     if (!claim) throw errors.notFound('Claim');
@@ -832,6 +847,7 @@ export class WorkService {
     // Deferred, in one statement with the commit on PostgreSQL: the removals and the upsert touch
     // different paths, so neither depends on the other.
     const expiresAt = Math.min(now + ws.leaseMs, claim.expires_at);
+    const arrays = this.store.kind === 'postgres';
     const removeRows = (list: string[]) =>
       deferWrite(
         trx,
@@ -841,7 +857,7 @@ export class WorkService {
           .where('resource_type', '=', ref.resource_type)
           .where('resource_key', '=', ref.resource_key)
           .where('mode', '=', mode)
-          .where('path', 'in', list),
+          .where(inList(arrays, 'path', list)),
       );
     const keep = new Set(claimable);
     const removed = new Set(op === 'remove' ? paths : op === 'set' ? [...mine.keys()].filter((x) => !keep.has(x)) : []);
@@ -864,14 +880,23 @@ export class WorkService {
         expires_at: expiresAt,
         created_at: mine.get(path)?.created_at ?? now,
       }));
+      // On PostgreSQL the rows go as one array per column (unnest): one statement text for any number.
+      const column = <K extends keyof (typeof values)[number]>(k: K) => values.map((v) => v[k]);
+      const insert = trx.insertInto('file_claims');
+      const rows = arrays
+        ? insert
+            .columns(['id', 'org_id', 'claim_id', 'resource_type', 'resource_key', 'path', 'mode', 'expires_at', 'created_at'])
+            .expression(
+              sql`select * from unnest(${column('id')}::text[], ${column('org_id')}::text[], ${column('claim_id')}::text[],
+                ${column('resource_type')}::text[], ${column('resource_key')}::text[], ${column('path')}::text[],
+                ${column('mode')}::text[], ${column('expires_at')}::bigint[], ${column('created_at')}::bigint[])`,
+            )
+        : insert.values(values);
       await deferWrite(
         trx,
-        trx
-          .insertInto('file_claims')
-          .values(values)
-          .onConflict((oc) =>
-            oc.columns(['claim_id', 'resource_type', 'resource_key', 'mode', 'path']).doUpdateSet({ expires_at: expiresAt }),
-          ),
+        rows.onConflict((oc) =>
+          oc.columns(['claim_id', 'resource_type', 'resource_key', 'mode', 'path']).doUpdateSet({ expires_at: expiresAt }),
+        ),
       );
       const at = new Map(after.map((f, i) => [f, i]));
       for (const v of values) {
