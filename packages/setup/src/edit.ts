@@ -253,23 +253,42 @@ export const CLAUDE_HOOK_MATCHER = 'Edit|Write|MultiEdit|NotebookEdit';
 
 /**
  * Whether a hook command is Availsync's Claude Code hook, however it starts the CLI: the published package
- * (`npx -y @availsync/cli`), a global `availsync`, or a clone's `packages/cli/dist/bin.js`.
+ * (`npx -y @availsync/cli`), a global `availsync`, or a clone's `packages/cli/dist/bin.js`, quoted or not.
  */
 export function isAvailsyncClaudeHook(command: string): boolean {
-  return /(?:\bavailsync|@availsync\/cli|[\\/]packages[\\/]cli[\\/]dist[\\/]bin\.js)'?\s+hook\s+claude\b/.test(command);
+  return /(?:\bavailsync|@availsync\/cli|[\\/]packages[\\/]cli[\\/]dist[\\/]bin\.js)['"]?\s+hook\s+claude\b/.test(command);
+}
+
+/**
+ * The ways setup itself starts the CLI in a hook, just before `hook claude`: the published package, or a
+ * clone's Node and `packages/cli/dist/bin.js` (each word plain, single-quoted with `'\''` escapes, or
+ * double-quoted).
+ */
+const SETUP_LAUNCHER =
+  /(?:npx -y @availsync\/cli|(?:'(?:[^']|'\\'')*'|"[^"]*"|[^\s'"]+)\s+(?:'(?:[^']|'\\'')*'|"[^"]*"|[^\s'"]+)(?<=[\\/]packages[\\/]cli[\\/]dist[\\/]bin\.js['"]?))(?=\s+hook\s+claude\b)/;
+
+/**
+ * `command` with the way it starts the CLI replaced by `launcher`, when that is a way setup writes
+ * (SETUP_LAUNCHER); everything around it (`cd … &&`, `--resource`, `--on-unavailable`) stays. Any other
+ * form (a global `availsync`, a wrapper script) is the user's own and is returned unchanged.
+ */
+export function withLauncher(command: string, launcher: string): string {
+  return command.replace(SETUP_LAUNCHER, () => launcher);
 }
 
 /**
  * Add the hooks to a Claude Code settings.json, keeping every other hook: PreToolUse on edits (claim the
  * file, block when another run holds it) and SessionEnd (finish the session's run). An Availsync hook
- * already there keeps its place and gets this command (setup run again with `--local`, or without it).
- * The file is re-serialized with its own indentation (settings files are machine-written).
+ * already there keeps its place, its options and anything around it; only the way it starts the CLI
+ * follows `command` (setup run again with `--local`, or without it). The file is re-serialized with its
+ * own indentation (settings files are machine-written).
  */
 export function addClaudeHook(text: string | null, file: string, command: string): string {
   const data = text === null ? {} : parseJsonConfig(text, file);
   const hooks = (data.hooks ?? {}) as Record<string, unknown>;
   if (!isObject(hooks)) throw new ConfigFileError(`${file}: "hooks" is not an object; it was not changed.`);
   const next: Record<string, unknown> = { ...hooks };
+  const launcher = command.replace(/\s+hook\s+claude$/, '');
   let changed = false;
   for (const [event, matcher] of [
     ['PreToolUse', CLAUDE_HOOK_MATCHER],
@@ -285,9 +304,10 @@ export function addClaudeHook(text: string | null, file: string, command: string
         hooks: g.hooks.map((h) => {
           if (!isObject(h) || typeof h.command !== 'string' || !isAvailsyncClaudeHook(h.command)) return h;
           present = true;
-          if (h.command === command) return h;
+          const next = withLauncher(h.command, launcher);
+          if (next === h.command) return h;
           changed = true;
-          return { ...h, command };
+          return { ...h, command: next };
         }),
       };
     });

@@ -3,11 +3,13 @@ export {
   addClaudeHook,
   CLAUDE_HOOK_MATCHER,
   ConfigFileError,
+  isAvailsyncClaudeHook,
   type McpEntry,
   renderCodexSection,
   setClaudeEnv,
   setCodexServer,
   setJsonMember,
+  withLauncher,
 } from './edit.js';
 export {
   CLAUDE_HOOK_COMMAND,

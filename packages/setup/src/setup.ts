@@ -36,7 +36,11 @@ export const CLAUDE_HOOK_COMMAND = `${PUBLISHED.cli} hook claude`;
  * that runs setup: they work without the npm registry, for as long as the clone stays where it is. Null
  * elsewhere (npx, a global install). `built` says whether both programs have been built yet.
  */
-export function cloneLaunchers(selfDir: string, node = process.execPath): { launchers: Launchers; root: string; built: boolean } | null {
+export function cloneLaunchers(
+  selfDir: string,
+  node = process.execPath,
+  platform: NodeJS.Platform = process.platform,
+): { launchers: Launchers; root: string; built: boolean } | null {
   const root = resolve(selfDir, '..', '..', '..');
   if (resolve(selfDir).split(sep).includes('node_modules')) return null;
   const pkg = (name: string) => join(root, 'packages', name, 'package.json');
@@ -53,7 +57,7 @@ export function cloneLaunchers(selfDir: string, node = process.execPath): { laun
   return {
     root,
     built: existsSync(mcpBin) && existsSync(cliBin),
-    launchers: { mcp: { command: node, args: [mcpBin] }, cli: [node, cliBin].map(shellQuote).join(' ') },
+    launchers: { mcp: { command: node, args: [mcpBin] }, cli: [node, cliBin].map((w) => shellQuote(w, platform)).join(' ') },
   };
 }
 
@@ -93,13 +97,20 @@ export function maskKey(key: string): string {
   return key.length <= 16 ? 'avs_…' : `${key.slice(0, 13)}…${key.slice(-4)}`;
 }
 
-const shellQuote = (s: string) => (/^[A-Za-z0-9_./:@=+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+/**
+ * A word for the shell that runs it: POSIX sh single quotes; on Windows, where Claude Code runs hooks
+ * through cmd.exe, double quotes (a Windows path cannot contain one).
+ */
+const shellQuote = (s: string, platform: NodeJS.Platform = process.platform) => {
+  if (/^[A-Za-z0-9_./:@=+-]+$/.test(s)) return s;
+  return platform === 'win32' ? `"${s}"` : `'${s.replace(/'/g, `'\\''`)}'`;
+};
 
 /** The native Claude Code command (user scope). */
 export function claudeCommand(env: Record<string, string>, launchers: Launchers = PUBLISHED): string {
   const vars = Object.entries(env).map(([k, v]) => `-e ${k}=${shellQuote(v)}`);
   const { command, args } = launchers.mcp;
-  return ['claude mcp add --scope user availsync', ...vars, '--', ...[command, ...args].map(shellQuote)].join(' ');
+  return ['claude mcp add --scope user availsync', ...vars, '--', ...[command, ...args].map((w) => shellQuote(w))].join(' ');
 }
 
 export function mcpEntry(env: Record<string, string>, launchers: Launchers = PUBLISHED): McpEntry {
@@ -210,7 +221,7 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
   if (opts.local) {
     if (!clone) {
       out.error(
-        '--local needs setup to run from a clone of the Availsync repository (there: npm install && npm run build, then npx @availsync/setup --local …).',
+        '--local needs setup to run from a clone of the Availsync repository: build the clone (npm install && npm run build), then run node <clone>/packages/setup/dist/bin.js --local … in your project.',
       );
       return 2;
     }
@@ -316,8 +327,9 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
   // 4. Claude Code: its own command (it keeps its config itself), and the optional enforcement hook.
   if (clients.includes('claude')) {
     const cmd = claudeCommand(env, launchers);
-    if (tty) p.note(cmd, 'Claude Code: run this once');
-    else out.line(`Claude Code: run this once:\n  ${cmd}`);
+    const replace = 'To replace an earlier availsync server, first: claude mcp remove --scope user availsync';
+    if (tty) p.note(`${cmd}\n\n${replace}`, 'Claude Code: run this once');
+    else out.line(`Claude Code: run this once:\n  ${cmd}\n  (${replace})`);
     let hook = opts.claudeHook;
     if (hook === undefined && interactive) {
       hook = check(
@@ -331,6 +343,11 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
       const settings = join(io.cwd, '.claude', 'settings.json');
       const local = join(io.cwd, '.claude', 'settings.local.json');
       apply('Claude Code hook', settings, (t) => addClaudeHook(t, settings, claudeHookCommand(launchers)));
+      if (opts.local) {
+        out.warn(
+          `the hook in ${settings} now starts this clone by this machine's paths: if that file is committed, teammates need their own setup.`,
+        );
+      }
       apply('Claude Code hook environment (not committed)', local, (t) => setClaudeEnv(t, local, env));
     }
   }

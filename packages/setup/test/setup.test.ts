@@ -10,7 +10,17 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse as parseToml } from 'smol-toml';
 import { startServer, type TestServer } from '../../node/test/helpers.js';
-import { cloneLaunchers, main, renderCodexSection, setCodexServer, setJsonMember, unifiedDiff } from '../src/index.js';
+import {
+  addClaudeHook,
+  cloneLaunchers,
+  isAvailsyncClaudeHook,
+  main,
+  renderCodexSection,
+  setCodexServer,
+  setJsonMember,
+  unifiedDiff,
+  withLauncher,
+} from '../src/index.js';
 
 class Capture {
   text = '';
@@ -266,7 +276,7 @@ describe('availsync-setup (in-process, real server, temporary HOME)', () => {
     const args = ['--api-key', key, '--url', t.url, '--clients', 'cursor,codex,claude', '--claude-hook', '--yes'];
     const r = await run([...args, '--local'], home, cwd, clone.selfDir);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stderr, '');
+    assert.match(r.stderr, /^availsync-setup: warning: the hook in .*settings\.json now starts this clone by this machine's paths/);
     const mcpBin = join(clone.root, 'packages', 'mcp', 'dist', 'bin.js');
     const entry = { command: process.execPath, args: [mcpBin], env: entryFor().env };
     assert.deepEqual(JSON.parse(readFileSync(join(home, '.cursor', 'mcp.json'), 'utf8')).mcpServers.availsync, entry);
@@ -315,6 +325,59 @@ describe('availsync-setup (in-process, real server, temporary HOME)', () => {
     // The same layout inside a node_modules (an installed copy, an npx cache) is not a clone.
     assert.notEqual(cloneLaunchers(fakeClone().selfDir), null);
     assert.equal(cloneLaunchers(fakeClone(true, join('node_modules', 'availsync')).selfDir), null);
+  });
+
+  it("switching launchers rewrites only how a hook starts the CLI: its options, wrappers and the user's own hooks stay", () => {
+    const local = String.raw`/usr/bin/node '/tmp/my repo'\''s clone/packages/cli/dist/bin.js'`;
+    const published = 'npx -y @availsync/cli';
+    const cases: [string, string][] = [
+      [
+        `${published} hook claude --resource project:acme --on-unavailable run`,
+        `${local} hook claude --resource project:acme --on-unavailable run`,
+      ],
+      [`cd "$CLAUDE_PROJECT_DIR" && ${published} hook claude || true`, `cd "$CLAUDE_PROJECT_DIR" && ${local} hook claude || true`],
+      [`"C:\\Program Files\\nodejs\\node.exe" "C:\\src\\availsync\\packages\\cli\\dist\\bin.js" hook claude`, `${local} hook claude`],
+    ];
+    for (const [before, after] of cases) {
+      assert.ok(isAvailsyncClaudeHook(before), before);
+      assert.equal(withLauncher(before, local), after);
+      assert.equal(withLauncher(after, published).includes(`${published} hook claude`), true, after);
+    }
+    // A global `availsync` (or any other form) is the user's own: recognised, so not added twice, but kept.
+    const own = 'availsync hook claude --resource project:acme';
+    assert.ok(isAvailsyncClaudeHook(own));
+    assert.equal(withLauncher(own, local), own);
+    assert.ok(!isAvailsyncClaudeHook('./check-bash.sh'));
+
+    // In a settings file: a group holding the user's hook and ours keeps both, in order.
+    const settings = {
+      hooks: {
+        PreToolUse: [
+          {
+            matcher: 'Edit|Write|MultiEdit|NotebookEdit',
+            hooks: [
+              { type: 'command', command: './lint-on-edit.sh' },
+              { type: 'command', command: `${published} hook claude --duration 90` },
+            ],
+          },
+        ],
+        SessionEnd: [{ hooks: [{ type: 'command', command: own }] }],
+      },
+    };
+    const text = `${JSON.stringify(settings, null, 2)}\n`;
+    const next = JSON.parse(addClaudeHook(text, 'settings.json', `${local} hook claude`));
+    assert.deepEqual(next.hooks.PreToolUse[0].hooks, [
+      { type: 'command', command: './lint-on-edit.sh' },
+      { type: 'command', command: `${local} hook claude --duration 90` },
+    ]);
+    assert.deepEqual(next.hooks.SessionEnd, settings.hooks.SessionEnd, "the user's own form is left as it is");
+    assert.equal(addClaudeHook(text, 'settings.json', `${published} hook claude`), text, 'already the published form: unchanged');
+  });
+
+  it('on Windows the clone is started with double quotes, which cmd.exe runs', () => {
+    const clone = fakeClone(true, 'clone');
+    const found = cloneLaunchers(clone.selfDir, 'C:\\Program Files\\nodejs\\node.exe', 'win32');
+    assert.equal(found?.launchers.cli, `"C:\\Program Files\\nodejs\\node.exe" ${join(clone.root, 'packages', 'cli', 'dist', 'bin.js')}`);
   });
 
   it('unifiedDiff: hunks with context', () => {
