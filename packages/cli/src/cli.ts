@@ -381,7 +381,9 @@ Example (cron):
 
   const guardCmd = program
     .command('guard')
-    .description("git pre-commit / pre-push hook: fail when the run's claim is no longer active or staged files are held by another run")
+    .description(
+      "git pre-commit / pre-push hook: fail when the run's claim is no longer active or the files being committed (staged) or pushed are held by another run",
+    )
     .option('--pre-push', "also check the files changed by the commits being pushed (git's ref lines on stdin)", false)
     .option('--resource <resource>', 'working-set resource (default: repo:owner/name from the git remote origin)')
     .addOption(

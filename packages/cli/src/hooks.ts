@@ -359,11 +359,9 @@ export function pushedPaths(root: string, refLines: string): string[] | null {
   return [...paths];
 }
 
-function changedPaths(root: string, pushed: string[] | undefined): string[] {
-  const staged = git(root, ['diff', '--cached', '--name-only']);
-  const paths = new Set((staged ?? '').split('\n').filter(Boolean));
-  for (const p of pushed ?? []) paths.add(p);
-  return [...paths];
+/** The files a commit is about to record: the staged ones. */
+function stagedPaths(root: string): string[] {
+  return (git(root, ['diff', '--cached', '--name-only']) ?? '').split('\n').filter(Boolean);
 }
 
 export async function guard(
@@ -418,13 +416,14 @@ export async function guard(
           'Its lease was lost, so another run may have changed the same files. Start a new run, check the files, then commit.',
       );
     }
-    let pushed: string[] | undefined;
+    // A commit checks what it stages; a push what its commits changed (a change staged but not committed
+    // is not pushed).
+    let paths = stagedPaths(info.root);
     if (opts.prePush) {
       const listed = pushedPaths(info.root, refLines);
       if (!listed) return fail('could not list the commits being pushed (git log failed)');
-      pushed = listed;
+      paths = listed;
     }
-    const paths = changedPaths(info.root, pushed);
     if (paths.length === 0) return 0;
     const wsResource =
       opts.resource || io.env.AVAILSYNC_RESOURCE?.trim() || state?.working_set_resource || info.repoResource || claim.resource;

@@ -296,9 +296,12 @@ describe('availsync hook claude / guard (real processes, real git, real server)'
     assert.match(readFileSync(join(repo, '.git', 'pushed-refs'), 'utf8'), new RegExp(`^refs/heads/feature ${sha} refs/heads/feature 0+\n`));
 
     // An update of main that changes only files nobody else holds goes through, and they become this run's.
+    // A change staged but not committed is not pushed: the held file it touches does not stop the push.
     git(repo, 'checkout', '-q', 'main');
     writeFileSync(join(repo, 'src', 'a.ts'), 'export const a = 2;\n');
     git(repo, 'commit', '-q', '-am', 'touch a');
+    writeFileSync(join(repo, 'src', 'c.ts'), 'export const c = 3;\n');
+    git(repo, 'add', 'src/c.ts');
     const pushed = await push('main');
     assert.equal(pushed.code, 0, pushed.stderr);
     assert.equal(git(origin, 'rev-parse', 'main'), git(repo, 'rev-parse', 'main'));
@@ -306,8 +309,9 @@ describe('availsync hook claude / guard (real processes, real git, real server)'
     assert.deepEqual(
       claim.working_set.map((f: { path: string }) => f.path),
       ['src/a.ts'],
-      "only the pushed commit's file: not the whole history, not the refused branch",
+      "only the pushed commit's file: not the whole history, not the refused branch, not what is staged",
     );
+    git(repo, 'reset', '-q', '--hard');
 
     // Once the other run lets go of the file, the branch goes through.
     await t.api('POST', '/v1/work/run/finish', { key: other.key, body: { claim_id: theirs } });
