@@ -384,7 +384,7 @@ Example (cron):
     .description(
       "git pre-commit / pre-push hook: fail when the run's claim is no longer active or the files being committed (staged) or pushed are held by another run",
     )
-    .option('--pre-push', "also check the files changed by the commits being pushed (git's ref lines on stdin)", false)
+    .option('--pre-push', "check the files changed by the commits being pushed (git's ref lines on stdin), not the staged ones", false)
     .option('--resource <resource>', 'working-set resource (default: repo:owner/name from the git remote origin)')
     .addOption(
       new Option('--on-unavailable <policy>', 'when the server cannot be reached: fail or run').choices(['fail', 'run']).default('fail'),
