@@ -96,13 +96,6 @@ type OtherFileClaim = FileClaimRow & { agent_id: string; claim_expires_at: numbe
 const HELD_PATTERN = sql<boolean>`(file_claims.path LIKE '%*%' OR file_claims.path LIKE '%?%' OR file_claims.path LIKE '%[%' OR file_claims.path LIKE '%/')`;
 
 /**
- * Other runs' edit/delete file claims on a working set's resource, of claims still marked active (their
- * leases are checked by the caller, against the clock read after the locks). When every requested path is
- * a literal file path, only two kinds of held path can overlap one (OverlapIndex): the same literal, and a
- * pattern. The database finds those two by index (migration 004), so the check costs the same however
- * many paths other runs hold on a large shared repository.
- */
-/**
  * `column IN (list)`; with `arrays` (PostgreSQL) `column = ANY($1)`, one statement text whatever the list's
  * length, so it stays a prepared statement (storage/pg-client.ts) and uses the same indexes.
  */
@@ -110,6 +103,13 @@ function inList(arrays: boolean, column: string, list: string[]) {
   return arrays ? sql<boolean>`${sql.ref(column)} = any(${list})` : sql<boolean>`${sql.ref(column)} in (${sql.join(list)})`;
 }
 
+/**
+ * Other runs' edit/delete file claims on a working set's resource, of claims still marked active (their
+ * leases are checked by the caller, against the clock read after the locks). When every requested path is
+ * a literal file path, only two kinds of held path can overlap one (OverlapIndex): the same literal, and a
+ * pattern. The database finds those two by index (migration 004), so the check costs the same however
+ * many paths other runs hold on a large shared repository.
+ */
 export function heldByOthers(
   ex: Executor,
   claim: Pick<ClaimRow, 'id' | 'org_id'>,
