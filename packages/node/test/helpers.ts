@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { createAvailsync, listen, ManualClock, silentLogger } from '@availsync/server';
 import { makeStore, type StoreKind, testConfig } from '../../server/test/harness.js';
 
-export { PG_ENABLED, STORES, type StoreKind } from '../../server/test/harness.js';
+export { deferred, PG_ENABLED, STORES, type StoreKind } from '../../server/test/harness.js';
 
 export const MIN = 60_000;
 
@@ -169,17 +169,6 @@ export function fakeClaim(over: Record<string, unknown> = {}) {
     working_set: [],
     ...over,
   };
-}
-
-/** Resolves when `predicate` holds, checking on each event the test triggers (no fixed sleeps). */
-export function deferred<T = void>() {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
 }
 
 /** Wait for an AbortSignal to abort. */

@@ -2,6 +2,7 @@
  * The test harness: a real server app over a real SQLite file or the real PostgreSQL server, driven by a
  * manual clock. `for (const store of STORES) describe(store, ...)` runs a suite on every store.
  */
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { ManualClock } from '../src/clock.js';
 import type { Config } from '../src/config.js';
 import { silentLogger } from '../src/logger.js';
 import { createAvailsync } from '../src/server.js';
-import { createPostgresStore, createSqliteStore, type Store } from '../src/storage/store.js';
+import { createPostgresStore, createSqliteStore, type Executor, type Store, type Tx } from '../src/storage/store.js';
 
 export type StoreKind = 'sqlite' | 'postgres';
 export const PG_URL = process.env.AVAILSYNC_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -202,4 +203,48 @@ export async function planOf(store: Store, query: CompiledQuery): Promise<string
     await sql`deallocate plan_of`.execute(trx);
     return rows.map((r) => r['QUERY PLAN']).join('\n');
   });
+}
+
+/** A promise and the functions that settle it: one side of a race held open until the test lets it go. */
+export function deferred<T = void>() {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/**
+ * Resolves once a backend of this PostgreSQL database waits on a lock (one running a statement `LIKE
+ * query`, if given): the other side of a race test is now blocked. Polled through `db`, whose own
+ * snapshot must be fresh (not inside the transaction holding the lock); fails after `limit` polls.
+ */
+export async function untilWaitingOnLock(db: Executor, what: string, opts: { query?: string; limit?: number } = {}) {
+  const { query, limit = 5000 } = opts;
+  for (let polls = 0; ; polls++) {
+    assert.ok(polls < limit, `${what} never waited on a lock`);
+    const { rows } = await sql<{ n: number }>`
+      select count(*)::int as n from pg_stat_activity
+      where wait_event_type = 'Lock' and datname = current_database() ${query === undefined ? sql`` : sql`and query ilike ${query}`}`.execute(
+      db,
+    );
+    if ((rows[0]?.n ?? 0) > 0) return;
+  }
+}
+
+/** `fn` in `n` transactions of `store` held open until all `n` have started, so each on its own connection. */
+export async function onConnectionsAtOnce<T>(store: Store, n: number, fn: (trx: Tx) => Promise<T>): Promise<T[]> {
+  let arrived = 0;
+  const together = deferred();
+  return Promise.all(
+    Array.from({ length: n }, () =>
+      store.transaction(async (trx) => {
+        if (++arrived === n) together.resolve();
+        await together.promise;
+        return fn(trx);
+      }),
+    ),
+  );
 }

@@ -12,7 +12,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { firstFit, freeWindows, mergeWindows, nextFreeSlot } from '../src/domain/holds.js';
 import { type HoldRow, lapsedHolds } from '../src/services/holds.js';
-import { createTestServer, MIN, PG_URL, planOf, type Res, STORES, type TestServer } from './harness.js';
+import { createTestServer, deferred, MIN, PG_URL, planOf, type Res, STORES, type TestServer, untilWaitingOnLock } from './harness.js';
 import { readmeBlock, readmeText, runBash, useReadmeServer } from './readme-server.js';
 
 const HOUR = 60 * MIN;
@@ -296,32 +296,19 @@ for (const kind of STORES) {
         const { session, key } = await t.workspace();
         const base = dayAhead(t);
         const h = (await hold(key, 'room:race', base, 10, 11, { ttl_minutes: 30 })).body.hold;
-        let commit = () => {};
-        const gate = new Promise<void>((resolve) => {
-          commit = resolve;
-        });
-        let locked = () => {};
-        const confirming = new Promise<void>((resolve) => {
-          locked = resolve;
-        });
+        const gate = deferred();
+        const locked = deferred();
         const confirm = t.store.transaction(async (trx) => {
           await t.store.lockResources(trx, [{ org_id: session.orgId, resource_type: 'room', resource_key: 'race' }]);
           await trx.updateTable('holds').set({ expires_at: null }).where('id', '=', h.id).execute();
-          locked();
-          await gate;
+          locked.resolve();
+          await gate.promise;
         });
-        await confirming;
+        await locked.promise;
         t.clock.advance(31 * MIN);
         const sweep = t.services.holds.sweep();
-        for (let polls = 0; ; polls++) {
-          assert.ok(polls < 5000, 'the sweeper never waited for the confirm');
-          const { rows } = await sql<{ n: number }>`
-          select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`.execute(
-            t.store.db,
-          );
-          if ((rows[0]?.n ?? 0) > 0) break;
-        }
-        commit();
+        await untilWaitingOnLock(t.store.db, 'the sweeper');
+        gate.resolve();
         await confirm;
         assert.equal(await sweep, 0);
         const [row] = await holdRows(session.orgId);
@@ -793,16 +780,7 @@ describe('availability holds: the exclusion constraint answers 409, never 500 (p
         body: { resource: 'release:prod', start_at: at(base + 10.5 * HOUR), end_at: at(base + 11.5 * HOUR) },
       });
       // Polled from the store's pool: inside the intruder's open transaction pg_stat_activity is a snapshot.
-      const waiting = async () => {
-        const r = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
-          where datname = current_database() and wait_event_type = 'Lock' and query ilike 'insert into "holds"%'`.execute(t.store.db);
-        return (r.rows[0]?.n ?? 0) > 0;
-      };
-      let polls = 0;
-      while (!(await waiting())) {
-        polls += 1;
-        assert.ok(polls < 20_000, 'the service insert never blocked on the constraint');
-      }
+      await untilWaitingOnLock(t.store.db, 'the service insert', { query: 'insert into "holds"%', limit: 20_000 });
       await intruder.query('commit');
       const res = await pending;
       assert.equal(res.status, 409, JSON.stringify(res.body));

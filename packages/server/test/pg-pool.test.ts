@@ -10,7 +10,7 @@ import { after, before, describe, it, mock } from 'node:test';
 import { sql } from 'kysely';
 import { ManualClock } from '../src/clock.js';
 import { createPostgresStore, type Store } from '../src/storage/store.js';
-import { PG_ENABLED, PG_URL } from './harness.js';
+import { onConnectionsAtOnce, PG_ENABLED, PG_URL } from './harness.js';
 
 describe('PostgreSQL connection pool', { skip: !PG_ENABLED }, () => {
   let store: Store;
@@ -26,21 +26,11 @@ describe('PostgreSQL connection pool', { skip: !PG_ENABLED }, () => {
 
   /** The backend process ids serving `n` transactions that run at the same time (so on `n` connections). */
   async function backends(n: number): Promise<number[]> {
-    let arrived = 0;
-    let all = () => {};
-    const together = new Promise<void>((resolve) => {
-      all = resolve;
+    const pids = await onConnectionsAtOnce(store, n, async (trx) => {
+      const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx);
+      return rows[0]?.pid as number;
     });
-    return Promise.all(
-      Array.from({ length: n }, () =>
-        store.transaction(async (trx) => {
-          const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx);
-          if (++arrived === n) all();
-          await together;
-          return rows[0]?.pid as number;
-        }),
-      ),
-    ).then((pids) => pids.sort((a, b) => a - b));
+    return pids.sort((a, b) => a - b);
   }
 
   it('keeps every connection it opened after they have been idle far longer than the 10 s default', async () => {

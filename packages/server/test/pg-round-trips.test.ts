@@ -14,7 +14,16 @@ import { sql } from 'kysely';
 import { ManualClock } from '../src/clock.js';
 import { MAX_NAMED_VALUES, pgClientClass } from '../src/storage/pg-client.js';
 import { createPostgresStore, type Store } from '../src/storage/store.js';
-import { createTestServer, makeStore, PG_ENABLED, PG_URL, type TestServer } from './harness.js';
+import {
+  createTestServer,
+  deferred,
+  makeStore,
+  onConnectionsAtOnce,
+  PG_ENABLED,
+  PG_URL,
+  type TestServer,
+  untilWaitingOnLock,
+} from './harness.js';
 
 /**
  * Written in the background, not awaited by the request: the activity recorder's batches, and an agent's
@@ -175,22 +184,11 @@ describe('round trips to PostgreSQL', { skip: !PG_ENABLED }, () => {
 
     // Every pooled connection's prepared statements (the pool's 10 connections, each held by one transaction
     // until all 10 are).
-    let arrived = 0;
-    let allHeld = () => {};
-    const held = new Promise<void>((resolve) => {
-      allHeld = resolve;
+    const prepared = await onConnectionsAtOnce(store, 10, async (trx) => {
+      const { rows } = await sql<{ statement: string; n: number }>`
+        select statement, cardinality(parameter_types) as n from pg_prepared_statements`.execute(trx);
+      return rows;
     });
-    const prepared = await Promise.all(
-      Array.from({ length: 10 }, () =>
-        store.transaction(async (trx) => {
-          if (++arrived === 10) allHeld();
-          await held;
-          const { rows } = await sql<{ statement: string; n: number }>`
-            select statement, cardinality(parameter_types) as n from pg_prepared_statements`.execute(trx);
-          return rows;
-        }),
-      ),
-    );
     const all = prepared.flat();
     const texts = (re: RegExp) => new Set(all.filter((r) => re.test(r.statement)).map((r) => r.statement));
     // Each request only adds paths: its deferred write is the upsert alone, one text for 50, 7 and 120 paths.
@@ -232,32 +230,19 @@ describe('round trips to PostgreSQL', { skip: !PG_ENABLED }, () => {
 
   it('locking a resource that another transaction is creating waits for it, then locks the row it made', async () => {
     const key = { org_id: 'org_race', resource_type: 'repo', resource_key: `acme/race-${Date.now()}` };
-    let release = () => {};
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let creating = () => {};
-    const created = new Promise<void>((resolve) => {
-      creating = resolve;
-    });
+    const gate = deferred();
+    const created = deferred();
     const first = store.transaction(async (trx) => {
       await store.lockResources(trx, [key]);
-      creating();
-      await gate;
+      created.resolve();
+      await gate.promise;
     });
-    await created;
+    await created.promise;
     trips = [];
     const second = store.transaction(async (trx) => (await store.lockResources(trx, [key])).rows[0]);
     // The second waits on the first's new row (its insert met the uncommitted key) until the first commits.
-    for (let polls = 0; ; polls++) {
-      assert.ok(polls < 5000, 'the second transaction never waited for the first');
-      const { rows } = await sql<{ n: number }>`
-        select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`.execute(
-        made.store.db,
-      );
-      if ((rows[0]?.n ?? 0) > 0) break;
-    }
-    release();
+    await untilWaitingOnLock(made.store.db, 'the second transaction');
+    gate.resolve();
     await first;
     const row = await second;
     assert.equal(row?.fencing_token, 0);
@@ -272,32 +257,19 @@ describe('round trips to PostgreSQL', { skip: !PG_ENABLED }, () => {
     const suffix = Date.now();
     const first = { org_id: 'org_race', resource_type: 'repo', resource_key: `acme/a-${suffix}` };
     const second = { org_id: 'org_race', resource_type: 'repo', resource_key: `acme/b-${suffix}` };
-    let release = () => {};
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let creating = () => {};
-    const created = new Promise<void>((resolve) => {
-      creating = resolve;
-    });
+    const gate = deferred();
+    const created = deferred();
     const creator = store.transaction(async (trx) => {
       await store.lockResources(trx, [first]);
-      creating();
-      await gate;
+      created.resolve();
+      await gate.promise;
     });
-    await created;
+    await created.promise;
     trips = [];
     const read = store.db.selectFrom('resources').select('resource_key').where('org_id', '=', 'org_race').orderBy('resource_key');
     const locker = store.transaction((trx) => store.lockResourcesThen(trx, [second, first], [read]));
-    for (let polls = 0; ; polls++) {
-      assert.ok(polls < 5000, 'the locker never waited for the creator');
-      const { rows } = await sql<{ n: number }>`
-        select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`.execute(
-        made.store.db,
-      );
-      if ((rows[0]?.n ?? 0) > 0) break;
-    }
-    release();
+    await untilWaitingOnLock(made.store.db, 'the locker');
+    gate.resolve();
     await creator;
     const { rows, results } = await locker;
     assert.deepEqual(

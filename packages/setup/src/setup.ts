@@ -28,7 +28,7 @@ export interface Launchers {
 
 /** The published packages, fetched by npx from the npm registry. */
 export const PUBLISHED: Launchers = { mcp: { command: 'npx', args: ['-y', MCP_PACKAGE] }, cli: 'npx -y @availsync/cli' };
-export const CLAUDE_HOOK_COMMAND = `${PUBLISHED.cli} hook claude`;
+export const CLAUDE_HOOK_COMMAND = claudeHookCommand(PUBLISHED);
 
 /**
  * When setup runs from a clone of the repository (`selfDir` is its own `dist`, beside the other packages and

@@ -268,7 +268,7 @@ export class WorkService {
   /**
    * Lock the resources whose claims conflict with a claim on `ref` and read their live claims after the
    * locks. Usually `ref` has no dependency rules: lock it, then read its live claims and whether it has
-   * rules (store.lockResourceThen: one statement each, one round trip for both). If it has (rare), the
+   * rules (store.lockResourcesThen: one statement each, one round trip for both). If it has (rare), the
    * other resources cannot be locked now: taken out of sorted order, two starts could deadlock. It throws HasDependencies, and start() runs the transaction
    * again `withRules`: the rules read first, the whole scope locked in sorted order (lockConflictScope).
    */
@@ -279,10 +279,14 @@ export class WorkService {
     }
     const key: ResourceKey = { org_id: orgId, resource_type: ref.resource_type, resource_key: ref.resource_key };
     const read = liveClaimsAndRules.bind(trx, { org: orgId, type: ref.resource_type, key: ref.resource_key });
-    const { now, row, rows } = await this.store.lockResourceThen(trx, key, read);
+    const {
+      now,
+      rows: locked,
+      results: [rows],
+    } = await this.store.lockResourcesThen(trx, [key], [read] as const);
     // SQLite answers 0 or 1, PostgreSQL false or true.
     if (rows.some((r) => Boolean(r.related))) throw new HasDependencies();
-    return { now, locked: [row], current: rows.filter((r) => r.id !== null) as LiveClaimRow[] };
+    return { now, locked, current: rows.filter((r) => r.id !== null) as LiveClaimRow[] };
   }
 
   private async liveClaimsOn(ex: Executor, orgId: string, refs: ResourceRef[]): Promise<LiveClaimRow[]> {

@@ -66,15 +66,10 @@ export interface Store {
    */
   lockResources(trx: Tx, keys: ResourceKey[]): Promise<{ now: number; rows: LockedResource[] }>;
   /**
-   * Lock one resource as lockResources does, then run `read`, which sees everything committed before the
-   * lock was granted. On PostgreSQL both go out in one round trip (the read is sent before the lock is
-   * answered; the database runs it after).
-   */
-  lockResourceThen<O>(trx: Tx, key: ResourceKey, read: Query<O>): Promise<{ now: number; row: LockedResource; rows: O[] }>;
-  /**
    * lockResources, then run `reads` in order, each seeing everything committed before the locks were
-   * granted. On PostgreSQL the locks and the reads go out in one round trip (a working-set update: the
-   * claim's resource and the repository, then the claim, its working set and the others' paths).
+   * granted. On PostgreSQL the locks and the reads go out in one round trip (the read is sent before the
+   * locks are answered; the database runs it after): a start's resource, then its live claims and rules;
+   * a working-set update's two resources, then the claim, its working set and the others' paths.
    */
   lockResourcesThen<const Q extends readonly Query<unknown>[]>(
     trx: Tx,
@@ -89,7 +84,7 @@ export interface Store {
   lockClaim<O = never>(
     trx: Tx,
     claimId: string,
-    /** Run after the lock, as in lockResourceThen (PostgreSQL: in the same round trip). */
+    /** Run after the lock, as in lockResourcesThen (PostgreSQL: in the same round trip). */
     then?: Query<O>,
   ): Promise<{ now: number; claim: Selectable<ClaimsTable>; rows: O[] } | undefined>;
   /** The decision clock inside a write transaction. */
@@ -339,10 +334,6 @@ export function createPostgresStore(opts: PostgresOptions): Store {
         now = Number(row.now) + clock.offsetMs();
       }
       return { now, rows: keys.map((k) => locked.get(`${k.resource_type}:${k.resource_key}`) as LockedResource) };
-    },
-    async lockResourceThen(trx, key, read) {
-      const { now, rows, results } = await store.lockResourcesThen(trx, [key], [read]);
-      return { now, row: rows[0] as LockedResource, rows: results[0] };
     },
     async lockResourcesThen(trx, keys, reads) {
       // Every lock in sorted order, then every read, in one write; PostgreSQL runs them in that order.
@@ -794,10 +785,6 @@ export function createSqliteStore(opts: SqliteOptions): Store {
         rows.push(row);
       }
       return { now, rows };
-    },
-    async lockResourceThen(trx, key, read) {
-      const { now, rows: locked } = await store.lockResources(trx, [key]);
-      return { now, row: locked[0] as LockedResource, rows: await run(trx, read) };
     },
     async lockResourcesThen(trx, keys, reads) {
       const locked = await store.lockResources(trx, keys);
