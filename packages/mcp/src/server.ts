@@ -6,7 +6,7 @@
  * API failures, a missing or wrong key and an unreachable server come back as `isError` results with the
  * reason, never as a crash. Logs go to stderr only: stdout is the MCP channel.
  */
-import { type AvailsyncClient, createAvailsyncClient, type FetchLike, VERSION as SDK_VERSION } from '@availsync/node';
+import { type AvailsyncClient, AvailsyncError, createAvailsyncClient, type FetchLike, VERSION as SDK_VERSION } from '@availsync/node';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { explainError, registerTools, SERVER_INSTRUCTIONS } from './tools.js';
 
@@ -94,10 +94,13 @@ export function createMcpServer(opts: CreateServerOptions) {
    * fail for the same reason. Whichever is told second says nothing; a success forgets the problem.
    */
   let reported: string | null = null;
-  const report = (problemText: string, prefix = '') => {
-    if (problemText === reported) return;
-    reported = problemText;
-    logger.warn(`${prefix}${problemText}`);
+  const report = (err: unknown, prefix = '') => {
+    // The same problem, whatever its request id: the error's kind and code (or its text when it has none).
+    const key = err instanceof AvailsyncError ? `${err.kind} ${err.code} ${err.status ?? ''}` : String(err);
+    const message = explainError(err, config.apiUrl);
+    if (key !== reported) logger.warn(`${prefix}${message}`);
+    reported = key;
+    return message;
   };
 
   /** Check the key (GET /v1/agent) and log the outcome to stderr: what a user sees when the client starts. */
@@ -115,9 +118,7 @@ export function createMcpServer(opts: CreateServerOptions) {
       logger.info(message);
       return { ok: true, message };
     } catch (err) {
-      const message = explainError(err, config.apiUrl);
-      report(message);
-      return { ok: false, message };
+      return { ok: false, message: report(err) };
     }
   }
 
@@ -129,7 +130,7 @@ export function createMcpServer(opts: CreateServerOptions) {
       reported = null;
       return true;
     } catch (err) {
-      report(explainError(err, config.apiUrl), 'heartbeat failed: ');
+      report(err, 'heartbeat failed: ');
       return false;
     }
   }

@@ -184,6 +184,7 @@ for (const kind of STORES) {
       assert.match(text(rel2), /^already_released/);
 
       // Every tool call went through the REST routes: recorded as activity like any agent call.
+      await t.flushActivity();
       const activity = await t.api('GET', '/v1/activity?limit=100', { session: ws.session });
       const routes = new Set(activity.body.data.map((a: { route: string }) => a.route));
       for (const r of ['/v1/work/run/start', '/v1/work/run/working-set', '/v1/work/run/finish', '/v1/holds']) assert.ok(routes.has(r), r);
@@ -264,6 +265,7 @@ for (const kind of STORES) {
       });
       assert.equal(res.status, 200);
       assert.equal(res.body.result.tools.length, 10);
+      assert.match(res.headers.get('x-request-id') ?? '', /^req_/);
       const after = await t.api('GET', '/v1/agent', { key: ws.agent.key });
       assert.equal(after.body.agent.online, true);
     });

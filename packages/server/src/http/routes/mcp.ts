@@ -110,12 +110,16 @@ export function mcpRoutes(app: OpenAPIHono<AppEnv>, opts: McpRouteOptions): void
         userAgent: `availsync-server/${VERSION} mcp`,
       });
       const requestId = c.get('requestId');
-      return handleStreamableHttp(c.req.raw, {
+      const res = await handleStreamableHttp(c.req.raw, {
         client,
         apiUrl: origin,
         parsedBody,
         onFailure: (tool, message) => logger.debug('mcp tool failed', { request_id: requestId, tool, message }),
       });
+      // The transport's own Response: give it the headers every answer of this app carries.
+      const headers = new Headers(res.headers);
+      headers.set('X-Request-Id', requestId);
+      return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
     },
   );
 
