@@ -7,7 +7,7 @@
  * server compiles its hot paths and opens its database connections in its first second, and those requests
  * would otherwise make up most of a 5 s run's slowest 1 %. BENCH_WARMUP=0 measures from a cold start.
  * BENCH_DETAIL=1 prints each HTTP scenario's latency distribution (p50 … p99.9, max).
- * Env: BENCH_SECONDS (default 5), BENCH_ONLY (comma list: sqlite,sqlite-full,pg1,pg3,floors,redis,growth,activity),
+ * Env: BENCH_SECONDS (default 5), BENCH_ONLY (comma list: sqlite,sqlite-full,pg1,pg3,floors,mcp,redis,growth,activity),
  * BENCH_FLOWS (see suite()), BENCH_NODE_ARGS (flags for the server processes, e.g. --cpu-prof),
  * BENCH_GROWTH_CLAIMS (default 1000000), BENCH_GROWTH_RESOURCES (default 100000).
  * BENCH_COMPARE=<other checkout>/packages/server/dist/main.js: the server scenarios only, this build and the other
@@ -22,13 +22,14 @@ import { activityCost } from './activity.js';
 import { inProcessFloor } from './floor.js';
 import { seedGrowth } from './growth.js';
 import type { RunResult } from './loadgen.js';
+import { mcpToolCalls } from './mcp.js';
 import { redisLockFloor } from './redis.js';
 import { type Node, startNode, tempDatabase, tempDataDir } from './servers.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
 const DETAIL = process.env.BENCH_DETAIL === '1';
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'sqlite,sqlite-full,pg1,pg3,floors,redis,growth,activity').split(','));
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'sqlite,sqlite-full,pg1,pg3,floors,mcp,redis,growth,activity').split(','));
 const root = new URL('..', import.meta.url).pathname;
 
 /** What every scenario reports, whatever generated the load. */
@@ -350,6 +351,8 @@ async function main() {
       }
     }
   }
+  if (ONLY.has('mcp'))
+    for (const r of await mcpToolCalls({ seconds: SECONDS, warmup: WARMUP, setup })) record(r.name, r.clients, fromRun(r.run));
   if (ONLY.has('activity')) {
     for (const kind of ['sqlite', 'postgres'] as const) {
       const a = await activityCost(kind);
@@ -393,6 +396,18 @@ async function main() {
   ratio('HTTP ÷ in-process, pg1, 32 clients', find('pg1 uncontended'), find('pg1 in-process start+finish'));
   ratio('claim requests/s ÷ authenticated no-op requests/s, sqlite', find('sqlite uncontended'), find('sqlite noop'), 'requestsPerSecond');
   ratio('claim requests/s ÷ authenticated no-op requests/s, pg1', find('pg1 uncontended'), find('pg1 noop'), 'requestsPerSecond');
+  ratio(
+    'MCP remote ÷ stdio, tool calls/s, 1 client',
+    find('sqlite mcp remote start+finish (per call)', 1),
+    find('sqlite mcp stdio start+finish (per call)', 1),
+    'requestsPerSecond',
+  );
+  ratio(
+    'MCP remote ÷ stdio, tool calls/s, 8 clients',
+    find('sqlite mcp remote start+finish (per call)', 8),
+    find('sqlite mcp stdio start+finish (per call)', 8),
+    'requestsPerSecond',
+  );
   ratio('PostgreSQL (1 node) ÷ SQLite, 32 clients', find('pg1 uncontended'), find('sqlite uncontended'));
   ratio('SQLite synchronous=FULL ÷ default, 32 clients', find('sqlite-full uncontended'), find('sqlite uncontended'));
   ratio('3 nodes ÷ 1 node (PostgreSQL), 32 clients', find('pg3 uncontended'), find('pg1 uncontended'));

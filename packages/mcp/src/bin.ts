@@ -16,5 +16,6 @@ try {
   logger.warn(`cannot start on stdio: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 }
-void verify();
+// The key check first, then the heartbeats: a bad key is reported once, by the check.
+await verify();
 startHeartbeat();

@@ -1,3 +1,4 @@
+export { handleStreamableHttp, type RemoteRequestOptions } from './remote.js';
 export {
   type CreateServerOptions,
   configFromEnv,
@@ -11,3 +12,13 @@ export {
   type McpConfig,
   stderrLogger,
 } from './server.js';
+export {
+  type RegisterToolsOptions,
+  registerTools,
+  runTool,
+  SERVER_INSTRUCTIONS,
+  TOOLS,
+  type ToolAnswer,
+  type ToolContext,
+  type ToolDefinition,
+} from './tools.js';

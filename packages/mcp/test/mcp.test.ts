@@ -218,6 +218,24 @@ describe('availsync MCP server (real client, real server)', () => {
     await down.close();
   });
 
+  it('a wrong key is warned about once, not by both the start-up check and the heartbeat', async () => {
+    const wrong = await connect({ apiKey: 'avs_live_wrongwrongwrongwrongwrongwrong', agentId: undefined, apiUrl: t.url });
+    assert.equal((await wrong.made.verify()).ok, false);
+    assert.equal(await wrong.made.heartbeat(), false);
+    assert.equal(await wrong.made.heartbeat(), false);
+    const warnings = wrong.logs.filter((l) => l.startsWith('WARN'));
+    assert.equal(warnings.length, 1, warnings.join('\n'));
+    assert.match(warnings[0] ?? '', /^WARN Availsync rejected the API key/);
+    await wrong.close();
+
+    // A heartbeat that recovers forgets the problem: a later failure is warned about again.
+    const ws = await t.workspace();
+    const ok = await connect({ apiKey: ws.agent.key, agentId: ws.agent.id, apiUrl: t.url });
+    assert.equal(await ok.made.heartbeat(), true);
+    assert.equal(ok.logs.filter((l) => l.startsWith('WARN')).length, 0);
+    await ok.close();
+  });
+
   it('over stdio (the bin as a process): start-up message on stderr, tools work, stdout is only MCP', async () => {
     const ws = await t.workspace({ name: 'stdio-agent' });
     const transport = new StdioClientTransport({

@@ -85,6 +85,8 @@ export async function startServer(kind: StoreKind = 'sqlite', config: Partial<ty
     signup,
     createAgent,
     workspace,
+    /** Write the queued activity rows now (they are otherwise written in batches). */
+    flushActivity: () => instance.services.activity.recorder.flush(),
     async close() {
       await server.stop();
       await made.drop();

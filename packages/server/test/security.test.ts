@@ -8,6 +8,8 @@
  * A new route is covered as soon as it is registered. Where this file cannot yet call it successfully (a path
  * parameter PARAMS does not know, a required body or query that BODIES / QUERIES lack, per /v1/openapi.json),
  * the "valid credentials" test only checks that the credentials were accepted; teach it the route for more.
+ * Routes outside the OpenAPI document (/mcp) are in the route table too and covered the same way; HEADERS
+ * gives a route the headers its protocol needs (MCP's Accept).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -76,6 +78,11 @@ const BODIES: Record<string, (ids: Ids) => Record<string, unknown>> = {
     end_at: iso(ids.now + 2 * HOUR),
   }),
   checkConflicts: (ids) => ({ resource: 'release:prod', start_at: iso(ids.now + HOUR), end_at: iso(ids.now + 2 * HOUR) }),
+  mcp: () => ({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+};
+/** Headers a route needs besides credentials, by operationId. */
+const HEADERS: Record<string, Record<string, string>> = {
+  mcp: { accept: 'application/json, text/event-stream' },
 };
 /** Required query strings, by operationId. */
 const QUERIES: Record<string, (ids: Ids) => string> = {
@@ -164,7 +171,9 @@ for (const kind of STORES) {
     const sessions: string[] = [];
 
     async function send(r: RouteInfo, ids: Ids, call: Call, what: string, body = bodyFor(r, ids)): Promise<Res> {
-      const res = await t.request(r.method, fill(r, ids), { ...(body === undefined ? {} : { body }), ...call });
+      const extra = HEADERS[r.operationId];
+      const withHeaders = extra ? { ...call, headers: { ...extra, ...call.headers } } : call;
+      const res = await t.request(r.method, fill(r, ids), { ...(body === undefined ? {} : { body }), ...withHeaders });
       // The secret part of each credential sent (not "Bearer ", which error messages rightly mention).
       const sent = [
         call.key,
@@ -264,6 +273,11 @@ for (const kind of STORES) {
       assert.equal(t.routes.find((r) => r.operationId === 'startRun')?.auth, 'either');
       assert.equal(t.routes.find((r) => r.operationId === 'createAgent')?.auth, 'session');
       assert.equal(t.routes.find((r) => r.operationId === 'getOwnAgent')?.auth, 'agent');
+      // Remote MCP is not in the OpenAPI document, but it is in the table, as an agent route.
+      assert.deepEqual(
+        t.routes.find((r) => r.operationId === 'mcp'),
+        { method: 'POST', path: '/mcp', auth: 'agent', operationId: 'mcp' },
+      );
     });
 
     it('public routes answer without credentials', async () => {

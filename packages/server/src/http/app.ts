@@ -18,6 +18,7 @@ import { activityRoutes } from './routes/activity.js';
 import { auditRoutes } from './routes/audit.js';
 import { billingRoutes } from './routes/billing.js';
 import { holdRoutes } from './routes/holds.js';
+import { mcpRoutes } from './routes/mcp.js';
 import { rulesRoutes } from './routes/rules.js';
 import { setupRoutes } from './routes/setup.js';
 import { valueRoutes } from './routes/value.js';
@@ -193,6 +194,7 @@ export function createApp(opts: AppOptions) {
   auditRoutes(router);
   valueRoutes(router);
   setupRoutes(router);
+  mcpRoutes(app, { services, logger, routes, maxBodyBytes: MAX_BODY_BYTES });
   if (hasDashboard(opts.dashboardDir)) serveDashboard(app, opts.dashboardDir);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'agentKey', {
