@@ -35,6 +35,37 @@ export function repoResource(cwd: string): string | null {
   return remote.ok ? repoFromRemote(remote.out) : null;
 }
 
+function workTree(file: string): { top: string; posix: string } | null {
+  const top = git(existingDir(file), ['rev-parse', '--show-toplevel']);
+  if (!top.ok || top.out === '') return null;
+  const rel = relative(top.out, resolve(file));
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return null;
+  return { top: top.out, posix: rel.split(sep).join('/') };
+}
+
+/** Append `pattern` to the repository's info/exclude (once). Returns the exclude file's path. */
+function exclude(top: string, pattern: string, why: string, dryRun: boolean): string {
+  const path = git(top, ['rev-parse', '--git-path', 'info/exclude']);
+  const file = resolve(top, path.ok && path.out ? path.out : '.git/info/exclude');
+  if (dryRun) return file;
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  if (!text.split('\n').includes(pattern)) {
+    mkdirSync(dirname(file), { recursive: true });
+    appendFileSync(file, `${text === '' || text.endsWith('\n') ? '' : '\n'}# availsync-setup: ${why}\n${pattern}\n`);
+  }
+  return file;
+}
+
+/**
+ * Setup's backups of a file in a git work tree (`<file>.bak-<timestamp>`, which may hold a key) are kept out
+ * of git through info/exclude, unless git ignores them already.
+ */
+export function excludeBackups(file: string): void {
+  const at = workTree(file);
+  if (!at || git(at.top, ['check-ignore', '-q', '--no-index', '--', `${at.posix}.bak-20000101T000000Z`]).ok) return;
+  exclude(at.top, `/${at.posix}.bak-*`, "setup's backups, never commit them", false);
+}
+
 export type SecretPlace =
   /** Not in a git work tree, or already ignored: the file may hold the key. */
   | { held: true; excluded?: undefined }
@@ -49,24 +80,10 @@ export type SecretPlace =
  * tracked, it may not.
  */
 export function secretPlace(file: string, dryRun = false): SecretPlace {
-  const cwd = existingDir(file);
-  const top = git(cwd, ['rev-parse', '--show-toplevel']);
-  if (!top.ok || top.out === '') return { held: true };
-  const rel = relative(top.out, resolve(file));
-  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return { held: true };
-  const posix = rel.split(sep).join('/');
-  if (git(top.out, ['ls-files', '--error-unmatch', '--', posix]).ok) return { held: false, tracked: posix };
-  if (git(top.out, ['check-ignore', '-q', '--no-index', '--', posix]).ok) return { held: true };
-  const path = git(top.out, ['rev-parse', '--git-path', 'info/exclude']);
-  const exclude = resolve(top.out, path.ok && path.out ? path.out : '.git/info/exclude');
-  const pattern = `/${posix}`;
-  if (!dryRun) {
-    const text = existsSync(exclude) ? readFileSync(exclude, 'utf8') : '';
-    if (!text.split('\n').includes(pattern)) {
-      mkdirSync(dirname(exclude), { recursive: true });
-      const lead = text === '' || text.endsWith('\n') ? '' : '\n';
-      appendFileSync(exclude, `${lead}# availsync-setup: holds an API key, never commit it\n${pattern}\n`);
-    }
-  }
-  return { held: true, excluded: { file: exclude, pattern } };
+  const at = workTree(file);
+  if (!at) return { held: true };
+  if (git(at.top, ['ls-files', '--error-unmatch', '--', at.posix]).ok) return { held: false, tracked: at.posix };
+  if (git(at.top, ['check-ignore', '-q', '--no-index', '--', at.posix]).ok) return { held: true };
+  const pattern = `/${at.posix}`;
+  return { held: true, excluded: { file: exclude(at.top, pattern, 'holds an API key, never commit it', dryRun), pattern } };
 }

@@ -29,7 +29,7 @@ import {
   setHookGroups,
   setJsonMember,
 } from './edit.js';
-import { repoResource, secretPlace } from './git.js';
+import { excludeBackups, repoResource, secretPlace } from './git.js';
 
 export const SETUP_VERSION = '0.1.0';
 export const DEFAULT_API_URL = 'http://127.0.0.1:8787';
@@ -465,6 +465,7 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
         return;
       }
       const backup = writeAtomic(file, next, now);
+      if (backup) excludeBackups(file);
       out.ok(`configured: ${label} (${file})${backup ? `, backup ${backup}` : ''}`);
     } catch (err) {
       if (!(err instanceof ConfigFileError)) throw err;
