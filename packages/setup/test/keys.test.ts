@@ -118,7 +118,7 @@ describe('keys never land in a committable file (real git repository)', () => {
     assert.deepEqual(staged(dir, key).files, []);
   });
 
-  it('a file git already ignores is written as is; one git tracks names ${env:AVAILSYNC_API_KEY}, and setup says so', async () => {
+  it('a file git already ignores is written as is; one git tracks names the env reference, and setup says so', async () => {
     const home = mkdtempSync(join(tmpdir(), 'availsync-keys-home-'));
     const dir = repo();
     writeFileSync(join(dir, '.gitignore'), '.claude/settings.local.json\n');
@@ -134,7 +134,7 @@ describe('keys never land in a committable file (real git repository)', () => {
     );
     assert.deepEqual(JSON.parse(readFileSync(join(dir, '.cursor', 'mcp.json'), 'utf8')).mcpServers.availsync, {
       url: `${t.url}/mcp`,
-      headers: { Authorization: 'Bearer ${env:AVAILSYNC_API_KEY}' },
+      headers: { Authorization: `Bearer \${env:AVAILSYNC_API_KEY}` },
     });
     // Nothing holds the key; the backup of the tracked file stays out of git too.
     assert.deepEqual(
