@@ -357,6 +357,19 @@ describe('availsync-setup (in-process, real server, temporary HOME)', () => {
     assert.equal(hooks.SessionEnd[0].hooks[0].command, command);
     const ran = spawnSync('sh', ['-c', command], { encoding: 'utf8' });
     assert.deepEqual(JSON.parse(ran.stdout), { bin: 'cli', args: ['hook', 'claude'], agent: null });
+    // Codex's and Cursor's hooks start the clone's CLI too, as written, through a shell.
+    const hooked = await run([...args, '--local', '--codex-hook', '--cursor-hook', '--scope', 'files'], home, cwd, clone.selfDir);
+    assert.equal(hooked.code, 0, hooked.stderr);
+    assert.match(hooked.stderr, /the hook in .*\.codex\/hooks\.json now starts this clone/);
+    const codexCmd: string = JSON.parse(readFileSync(join(cwd, '.codex', 'hooks.json'), 'utf8')).hooks.PreToolUse[0].hooks[0].command;
+    const cursorCmd: string = JSON.parse(readFileSync(join(cwd, '.cursor', 'hooks.json'), 'utf8')).hooks.preToolUse[0].command;
+    for (const [cmd, client] of [
+      [codexCmd, 'codex'],
+      [cursorCmd, 'cursor'],
+    ] as const) {
+      const out = spawnSync('sh', ['-c', cmd], { encoding: 'utf8' });
+      assert.deepEqual(JSON.parse(out.stdout), { bin: 'cli', args: ['hook', client, '--scope', 'files'], agent: null });
+    }
 
     // Again: nothing changes. Back to the published packages: each entry, and the hook in its place, follow.
     const again = await run([...args, '--local'], home, cwd, clone.selfDir);
