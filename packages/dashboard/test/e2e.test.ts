@@ -197,6 +197,27 @@ describe('dashboard in a real browser', { skip: !HAVE_CHROMIUM }, () => {
       keys[name] = key;
       const me = await agentCall(key, 'GET', '/v1/agent');
       assert.equal(me.status, 200);
+      if (name === 'claude-laptop') {
+        // The snippets follow setup's defaults: Claude Code's remote MCP (user scope), copied as shown.
+        const snippet = panel.getByTestId('snippet');
+        await panel.getByRole('tab', { name: 'Claude Code', exact: true }).click();
+        const shown = (await snippet.textContent()) ?? '';
+        assert.equal(
+          shown,
+          `claude mcp add --transport http availsync ${base}/mcp \\\n  --header "Authorization: Bearer ${key}" --scope user`,
+        );
+        await panel.getByRole('button', { name: 'Copy Claude Code' }).click();
+        await panel.locator('.snippet').getByRole('button', { name: 'Copied' }).waitFor();
+        assert.equal(await page.evaluate('navigator.clipboard.readText()'), shown);
+        // The hook snippet names $AVAILSYNC_API_KEY, never the key; the agent is in enforce mode, so it fails closed.
+        await panel.getByRole('tab', { name: 'Claude Code hook' }).click();
+        const hook = JSON.parse(((await snippet.textContent()) ?? '').replace(/^\/\/.*\n/, ''));
+        assert.equal(hook.hooks.PreToolUse[0].hooks[0].url, `${base}/v1/hooks/claude-code`);
+        assert.equal(hook.hooks.PreToolUse[0].hooks[0].onFailure, 'block');
+        assert.equal(JSON.stringify(hook).includes(key), false);
+        await panel.getByRole('tab', { name: 'Windsurf' }).click();
+        assert.match((await snippet.textContent()) ?? '', /"serverUrl": "http:\/\/[^"]+\/mcp"/);
+      }
       if (name === 'claude-laptop') await shot('agents-new-key');
       await panel.getByRole('button', { name: 'I have stored the key' }).click();
     }
@@ -389,6 +410,13 @@ describe('dashboard in a real browser', { skip: !HAVE_CHROMIUM }, () => {
     await nav('Overview');
     await page.getByTestId('value-summary').waitFor();
     await shot('overview-narrow');
+    // The snippets scroll inside themselves: a long command never widens the page.
+    await nav('Agents');
+    await page.locator('tr[data-agent="claude-laptop"]').getByRole('button', { name: 'Manage' }).click();
+    const snippet = page.locator('.detail-row').getByTestId('snippet');
+    await snippet.waitFor();
+    const box = await snippet.boundingBox();
+    assert.ok(box && box.width <= 390, JSON.stringify(box));
     await page.setViewportSize({ width: 1360, height: 900 });
   });
 

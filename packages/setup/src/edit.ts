@@ -170,17 +170,20 @@ export function setJsonMember(text: string | null, file: string, outer: string, 
 
 const tomlString = (s: string) => JSON.stringify(s); // a JSON string is a valid TOML basic string
 
-export function renderCodexSection(entry: McpEntry): string {
-  const env = Object.entries(entry.env)
-    .map(([k, v]) => `${k} = ${tomlString(v)}`)
-    .join(', ');
-  return [
-    '[mcp_servers.availsync]',
-    `command = ${tomlString(entry.command)}`,
-    `args = [${entry.args.map(tomlString).join(', ')}]`,
-    `env = { ${env} }`,
-    '',
-  ].join('\n');
+/** A Codex `[mcp_servers.availsync]` table: the stdio form (command, args, env) or the remote one (url, bearer_token_env_var). */
+export type CodexEntry = Record<string, string | string[] | Record<string, string>>;
+
+function tomlValue(v: string | string[] | Record<string, string>): string {
+  if (typeof v === 'string') return tomlString(v);
+  if (Array.isArray(v)) return `[${v.map(tomlString).join(', ')}]`;
+  return `{ ${Object.entries(v)
+    .map(([k, x]) => `${/^[A-Za-z0-9_-]+$/.test(k) ? k : tomlString(k)} = ${tomlString(x)}`)
+    .join(', ')} }`;
+}
+
+export function renderCodexSection(entry: CodexEntry | McpEntry): string {
+  const lines = Object.entries(entry as CodexEntry).map(([k, v]) => `${k} = ${tomlValue(v)}`);
+  return ['[mcp_servers.availsync]', ...lines, ''].join('\n');
 }
 
 function parseTomlConfig(text: string, file: string): Record<string, unknown> {
@@ -200,7 +203,7 @@ const normKey = (k: string) =>
     .join('.');
 
 /** Add or replace `[mcp_servers.availsync]` in a Codex config.toml, keeping every other byte. */
-export function setCodexServer(text: string | null, file: string, entry: McpEntry): string {
+export function setCodexServer(text: string | null, file: string, entry: CodexEntry | McpEntry): string {
   const section = renderCodexSection(entry);
   if (text === null || text.trim() === '') return section;
   const data = parseTomlConfig(text, file);
@@ -325,4 +328,124 @@ export function setClaudeEnv(text: string | null, file: string, env: Record<stri
   if (Object.entries(env).every(([k, v]) => current[k] === v) && text !== null) return text;
   const next = { ...data, env: { ...current, ...env } };
   return `${JSON.stringify(next, null, text ? indentUnit(text) : 2)}\n`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Hooks served by the server (Claude Code `type: "http"`), and the Codex and Cursor command hooks
+
+/** Claude Code's http hook route on an Availsync server. */
+export const CLAUDE_HOOK_ROUTE = '/v1/hooks/claude-code';
+
+/** Whether a Claude Code hook (any type) is one of Availsync's: the http hook to the route, or the CLI's command hook. */
+export function isAvailsyncClaudeHookEntry(h: unknown): boolean {
+  if (!isObject(h)) return false;
+  if (h.type === 'http' && typeof h.url === 'string') return h.url.replace(/\/+$/, '').endsWith(CLAUDE_HOOK_ROUTE);
+  return typeof h.command === 'string' && isAvailsyncClaudeHook(h.command);
+}
+
+/** Whether a command starts Availsync's CLI as `hook codex` or `hook cursor`. */
+export function isAvailsyncClientHook(command: unknown, client: 'codex' | 'cursor'): boolean {
+  if (typeof command !== 'string') return false;
+  return new RegExp(
+    `(?:\\bavailsync|@availsync\\/cli|[\\\\/]packages[\\\\/]cli[\\\\/]dist[\\\\/]bin\\.js)['"]?\\s+hook\\s+${client}\\b`,
+  ).test(command);
+}
+
+/** One event's Availsync hook in a Claude Code–shaped hooks file (Claude Code settings, Codex hooks.json). */
+export interface HookGroupSpec {
+  event: string;
+  matcher?: string | undefined;
+  hook: Record<string, unknown>;
+}
+
+function serialize(data: Record<string, unknown>, text: string | null): string {
+  return `${JSON.stringify(data, null, text ? indentUnit(text) : 2)}\n`;
+}
+
+/**
+ * Put `specs` into the `hooks` of a Claude Code–shaped file (`{hooks: {Event: [{matcher, hooks: [...]}]}}`),
+ * keeping every hook that is not ours (`isOurs`) where it is. In each event the first hook of ours is
+ * replaced in place by the wanted one (its group takes the wanted matcher when it holds nothing else), any
+ * other of ours is removed (a group left empty goes too), and when there was none a group is appended.
+ * Events ours appear in but `specs` does not name lose ours. Returns `text` when nothing changes.
+ */
+export function setHookGroups(text: string | null, file: string, specs: HookGroupSpec[], isOurs: (h: unknown) => boolean): string {
+  const data = text === null ? {} : parseJsonConfig(text, file);
+  const hooks = data.hooks ?? {};
+  if (!isObject(hooks)) throw new ConfigFileError(`${file}: "hooks" is not an object; it was not changed.`);
+  const next: Record<string, unknown> = { ...hooks };
+  const events = new Set([...specs.map((s) => s.event), ...Object.keys(hooks)]);
+  for (const event of events) {
+    const spec = specs.find((s) => s.event === event);
+    const groups = hooks[event] ?? [];
+    if (!Array.isArray(groups)) {
+      if (spec) throw new ConfigFileError(`${file}: "hooks.${event}" is not an array; it was not changed.`);
+      continue;
+    }
+    let placed = false;
+    const updated: unknown[] = [];
+    for (const g of groups) {
+      if (!isObject(g) || !Array.isArray(g.hooks) || !g.hooks.some(isOurs)) {
+        updated.push(g);
+        continue;
+      }
+      const kept: unknown[] = [];
+      for (const h of g.hooks) {
+        if (!isOurs(h)) kept.push(h);
+        else if (spec && !placed) {
+          kept.push(spec.hook);
+          placed = true;
+        }
+      }
+      if (kept.length === 0) continue;
+      if (spec && kept.length === 1 && kept[0] === spec.hook) {
+        const { matcher: _matcher, hooks: _hooks, ...rest } = g;
+        updated.push({ ...(spec.matcher ? { matcher: spec.matcher } : {}), ...rest, hooks: kept });
+      } else updated.push({ ...g, hooks: kept });
+    }
+    if (spec && !placed) updated.push({ ...(spec.matcher ? { matcher: spec.matcher } : {}), hooks: [spec.hook] });
+    if (updated.length === 0 && !spec) delete next[event];
+    else next[event] = updated;
+  }
+  const result = { ...data, hooks: next };
+  if (text !== null && deepEqual(result, data)) return text;
+  return serialize(result, text);
+}
+
+/** One event's Availsync hook in Cursor's `.cursor/hooks.json` (`{version: 1, hooks: {event: [{command, ...}]}}`). */
+export interface CursorHookSpec {
+  event: string;
+  hook: Record<string, unknown>;
+}
+
+/** Put `specs` into a Cursor hooks.json, keeping the user's own hooks (same rules as setHookGroups, one level down). */
+export function setCursorHooks(text: string | null, file: string, specs: CursorHookSpec[]): string {
+  const data = text === null ? {} : parseJsonConfig(text, file);
+  const hooks = data.hooks ?? {};
+  if (!isObject(hooks)) throw new ConfigFileError(`${file}: "hooks" is not an object; it was not changed.`);
+  const ours = (h: unknown) => isObject(h) && isAvailsyncClientHook(h.command, 'cursor');
+  const next: Record<string, unknown> = { ...hooks };
+  for (const event of new Set([...specs.map((s) => s.event), ...Object.keys(hooks)])) {
+    const spec = specs.find((s) => s.event === event);
+    const list = hooks[event] ?? [];
+    if (!Array.isArray(list)) {
+      if (spec) throw new ConfigFileError(`${file}: "hooks.${event}" is not an array; it was not changed.`);
+      continue;
+    }
+    let placed = false;
+    const updated: unknown[] = [];
+    for (const h of list) {
+      if (!ours(h)) updated.push(h);
+      else if (spec && !placed) {
+        updated.push(spec.hook);
+        placed = true;
+      }
+    }
+    if (spec && !placed) updated.push(spec.hook);
+    if (updated.length === 0 && !spec) delete next[event];
+    else next[event] = updated;
+  }
+  const result = { version: 1, ...data, hooks: next };
+  if (text !== null && deepEqual(result, data)) return text;
+  return serialize(result, text);
 }

@@ -12,7 +12,24 @@ import { AvailsyncError, createAvailsyncClient, type FetchLike } from '@availsyn
 import * as p from '@clack/prompts';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { unifiedDiff } from './diff.js';
-import { addClaudeHook, ConfigFileError, type McpEntry, setClaudeEnv, setCodexServer, setJsonMember } from './edit.js';
+import {
+  addClaudeHook,
+  CLAUDE_HOOK_MATCHER,
+  CLAUDE_HOOK_ROUTE,
+  type CodexEntry,
+  ConfigFileError,
+  type CursorHookSpec,
+  type HookGroupSpec,
+  isAvailsyncClaudeHookEntry,
+  isAvailsyncClientHook,
+  type McpEntry,
+  setClaudeEnv,
+  setCodexServer,
+  setCursorHooks,
+  setHookGroups,
+  setJsonMember,
+} from './edit.js';
+import { excludeBackups, repoResource, secretPlace } from './git.js';
 
 export const SETUP_VERSION = '0.1.0';
 export const DEFAULT_API_URL = 'http://127.0.0.1:8787';
@@ -90,6 +107,15 @@ export interface SetupOptions {
   claudeHook?: boolean;
   /** Configure the clients to start this clone's built programs instead of the published packages. */
   local?: boolean;
+  /** `http` (default; `stdio` with --local): the server's /mcp and hook routes, or programs the clients start. */
+  transport?: Transport;
+  /** Write the project's .codex/hooks.json (`availsync hook codex`). */
+  codexHook?: boolean;
+  /** Write the project's .cursor/hooks.json (`availsync hook cursor`). */
+  cursorHook?: boolean;
+  /** The resource the hooks claim on (default: `repo:owner/name` from the project's `origin`). */
+  resource?: string;
+  scope?: Scope;
 }
 
 /** `avs_live_abcd…wxyz`: enough to recognise a key, never enough to use it. */
@@ -120,6 +146,107 @@ export function mcpEntry(env: Record<string, string>, launchers: Launchers = PUB
 /** The Claude Code hook's command. */
 export function claudeHookCommand(launchers: Launchers = PUBLISHED): string {
   return `${launchers.cli} hook claude`;
+}
+
+/** How the clients reach Availsync: the server's own endpoints (the default), or programs they start (stdio). */
+export const TRANSPORTS = ['http', 'stdio'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+export type Scope = 'repo' | 'files';
+
+/** The environment variable every file meant to be committed names instead of the key. */
+export const KEY_ENV = 'AVAILSYNC_API_KEY';
+
+const base = (url: string) => url.replace(/\/+$/, '');
+/** The server's remote MCP endpoint (Streamable HTTP). */
+export const mcpUrl = (url: string) => `${base(url)}/mcp`;
+
+/** Claude Code's own command for the remote MCP server (user scope: ~/.claude.json, never a project file). */
+export function claudeHttpCommand(url: string, key: string): string {
+  return `claude mcp add --transport http availsync ${shellQuote(mcpUrl(url))} --header "Authorization: Bearer ${key}" --scope user`;
+}
+
+/**
+ * The `Authorization` value Cursor or Windsurf sends: the key itself, or, in a file git tracks, a reference
+ * both clients interpolate from the environment (`${env:AVAILSYNC_API_KEY}`).
+ */
+export const bearer = (key: string | null) => (key ? `Bearer ${key}` : `Bearer \${env:${KEY_ENV}}`);
+
+/** Cursor (`url` + `headers`) and Windsurf (`serverUrl` + `headers`) entries for the remote MCP server. */
+export function remoteEntry(client: 'cursor' | 'windsurf', url: string, authorization: string): Record<string, unknown> {
+  const headers = { Authorization: authorization };
+  return client === 'cursor' ? { url: mcpUrl(url), headers } : { serverUrl: mcpUrl(url), headers };
+}
+
+/** Codex's remote form: Streamable HTTP `url`, the bearer token read from KEY_ENV (Codex takes no inline token). */
+export function codexRemoteEntry(url: string): CodexEntry {
+  return { url: mcpUrl(url), bearer_token_env_var: KEY_ENV };
+}
+
+export interface HookTarget {
+  /** `repo:owner/name`: where the session's files are claimed (null: the header is left out, the server decides). */
+  resource: string | null;
+  scope: Scope;
+  /** Enforce mode: the edit hook fails closed wherever the client allows it. */
+  enforce: boolean;
+}
+
+/**
+ * Claude Code's hooks served by the server (`type: "http"`, SPEC §10.2), for a project's committed
+ * .claude/settings.json: the key is `$AVAILSYNC_API_KEY` (interpolated because allowedEnvVars lists it),
+ * the project dir `$CLAUDE_PROJECT_DIR`. In enforce mode the PreToolUse hook has `onFailure: "block"`:
+ * an unreachable server, a timeout or a non-2xx answer blocks the edit instead of letting it through.
+ */
+export function claudeHttpHooks(url: string, t: HookTarget): HookGroupSpec[] {
+  const hook = (failClosed: boolean) => ({
+    type: 'http',
+    url: `${base(url)}${CLAUDE_HOOK_ROUTE}`,
+    headers: {
+      Authorization: `Bearer $${KEY_ENV}`,
+      ...(t.resource ? { 'X-Availsync-Resource': t.resource } : {}),
+      'X-Availsync-Project-Dir': '$CLAUDE_PROJECT_DIR',
+      'X-Availsync-Scope': t.scope,
+    },
+    allowedEnvVars: [KEY_ENV, 'CLAUDE_PROJECT_DIR'],
+    timeout: 15,
+    ...(failClosed ? { onFailure: 'block' } : {}),
+  });
+  return [
+    { event: 'SessionStart', hook: hook(false) },
+    { event: 'PreToolUse', matcher: CLAUDE_HOOK_MATCHER, hook: hook(t.enforce) },
+    { event: 'PostToolUse', matcher: CLAUDE_HOOK_MATCHER, hook: hook(false) },
+    { event: 'SessionEnd', hook: hook(false) },
+  ];
+}
+
+const hookFlags = (t: HookTarget, explicitResource: string | undefined) =>
+  `${explicitResource ? ` --resource ${shellQuote(explicitResource)}` : ''}${t.scope === 'files' ? ' --scope files' : ''}`;
+
+/**
+ * Codex's hooks (`.codex/hooks.json`, Claude Code's shape): `availsync hook codex` before an apply_patch (or
+ * an Edit/Write) claims the file, after one (or a Bash command) records what changed. The CLI reads
+ * AVAILSYNC_API_KEY/AVAILSYNC_API_URL from Codex's environment; unreachable, it blocks in enforce mode
+ * (`--on-unavailable fail`).
+ */
+export function codexHooks(launchers: Launchers, t: HookTarget, explicitResource?: string): HookGroupSpec[] {
+  const hook = { type: 'command', command: `${launchers.cli} hook codex${hookFlags(t, explicitResource)}`, timeout: 30 };
+  return [
+    { event: 'SessionStart', hook },
+    { event: 'PreToolUse', matcher: 'apply_patch|Edit|Write', hook },
+    { event: 'PostToolUse', matcher: 'apply_patch|Edit|Write|Bash', hook },
+  ];
+}
+
+/** Cursor's hooks (`.cursor/hooks.json`, version 1): the edit hook has `failClosed` in enforce mode. */
+export function cursorHooks(launchers: Launchers, t: HookTarget, explicitResource?: string): CursorHookSpec[] {
+  const command = `${launchers.cli} hook cursor${hookFlags(t, explicitResource)}`;
+  return [
+    {
+      event: 'preToolUse',
+      hook: { command, matcher: 'Write|Edit|StrReplace|Delete', timeout: 30, ...(t.enforce ? { failClosed: true } : {}) },
+    },
+    { event: 'afterFileEdit', hook: { command, timeout: 30 } },
+    { event: 'sessionEnd', hook: { command, timeout: 30 } },
+  ];
 }
 
 export function configPath(client: Exclude<ClientName, 'claude'>, home: string, cwd: string, project: boolean): string {
@@ -177,6 +304,16 @@ function parseClients(value: string): ClientName[] {
   return [...new Set(list)] as ClientName[];
 }
 
+function parseTransport(value: string): Transport {
+  if (!(TRANSPORTS as readonly string[]).includes(value)) throw new InvalidArgumentError(`use ${TRANSPORTS.join(' or ')}`);
+  return value as Transport;
+}
+
+function parseScope(value: string): Scope {
+  if (value !== 'repo' && value !== 'files') throw new InvalidArgumentError('use repo or files');
+  return value;
+}
+
 class Cancelled extends Error {}
 
 function check<T>(value: T): Exclude<T, symbol> {
@@ -216,6 +353,7 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
   }
 
   // Which programs the clients will start: the published packages, or (--local) this clone's build.
+  const transport: Transport = opts.transport ?? (opts.local ? 'stdio' : 'http');
   const clone = io.selfDir ? cloneLaunchers(io.selfDir) : null;
   let launchers = PUBLISHED;
   if (opts.local) {
@@ -230,7 +368,7 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
       return 2;
     }
     launchers = clone.launchers;
-  } else if (clone) {
+  } else if (clone && (transport === 'stdio' || opts.codexHook || opts.cursorHook)) {
     out.warn(
       `setup runs from a clone (${clone.root}), but the configs will start the published packages (npx -y ${MCP_PACKAGE}) from the npm registry. Pass --local to start this clone's build instead.`,
     );
@@ -238,6 +376,7 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
 
   // 1. Verify the key before writing anything.
   let agentId: string;
+  let mode: string;
   try {
     const client = createAvailsyncClient({ apiKey, baseUrl: url, fetch: io.fetch, maxRetries: 1, timeoutMs: 15_000 });
     const spin = tty ? p.spinner() : null;
@@ -257,6 +396,7 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
       return 1;
     }
     agentId = agent.id;
+    mode = agent.effective_mode;
     out.ok(`Key OK (${maskKey(apiKey)}): agent ${agent.name} (${agent.id}), ${agent.effective_mode} mode, at ${url}`);
   } catch (err) {
     if (err instanceof AvailsyncError) {
@@ -290,9 +430,24 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
     );
   }
 
-  // 3. Merge the entry into each config.
+  // 3. Merge the entry into each config. A file that would hold the key must be one git never commits
+  // (SPEC §10.4): ignored, or added here to .git/info/exclude; one git tracks names $AVAILSYNC_API_KEY instead.
   let failed = false;
-  const entry = mcpEntry(env, launchers);
+  const keyIn = (label: string, file: string): string | null => {
+    const place = secretPlace(file, opts.dryRun);
+    if (!place.held) {
+      out.warn(
+        `${label}: ${file} is tracked by git (${place.tracked}), so it names \${env:${KEY_ENV}} instead of the key: set ${KEY_ENV} in the environment the client starts from.`,
+      );
+      return null;
+    }
+    if (place.excluded) {
+      out.line(
+        `${opts.dryRun ? 'would add' : 'added'} ${place.excluded.pattern} to ${place.excluded.file}: ${file} holds the key, so git never commits it`,
+      );
+    }
+    return apiKey;
+  };
   const apply = (label: string, file: string, edit: (text: string | null) => string) => {
     let text: string | null = null;
     try {
@@ -310,6 +465,7 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
         return;
       }
       const backup = writeAtomic(file, next, now);
+      if (backup) excludeBackups(file);
       out.ok(`configured: ${label} (${file})${backup ? `, backup ${backup}` : ''}`);
     } catch (err) {
       if (!(err instanceof ConfigFileError)) throw err;
@@ -317,16 +473,47 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
       out.error(err.message);
     }
   };
+  /** The environment the command hooks and Codex's remote entry read the key from. */
+  let needsEnv = false;
   for (const c of clients) {
     if (c === 'claude') continue;
     const file = configPath(c, io.home, io.cwd, opts.project === true);
-    if (c === 'codex') apply('Codex', file, (t) => setCodexServer(t, file, entry));
-    else apply(c === 'cursor' ? 'Cursor' : 'Windsurf', file, (t) => setJsonMember(t, file, 'mcpServers', 'availsync', entry));
+    if (c === 'codex') {
+      if (transport === 'http') {
+        needsEnv = true;
+        apply('Codex', file, (t) => setCodexServer(t, file, codexRemoteEntry(url)));
+      } else {
+        // Codex interpolates nothing in config.toml: where the file must not hold the key, the server inherits it.
+        const { AVAILSYNC_API_KEY: _key, ...rest } = env;
+        const entry = mcpEntry(keyIn('Codex', file) ? env : rest, launchers);
+        apply('Codex', file, (t) => setCodexServer(t, file, entry));
+      }
+      continue;
+    }
+    const label = c === 'cursor' ? 'Cursor' : 'Windsurf';
+    const key = keyIn(label, file);
+    const entry =
+      transport === 'http'
+        ? remoteEntry(c, url, bearer(key))
+        : mcpEntry({ ...env, AVAILSYNC_API_KEY: key ?? `\${env:${KEY_ENV}}` }, launchers);
+    apply(label, file, (t) => setJsonMember(t, file, 'mcpServers', 'availsync', entry));
   }
 
-  // 4. Claude Code: its own command (it keeps its config itself), and the optional enforcement hook.
+  // 4. Claude Code: its own command (it keeps its config itself), and the optional enforcement hooks.
+  const target: HookTarget = {
+    resource: opts.resource?.trim() || repoResource(io.cwd),
+    scope: opts.scope ?? 'repo',
+    enforce: mode === 'enforce',
+  };
+  const machinePaths = (file: string) => {
+    if (opts.local) {
+      out.warn(
+        `the hook in ${file} now starts this clone by this machine's paths: if that file is committed, teammates need their own setup.`,
+      );
+    }
+  };
   if (clients.includes('claude')) {
-    const cmd = claudeCommand(env, launchers);
+    const cmd = transport === 'http' ? claudeHttpCommand(url, apiKey) : claudeCommand(env, launchers);
     const replace = 'To replace an earlier availsync server, first: claude mcp remove --scope user availsync';
     if (tty) p.note(`${cmd}\n\n${replace}`, 'Claude Code: run this once');
     else out.line(`Claude Code: run this once:\n  ${cmd}\n  (${replace})`);
@@ -342,14 +529,49 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
     if (hook) {
       const settings = join(io.cwd, '.claude', 'settings.json');
       const local = join(io.cwd, '.claude', 'settings.local.json');
-      apply('Claude Code hook', settings, (t) => addClaudeHook(t, settings, claudeHookCommand(launchers)));
-      if (opts.local) {
-        out.warn(
-          `the hook in ${settings} now starts this clone by this machine's paths: if that file is committed, teammates need their own setup.`,
+      if (transport === 'http') {
+        // The command hooks find the repository themselves, at each call; the http hook is told it here.
+        if (!target.resource) {
+          out.warn(
+            `${io.cwd} has no git remote "origin", so the Claude Code hooks cannot name the repository they claim on: pass --resource repo:owner/name (or set origin, then run setup again).`,
+          );
+        }
+        apply('Claude Code hooks', settings, (t) => setHookGroups(t, settings, claudeHttpHooks(url, target), isAvailsyncClaudeHookEntry));
+      } else {
+        const isHttp = (h: unknown) => isAvailsyncClaudeHookEntry(h) && (h as { type?: unknown }).type === 'http';
+        apply('Claude Code hook', settings, (t) =>
+          addClaudeHook(setHookGroups(t, settings, [], isHttp), settings, claudeHookCommand(launchers)),
         );
+        machinePaths(settings);
       }
-      apply('Claude Code hook environment (not committed)', local, (t) => setClaudeEnv(t, local, env));
+      if (keyIn('Claude Code hook environment', local) !== null) {
+        apply('Claude Code hook environment (not committed)', local, (t) => setClaudeEnv(t, local, env));
+      }
     }
+  }
+  if (opts.codexHook) {
+    needsEnv = true;
+    const file = join(io.cwd, '.codex', 'hooks.json');
+    const ours = (h: unknown) =>
+      typeof h === 'object' && h !== null && isAvailsyncClientHook((h as { command?: unknown }).command, 'codex');
+    apply('Codex hooks', file, (t) => setHookGroups(t, file, codexHooks(launchers, target, opts.resource), ours));
+    machinePaths(file);
+  }
+  if (opts.cursorHook) {
+    needsEnv = true;
+    const file = join(io.cwd, '.cursor', 'hooks.json');
+    apply('Cursor hooks', file, (t) => setCursorHooks(t, file, cursorHooks(launchers, target, opts.resource)));
+    machinePaths(file);
+  }
+  if (needsEnv) {
+    const set = io.env[KEY_ENV] === apiKey && io.env.AVAILSYNC_API_URL === url;
+    out.line(
+      `Codex${opts.cursorHook ? ' and Cursor hooks' : ''} read the key from the environment: ${
+        set
+          ? 'AVAILSYNC_API_KEY and AVAILSYNC_API_URL are set in this shell; keep them set where the client starts'
+          : `export ${KEY_ENV}=<the key, ${maskKey(apiKey)}> AVAILSYNC_API_URL=${url} AVAILSYNC_AGENT_ID=${agentId} in the shell profile the client starts from`
+      } (never in a committed file).`,
+    );
   }
   if (opts.dryRun) out.line('dry run: nothing was written.');
   if (tty) p.outro(failed ? 'Some configs were not changed (see above).' : 'Done. Restart your coding agents to load Availsync.');
@@ -371,6 +593,15 @@ export async function main(argv: string[], io: SetupIo): Promise<number> {
     .option('-y, --yes', 'do not ask anything', false)
     .option('--dry-run', 'show the changes as a diff and write nothing', false)
     .option('--local', "start this clone's built MCP server and CLI (by absolute path) instead of the published packages", false)
+    .option(
+      '--transport <http|stdio>',
+      "http: the server's /mcp and hook routes (default); stdio: start the MCP server and CLI (default with --local)",
+      parseTransport,
+    )
+    .option('--codex-hook', "install Codex's hooks in ./.codex/hooks.json (availsync hook codex)")
+    .option('--cursor-hook', "install Cursor's hooks in ./.cursor/hooks.json (availsync hook cursor)")
+    .option('--resource <resource>', "the resource the hooks claim on (default: repo:owner/name from the project's origin)")
+    .option('--scope <repo|files>', 'hooks: one session per repository (repo, default) or conflicts per file (files)', parseScope)
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .action(async (o) => {
@@ -385,6 +616,11 @@ export async function main(argv: string[], io: SetupIo): Promise<number> {
           dryRun: o.dryRun,
           claudeHook: o.claudeHook,
           local: o.local,
+          transport: o.transport,
+          codexHook: o.codexHook,
+          cursorHook: o.cursorHook,
+          resource: o.resource,
+          scope: o.scope,
         },
         io,
       );

@@ -69,7 +69,6 @@ describe('availsync-setup on a terminal (clack prompts)', () => {
     assert.match(out, /Key OK \(avs_live_\w{4}…\w{4}\): agent terminal/);
     assert.ok(!out.includes(ws.agent.key), 'the key is never echoed');
     const cursor = JSON.parse(readFileSync(join(home, '.cursor', 'mcp.json'), 'utf8'));
-    assert.equal(cursor.mcpServers.availsync.env.AVAILSYNC_API_KEY, ws.agent.key);
-    assert.equal(cursor.mcpServers.availsync.env.AVAILSYNC_AGENT_ID, ws.agent.id);
+    assert.deepEqual(cursor.mcpServers.availsync, { url: `${t.url}/mcp`, headers: { Authorization: `Bearer ${ws.agent.key}` } });
   });
 });

@@ -51,10 +51,13 @@ describe('README: Claude Code in one command, Codex / Cursor / Windsurf, Enforce
 
   async function runShown(name: string, extra: string[] = []) {
     const line = block(name, 'sh').trim();
-    assert.match(line, /^npx @availsync\/setup /);
+    assert.match(line, /^npx availsync-setup /);
     const args = real(line).split(/\s+/).slice(2).concat(extra);
     const home = mkdtempSync(join(tmpdir(), 'availsync-readme-home-'));
     const cwd = mkdtempSync(join(tmpdir(), 'availsync-readme-proj-'));
+    // The project is a clone of acme/app: the hooks claim on repo:acme/app, from its origin.
+    execFileSync('git', ['init', '-q'], { cwd });
+    execFileSync('git', ['remote', 'add', 'origin', 'https://github.com/acme/app.git'], { cwd });
     let stdout = '';
     let stderr = '';
     const code = await main(args, {
@@ -88,16 +91,27 @@ describe('README: Claude Code in one command, Codex / Cursor / Windsurf, Enforce
   it('Codex / Cursor / Windsurf: the setup line writes exactly the config shown for each client', async () => {
     const { home, stdout } = await runShown('setup-clients');
     assert.equal(readFileSync(join(home, '.codex', 'config.toml'), 'utf8'), real(block('codex-toml', 'toml')));
-    // The README's JSON is laid out by the formatter; the content is the same.
+    // The README's JSON is laid out by hand; the content is the same. Windsurf: serverUrl for url.
     const shown = JSON.parse(real(block('mcp-json', 'json')));
     assert.deepEqual(JSON.parse(readFileSync(join(home, '.cursor', 'mcp.json'), 'utf8')), shown);
-    assert.deepEqual(JSON.parse(readFileSync(join(home, '.codeium', 'windsurf', 'mcp_config.json'), 'utf8')), shown);
+    const { url, ...rest } = shown.mcpServers.availsync;
+    assert.deepEqual(JSON.parse(readFileSync(join(home, '.codeium', 'windsurf', 'mcp_config.json'), 'utf8')), {
+      mcpServers: { availsync: { serverUrl: url, ...rest } },
+    });
     assert.ok(!stdout.includes(key));
   });
 
   it('Enforce with hooks: --claude-hook writes the settings shown; the guard install lines write the git hooks', async () => {
     const { cwd } = await runShown('setup-claude', ['--claude-hook']);
-    assert.equal(readFileSync(join(cwd, '.claude', 'settings.json'), 'utf8'), block('claude-hook', 'json'));
+    const written = JSON.parse(readFileSync(join(cwd, '.claude', 'settings.json'), 'utf8'));
+    const shown = JSON.parse(real(block('claude-hook', 'json')));
+    assert.deepEqual(written.hooks.PreToolUse, shown.hooks.PreToolUse);
+    // "The three others carry the same hook, without onFailure."
+    const { onFailure: _, ...hook } = shown.hooks.PreToolUse[0].hooks[0];
+    assert.deepEqual(written.hooks.SessionStart, [{ hooks: [hook] }]);
+    assert.deepEqual(written.hooks.PostToolUse, [{ matcher: shown.hooks.PreToolUse[0].matcher, hooks: [hook] }]);
+    assert.deepEqual(written.hooks.SessionEnd, [{ hooks: [hook] }]);
+    assert.deepEqual(Object.keys(written.hooks).sort(), ['PostToolUse', 'PreToolUse', 'SessionEnd', 'SessionStart']);
 
     const repo = mkdtempSync(join(tmpdir(), 'availsync-readme-repo-'));
     execFileSync('git', ['init', '-q'], { cwd: repo });

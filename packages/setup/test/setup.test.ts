@@ -12,9 +12,13 @@ import { parse as parseToml } from 'smol-toml';
 import { startServer, type TestServer } from '../../node/test/helpers.js';
 import {
   addClaudeHook,
+  claudeHttpCommand,
+  claudeHttpHooks,
   cloneLaunchers,
+  codexRemoteEntry,
   isAvailsyncClaudeHook,
   main,
+  remoteEntry,
   renderCodexSection,
   setCodexServer,
   setJsonMember,
@@ -112,6 +116,11 @@ describe('availsync-setup (in-process, real server, temporary HOME)', () => {
     await t.close();
   });
 
+  /** The remote entries (the default): the server's /mcp, the key in the user-level file's header. */
+  const cursorRemote = () => ({ url: `${t.url}/mcp`, headers: { Authorization: `Bearer ${key}` } });
+  const windsurfRemote = () => ({ serverUrl: `${t.url}/mcp`, headers: { Authorization: `Bearer ${key}` } });
+  const codexRemote = () => ({ url: `${t.url}/mcp`, bearer_token_env_var: 'AVAILSYNC_API_KEY' });
+  /** The stdio entry (--transport stdio, or --local). */
   const entryFor = () => ({
     command: 'npx',
     args: ['-y', '@availsync/mcp'],
@@ -133,24 +142,29 @@ describe('availsync-setup (in-process, real server, temporary HOME)', () => {
     assert.match(lines[0] ?? '', new RegExp(`^Key OK \\(avs_live_\\w{4}…\\w{4}\\): agent laptop \\(${agentId}\\), enforce mode, at `));
     assert.ok(!r.stdout.includes(key), 'no Claude here: the key is never printed');
 
-    // Codex: the original text, then our section; parses; the other tables are unchanged.
+    // Codex: the original text, then our section (the remote form: no key in the file); parses; the other tables are unchanged.
     const codex = readFileSync(join(home, '.codex', 'config.toml'), 'utf8');
-    assert.equal(codex, `${CODEX_BEFORE}\n${renderCodexSection(entryFor())}`);
+    assert.equal(codex, `${CODEX_BEFORE}\n${renderCodexSection(codexRemoteEntry(t.url))}`);
+    assert.equal(
+      renderCodexSection(codexRemoteEntry(t.url)),
+      `[mcp_servers.availsync]\nurl = "${t.url}/mcp"\nbearer_token_env_var = "AVAILSYNC_API_KEY"\n`,
+    );
+    assert.ok(!codex.includes(key));
     const toml = JSON.parse(JSON.stringify(parseToml(codex))) as any;
-    assert.deepEqual(toml.mcp_servers.availsync, entryFor());
+    assert.deepEqual(toml.mcp_servers.availsync, codexRemote());
     assert.equal(toml.mcp_servers.github.env.GITHUB_TOKEN, 'ghp_x');
     assert.equal(readFileSync(join(home, '.codex', 'config.toml.bak-20260601T100000Z'), 'utf8'), CODEX_BEFORE);
 
     // Cursor: only the availsync member is inserted, in the file's own indentation.
     const cursor = readFileSync(join(home, '.cursor', 'mcp.json'), 'utf8');
-    const inserted = `,\n        "availsync": ${JSON.stringify(entryFor(), null, 4).split('\n').join('\n        ')}`;
+    const inserted = `,\n        "availsync": ${JSON.stringify(cursorRemote(), null, 4).split('\n').join('\n        ')}`;
     const at = CURSOR_BEFORE.indexOf('\n    },\n    "other"');
     assert.equal(cursor, CURSOR_BEFORE.slice(0, at) + inserted + CURSOR_BEFORE.slice(at));
-    assert.deepEqual(JSON.parse(cursor).mcpServers.availsync, entryFor());
+    assert.deepEqual(JSON.parse(cursor).mcpServers.availsync, cursorRemote());
 
-    // Windsurf: created.
+    // Windsurf: created, with its own field name (serverUrl).
     const windsurf = JSON.parse(readFileSync(join(home, '.codeium', 'windsurf', 'mcp_config.json'), 'utf8'));
-    assert.deepEqual(windsurf, { mcpServers: { availsync: entryFor() } });
+    assert.deepEqual(windsurf, { mcpServers: { availsync: windsurfRemote() } });
     assert.match(r.stdout, /configured: Windsurf \(.*mcp_config\.json\)\n/);
 
     // Re-run: already configured everywhere, nothing written, no new backups.
@@ -170,9 +184,9 @@ describe('availsync-setup (in-process, real server, temporary HOME)', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(
       r.stdout,
-      /would update: Codex \(.*config\.toml\)\n--- .*config\.toml\n\+\+\+ .*config\.toml\n@@ -11,3 \+11,8 @@\n # profiles below\n/,
+      /would update: Codex \(.*config\.toml\)\n--- .*config\.toml\n\+\+\+ .*config\.toml\n@@ -11,3 \+11,7 @@\n # profiles below\n/,
     );
-    assert.match(r.stdout, /\n\+\[mcp_servers\.availsync\]\n\+command = "npx"\n/);
+    assert.match(r.stdout, /\n\+\[mcp_servers\.availsync\]\n\+url = "http:\/\/127\.0\.0\.1:\d+\/mcp"\n/);
     assert.match(r.stdout, /would create: Cursor .*\n--- \/dev\/null\n/);
     assert.match(r.stdout, /dry run: nothing was written\.\n$/);
     assert.ok(!r.stdout.includes(key));
@@ -223,7 +237,7 @@ describe('availsync-setup (in-process, real server, temporary HOME)', () => {
     assert.deepEqual(readdirSync(join(home, '.cursor')), []);
   });
 
-  it("Claude Code: prints the native command with the key once; --claude-hook merges the hook and keeps the project's other hooks", async () => {
+  it("Claude Code: prints the remote MCP command with the key once; --claude-hook merges the http hooks and keeps the project's other hooks", async () => {
     const { home, cwd } = tempHome();
     mkdirSync(join(cwd, '.claude'));
     const settings = {
@@ -231,24 +245,72 @@ describe('availsync-setup (in-process, real server, temporary HOME)', () => {
       hooks: { PreToolUse: [{ matcher: 'Bash', hooks: [{ type: 'command', command: './check-bash.sh' }] }] },
     };
     writeFileSync(join(cwd, '.claude', 'settings.json'), `${JSON.stringify(settings, null, 2)}\n`);
-    const r = await run(['--api-key', key, '--url', t.url, '--clients', 'claude', '--claude-hook', '--yes'], home, cwd);
+    const args = ['--api-key', key, '--url', t.url, '--clients', 'claude', '--claude-hook', '--resource', 'repo:acme/app', '--yes'];
+    const r = await run(args, home, cwd);
     assert.equal(r.code, 0, r.stderr);
-    const cmd = `claude mcp add --scope user availsync -e AVAILSYNC_API_KEY=${key} -e AVAILSYNC_AGENT_ID=${agentId} -e AVAILSYNC_API_URL=${t.url} -- npx -y @availsync/mcp`;
-    assert.ok(r.stdout.includes(`Claude Code: run this once:\n  ${cmd}\n`));
+    const cmd = `claude mcp add --transport http availsync ${t.url}/mcp --header "Authorization: Bearer ${key}" --scope user`;
+    assert.equal(claudeHttpCommand(t.url, key), cmd);
+    assert.ok(r.stdout.includes(`Claude Code: run this once:\n  ${cmd}\n`), r.stdout);
     assert.equal(r.stdout.split(key).length, 2, 'the key appears exactly once');
-    const merged = JSON.parse(readFileSync(join(cwd, '.claude', 'settings.json'), 'utf8'));
+
+    // The http hooks, as the server serves them; the key is $AVAILSYNC_API_KEY, interpolated from the local env.
+    const text = readFileSync(join(cwd, '.claude', 'settings.json'), 'utf8');
+    assert.ok(!text.includes(key), 'no key in the shared settings');
+    const merged = JSON.parse(text);
     assert.deepEqual(merged.permissions, settings.permissions);
-    assert.deepEqual(merged.hooks.PreToolUse, [
-      settings.hooks.PreToolUse[0],
-      { matcher: 'Edit|Write|MultiEdit|NotebookEdit', hooks: [{ type: 'command', command: 'npx -y @availsync/cli hook claude' }] },
-    ]);
-    assert.deepEqual(merged.hooks.SessionEnd, [{ hooks: [{ type: 'command', command: 'npx -y @availsync/cli hook claude' }] }]);
-    assert.ok(!readFileSync(join(cwd, '.claude', 'settings.json'), 'utf8').includes(key), 'no key in the shared settings');
+    const hook = {
+      type: 'http',
+      url: `${t.url}/v1/hooks/claude-code`,
+      headers: {
+        Authorization: 'Bearer $AVAILSYNC_API_KEY',
+        'X-Availsync-Resource': 'repo:acme/app',
+        'X-Availsync-Project-Dir': '$CLAUDE_PROJECT_DIR',
+        'X-Availsync-Scope': 'repo',
+      },
+      allowedEnvVars: ['AVAILSYNC_API_KEY', 'CLAUDE_PROJECT_DIR'],
+      timeout: 15,
+    };
+    const matcher = 'Edit|Write|MultiEdit|NotebookEdit';
+    // The agent is in enforce mode: the edit hook fails closed (an unreachable server blocks the edit).
+    assert.deepEqual(merged.hooks.PreToolUse, [settings.hooks.PreToolUse[0], { matcher, hooks: [{ ...hook, onFailure: 'block' }] }]);
+    assert.deepEqual(merged.hooks.PostToolUse, [{ matcher, hooks: [hook] }]);
+    assert.deepEqual(merged.hooks.SessionStart, [{ hooks: [hook] }]);
+    assert.deepEqual(merged.hooks.SessionEnd, [{ hooks: [hook] }]);
+    for (const h of [hook, merged.hooks.PreToolUse[1].hooks[0]]) {
+      for (const v of Object.values(h.headers as Record<string, string>)) {
+        for (const ref of v.match(/\$\{?([A-Z_]+)/g) ?? []) assert.ok(h.allowedEnvVars.includes(ref.replace(/^\$\{?/, '')), ref);
+      }
+    }
     const local = JSON.parse(readFileSync(join(cwd, '.claude', 'settings.local.json'), 'utf8'));
     assert.deepEqual(local.env, entryFor().env);
-    const again = await run(['--api-key', key, '--url', t.url, '--clients', 'claude', '--claude-hook', '--yes'], home, cwd);
+    const again = await run(args, home, cwd);
     assert.equal(again.code, 0, again.stderr + again.stdout);
     assert.equal((again.stdout.match(/^already configured: /gm) ?? []).length, 2, again.stdout);
+
+    // --transport stdio: the stdio server and the command hook take the http hooks' places.
+    const stdio = await run([...args, '--transport', 'stdio'], home, cwd);
+    assert.equal(stdio.code, 0, stdio.stderr);
+    const stdioCmd = `claude mcp add --scope user availsync -e AVAILSYNC_API_KEY=${key} -e AVAILSYNC_AGENT_ID=${agentId} -e AVAILSYNC_API_URL=${t.url} -- npx -y @availsync/mcp`;
+    assert.ok(stdio.stdout.includes(`Claude Code: run this once:\n  ${stdioCmd}\n`), stdio.stdout);
+    const commandForm = JSON.parse(readFileSync(join(cwd, '.claude', 'settings.json'), 'utf8'));
+    const command = { type: 'command', command: 'npx -y @availsync/cli hook claude' };
+    assert.deepEqual(commandForm.hooks.PreToolUse, [settings.hooks.PreToolUse[0], { matcher, hooks: [command] }]);
+    assert.deepEqual(commandForm.hooks.SessionEnd, [{ hooks: [command] }]);
+    assert.equal(commandForm.hooks.PostToolUse, undefined);
+    assert.equal(commandForm.hooks.SessionStart, undefined);
+    // And back: the http hooks replace the command hooks where they stand.
+    await run(args, home, cwd);
+    assert.deepEqual(JSON.parse(readFileSync(join(cwd, '.claude', 'settings.json'), 'utf8')), merged);
+    // An agent in observe mode: nothing blocks, so the edit hook does not fail closed.
+    const observe = claudeHttpHooks(t.url, { resource: null, scope: 'files', enforce: false });
+    assert.deepEqual(observe[1]?.hook, {
+      ...hook,
+      headers: {
+        Authorization: 'Bearer $AVAILSYNC_API_KEY',
+        'X-Availsync-Project-Dir': '$CLAUDE_PROJECT_DIR',
+        'X-Availsync-Scope': 'files',
+      },
+    });
   });
 
   it('Codex: an existing [mcp_servers.availsync] section (with a sub-table) is replaced in place; Cursor --project writes .cursor/mcp.json', async () => {
@@ -264,7 +326,8 @@ describe('availsync-setup (in-process, real server, temporary HOME)', () => {
     const { home, cwd } = tempHome();
     const r = await run(['--api-key', key, '--url', t.url, '--clients', 'cursor', '--project', '--yes'], home, cwd);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(JSON.parse(readFileSync(join(cwd, '.cursor', 'mcp.json'), 'utf8')).mcpServers.availsync, entryFor());
+    assert.deepEqual(JSON.parse(readFileSync(join(cwd, '.cursor', 'mcp.json'), 'utf8')).mcpServers.availsync, cursorRemote());
+    assert.deepEqual(remoteEntry('cursor', `${t.url}/`, 'x'), { url: `${t.url}/mcp`, headers: { Authorization: 'x' } });
     assert.equal(existsSync(join(home, '.cursor')), false);
   });
 
@@ -294,11 +357,24 @@ describe('availsync-setup (in-process, real server, temporary HOME)', () => {
     assert.equal(hooks.SessionEnd[0].hooks[0].command, command);
     const ran = spawnSync('sh', ['-c', command], { encoding: 'utf8' });
     assert.deepEqual(JSON.parse(ran.stdout), { bin: 'cli', args: ['hook', 'claude'], agent: null });
+    // Codex's and Cursor's hooks start the clone's CLI too, as written, through a shell.
+    const hooked = await run([...args, '--local', '--codex-hook', '--cursor-hook', '--scope', 'files'], home, cwd, clone.selfDir);
+    assert.equal(hooked.code, 0, hooked.stderr);
+    assert.match(hooked.stderr, /the hook in .*\.codex\/hooks\.json now starts this clone/);
+    const codexCmd: string = JSON.parse(readFileSync(join(cwd, '.codex', 'hooks.json'), 'utf8')).hooks.PreToolUse[0].hooks[0].command;
+    const cursorCmd: string = JSON.parse(readFileSync(join(cwd, '.cursor', 'hooks.json'), 'utf8')).hooks.preToolUse[0].command;
+    for (const [cmd, client] of [
+      [codexCmd, 'codex'],
+      [cursorCmd, 'cursor'],
+    ] as const) {
+      const out = spawnSync('sh', ['-c', cmd], { encoding: 'utf8' });
+      assert.deepEqual(JSON.parse(out.stdout), { bin: 'cli', args: ['hook', client, '--scope', 'files'], agent: null });
+    }
 
     // Again: nothing changes. Back to the published packages: each entry, and the hook in its place, follow.
     const again = await run([...args, '--local'], home, cwd, clone.selfDir);
     assert.equal((again.stdout.match(/^already configured: /gm) ?? []).length, 4, again.stdout);
-    const published = await run(args, home, cwd, clone.selfDir);
+    const published = await run([...args, '--transport', 'stdio'], home, cwd, clone.selfDir);
     assert.equal(published.code, 0, published.stderr);
     assert.deepEqual(JSON.parse(readFileSync(join(home, '.cursor', 'mcp.json'), 'utf8')).mcpServers.availsync, entryFor());
     const back = JSON.parse(readFileSync(join(cwd, '.claude', 'settings.json'), 'utf8')).hooks;

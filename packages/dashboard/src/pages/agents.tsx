@@ -7,30 +7,62 @@ import { Badge, Card, CopyButton, Empty, ErrorBox, fmtAgo, useLoad } from '../ui
 const TYPES = ['generic', 'coding', 'mcp', 'scheduler', 'automation'] as const;
 const MODES = ['inherit', 'enforce', 'observe'] as const;
 
-function snippets(agentId: string, key: string, url: string): [string, string][] {
-  const env = { AVAILSYNC_API_KEY: key, AVAILSYNC_AGENT_ID: agentId, AVAILSYNC_API_URL: url };
-  const mcpJson = JSON.stringify({ mcpServers: { availsync: { command: 'npx', args: ['-y', '@availsync/mcp'], env } } }, null, 2);
+/**
+ * What setup writes by default (packages/setup): the server's remote MCP endpoint and Claude Code's http
+ * hooks, so nothing but the client is needed on the agent's machine. Files meant to be committed name
+ * $AVAILSYNC_API_KEY; the key itself goes only into user-level config.
+ */
+function snippets(agent: Agent, key: string, url: string): [string, string][] {
+  const mcp = `${url}/mcp`;
+  const bearer = `Bearer ${key}`;
+  const hook = (failClosed: boolean) => ({
+    type: 'http',
+    url: `${url}/v1/hooks/claude-code`,
+    headers: {
+      Authorization: 'Bearer $AVAILSYNC_API_KEY',
+      'X-Availsync-Resource': 'repo:owner/name',
+      'X-Availsync-Project-Dir': '$CLAUDE_PROJECT_DIR',
+      'X-Availsync-Scope': 'repo',
+    },
+    allowedEnvVars: ['AVAILSYNC_API_KEY', 'CLAUDE_PROJECT_DIR'],
+    timeout: 15,
+    ...(failClosed ? { onFailure: 'block' } : {}),
+  });
+  const matcher = 'Edit|Write|MultiEdit|NotebookEdit';
+  const hooks = {
+    hooks: {
+      SessionStart: [{ hooks: [hook(false)] }],
+      PreToolUse: [{ matcher, hooks: [hook(agent.effective_mode === 'enforce')] }],
+      PostToolUse: [{ matcher, hooks: [hook(false)] }],
+      SessionEnd: [{ hooks: [hook(false)] }],
+    },
+  };
+  const json = (entry: object) => JSON.stringify({ mcpServers: { availsync: entry } }, null, 2);
   return [
+    ['Claude Code', `claude mcp add --transport http availsync ${mcp} \\\n  --header "Authorization: ${bearer}" --scope user`],
     [
-      'Claude Code',
-      `claude mcp add availsync \\\n  --env AVAILSYNC_API_KEY=${key} \\\n  --env AVAILSYNC_AGENT_ID=${agentId} \\\n  --env AVAILSYNC_API_URL=${url} \\\n  -- npx -y @availsync/mcp`,
+      'Claude Code hook',
+      `// .claude/settings.json (commit it: no key here); the key goes in .claude/settings.local.json "env"\n${JSON.stringify(hooks, null, 2)}`,
     ],
+    ['Cursor', `// ~/.cursor/mcp.json\n${json({ url: mcp, headers: { Authorization: bearer } })}`],
+    ['Windsurf', `// ~/.codeium/windsurf/mcp_config.json\n${json({ serverUrl: mcp, headers: { Authorization: bearer } })}`],
     [
       'Codex',
-      `# ~/.codex/config.toml\n[mcp_servers.availsync]\ncommand = "npx"\nargs = ["-y", "@availsync/mcp"]\nenv = { AVAILSYNC_API_KEY = "${key}", AVAILSYNC_AGENT_ID = "${agentId}", AVAILSYNC_API_URL = "${url}" }`,
+      `# ~/.codex/config.toml (Codex reads the key from AVAILSYNC_API_KEY: export AVAILSYNC_API_KEY=${key})\n[mcp_servers.availsync]\nurl = "${mcp}"\nbearer_token_env_var = "AVAILSYNC_API_KEY"`,
     ],
-    ['Cursor', `// ~/.cursor/mcp.json (or .cursor/mcp.json in the project)\n${mcpJson}`],
-    ['Windsurf', `// ~/.codeium/windsurf/mcp_config.json\n${mcpJson}`],
     [
       'Node SDK',
-      `// npm install @availsync/node\nimport { createAvailsyncClient } from '@availsync/node';\n\nconst availsync = createAvailsyncClient({\n  apiKey: process.env.AVAILSYNC_API_KEY, // ${key.startsWith('avs_') ? 'the key above' : key}\n  agentId: '${agentId}',\n  baseUrl: '${url}',\n});\n\nconst run = await availsync.work.withClaim('repo:owner/name', { durationMinutes: 30 }, async ({ claim }) => {\n  // your work, under the lease\n});\nif (run.action === 'skip_run') console.log('skipped:', run.reason);`,
+      `// npm install @availsync/node (once published; from a clone: npm run pack)\nimport { createAvailsyncClient } from '@availsync/node';\n\nconst availsync = createAvailsyncClient({\n  apiKey: process.env.AVAILSYNC_API_KEY, // ${key.startsWith('avs_') ? 'the key above' : key}\n  agentId: '${agent.id}',\n  baseUrl: '${url}',\n});\n\nconst run = await availsync.work.withClaim('repo:owner/name', { durationMinutes: 30 }, async ({ claim }) => {\n  // your work, under the lease\n});\nif (run.action === 'skip_run') console.log('skipped:', run.reason);`,
     ],
-    ['Setup CLI', `npx @availsync/setup --api-key ${key} --agent-id ${agentId} --url ${url}`],
+    [
+      'Setup CLI',
+      `# from a clone of Availsync (npx @availsync/setup once published)\nnpx availsync-setup --api-key ${key} --agent-id ${agent.id} --url ${url} --claude-hook`,
+    ],
   ];
 }
 
-function Snippets({ agentId, apiKey }: { agentId: string; apiKey: string | undefined }) {
-  const list = snippets(agentId, apiKey ?? '<your avs_live_ key>', window.location.origin);
+function Snippets({ agent, apiKey }: { agent: Agent; apiKey: string | undefined }) {
+  const list = snippets(agent, apiKey ?? '<your avs_live_ key>', window.location.origin);
   const [tab, setTab] = useState(0);
   const [name, text] = list[tab] ?? list[0]!;
   return (
@@ -50,8 +82,10 @@ function Snippets({ agentId, apiKey }: { agentId: string; apiKey: string | undef
         ))}
       </div>
       <div className="snippet">
-        <pre title={`${name} configuration`}>{text}</pre>
-        <CopyButton text={text} />
+        <pre title={`${name} configuration`} data-testid="snippet">
+          {text}
+        </pre>
+        <CopyButton text={text} label={`Copy ${name}`} />
       </div>
     </div>
   );
@@ -71,7 +105,7 @@ function KeyPanel({ agent, apiKey, onDone, rotated }: { agent: Agent; apiKey: st
         <code data-testid="api-key">{apiKey}</code>
         <CopyButton text={apiKey} label="Copy key" />
       </div>
-      <Snippets agentId={agent.id} apiKey={apiKey} />
+      <Snippets agent={agent} apiKey={apiKey} />
       <button type="button" className="btn small" onClick={onDone}>
         I have stored the key
       </button>
@@ -209,7 +243,7 @@ function AgentDetail({ agent, onChanged }: { agent: Agent; onChanged: (key?: { a
         </section>
       ) : null}
       <h3>Connect this agent</h3>
-      <Snippets agentId={agent.id} apiKey={undefined} />
+      <Snippets agent={agent} apiKey={undefined} />
     </div>
   );
 }
