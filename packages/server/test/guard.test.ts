@@ -258,7 +258,7 @@ for (const kind of STORES) {
       const refused = await t.start(key, { resource: 'repo:acme/q3' });
       assert.equal(refused.status, 402);
       assert.equal(refused.body.details.limit, 'monthly_api_calls');
-      assert.match(refused.body.message, /finish, release and heartbeats still work/);
+      assert.match(refused.body.message, /^Monthly API calls used up: .*Finish, release and heartbeats still work/);
       const finish = await t.request('POST', '/v1/work/run/finish', { key, body: { claim_id: a } });
       assert.equal(finish.status, 200, JSON.stringify(finish.body));
       const release = await t.request('DELETE', `/v1/work/claims/${b}`, { key });

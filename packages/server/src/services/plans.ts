@@ -28,8 +28,9 @@ export function planLimitError(details: { limit: PlanLimitNameValue; current: nu
     // Finishing runs does not help here, and is still possible: say what is.
     return new ApiError(
       'plan_limit_reached',
-      `Monthly API calls used up (${details.current} of ${details.max} on the ${details.plan} plan): finish, release and ` +
-        'heartbeats still work; other calls resume next month or when your operator changes the plan (GET /v1/billing/status).',
+      `Monthly API calls used up: the ${details.plan} plan allows ${details.max} API calls a month and ${details.current} were made. ` +
+        'Finish, release and heartbeats still work; other calls resume next month or when your operator changes the plan ' +
+        '(GET /v1/billing/status).',
       details,
     );
   }
