@@ -434,6 +434,18 @@ for (const kind of STORES) {
       assert.equal(parseRaw(c.received()).status === 200, false);
     });
 
+    it('after a request with a body, an idle keep-alive connection is still closed by the keep-alive timeout', async () => {
+      const port = await serveWith({ bodyIdleTimeoutMs: 60_000 });
+      (servers.at(-1) as Server).keepAliveTimeout = 200;
+      const c = rawClient(port);
+      const body = JSON.stringify({ email: uniqueEmail('ka'), password: 'wrong password!!' });
+      c.socket.write(
+        `POST /v1/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      );
+      await c.closed; // kept alive, then closed by the server: the body timer did not cancel the keep-alive one
+      assert.equal(parseRaw(c.received()).status, 401);
+    });
+
     it('a body that keeps trickling is cut off at the whole-request limit', async () => {
       const port = await serveWith({ headersTimeoutMs: 200, requestTimeoutMs: 400, bodyIdleTimeoutMs: 60_000 });
       const c = rawClient(port);

@@ -83,14 +83,22 @@ function closeIdleBodies(server: Server, idleMs: number) {
     const onIdle = () => socket.destroy();
     socket.setTimeout(idleMs);
     socket.once('timeout', onIdle);
-    const disarm = () => {
+    let armed = true;
+    // The body has arrived: stop the timer, unless the answer is already out (then Node has re-armed the
+    // socket's timer for keep-alive, which must stay).
+    req.once('end', () => {
+      if (!armed) return;
+      armed = false;
       socket.removeListener('timeout', onIdle);
-      // Node re-arms the socket's timer itself for keep-alive once the answer is sent.
-      if (!socket.destroyed) socket.setTimeout(0);
+      if (!socket.destroyed && !res.writableFinished) socket.setTimeout(0);
+    });
+    // Answered before the body was read: Node's keep-alive timer has replaced ours; only our listener goes.
+    const drop = () => {
+      armed = false;
+      socket.removeListener('timeout', onIdle);
     };
-    req.once('end', disarm);
-    res.once('finish', disarm);
-    res.once('close', disarm);
+    res.once('finish', drop);
+    res.once('close', drop);
   });
 }
 
