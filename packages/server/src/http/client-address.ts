@@ -10,6 +10,8 @@
  * address in it); IPv4 and IPv4-mapped IPv6 addresses stand alone.
  */
 import { BlockList, isIP, isIPv4 } from 'node:net';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Context } from 'hono';
 
 export type TrustProxy = { kind: 'none' } | { kind: 'hops'; hops: number } | { kind: 'list'; list: BlockList; text: string };
 
@@ -118,4 +120,14 @@ export function limitKeyOf(addr: string): string {
     .slice(0, 4)
     .map((g) => g.toString(16))
     .join(':')}::/64`;
+}
+/** The caller's address: the socket peer, or X-Forwarded-For past trusted proxies (AVAILSYNC_TRUST_PROXY). */
+export function requestAddress(c: Context, trust: TrustProxy): string {
+  let peer: string | undefined;
+  try {
+    peer = getConnInfo(c).remote.address;
+  } catch {
+    peer = undefined; // in-process (app.request): no socket
+  }
+  return clientAddress(peer, c.req.header('x-forwarded-for'), trust);
 }

@@ -8,13 +8,12 @@ import {
   SessionResponse,
   SignupRequest,
 } from '@availsync/protocol';
-import { getConnInfo } from '@hono/node-server/conninfo';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { deleteCookie, setCookie } from 'hono/cookie';
 import { SESSION_TTL_MS, sessionView } from '../../services/accounts.js';
 import type { Principal } from '../../services/context.js';
-import { clientAddress, NO_PROXY, type TrustProxy } from '../client-address.js';
+import { NO_PROXY, requestAddress } from '../client-address.js';
 import type { AppEnv } from '../env.js';
 import { errors } from '../errors.js';
 import { sessionCookieName } from '../middleware/auth.js';
@@ -30,17 +29,6 @@ function ownWorkspace(c: Context<AppEnv>, orgId: string): Principal & { kind: 'u
   const p = c.get('principal');
   if (p.kind !== 'user' || p.org.id !== orgId) throw errors.notFound('Workspace');
   return p;
-}
-
-/** The caller's address: the socket peer, or X-Forwarded-For past trusted proxies (AVAILSYNC_TRUST_PROXY). */
-export function requestAddress(c: Context<AppEnv>, trust: TrustProxy): string {
-  let peer: string | undefined;
-  try {
-    peer = getConnInfo(c).remote.address;
-  } catch {
-    peer = undefined; // in-process (app.request): no socket
-  }
-  return clientAddress(peer, c.req.header('x-forwarded-for'), trust);
 }
 
 export function accountRoutes(r: Router, opts: { secureCookies: boolean }) {
