@@ -11,7 +11,7 @@ import type { Server } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { HttpLimits } from '../src/config.js';
+import { ConfigError, type HttpLimits, loadConfig } from '../src/config.js';
 import { periodOf } from '../src/domain/plans.js';
 import { decideAttempt } from '../src/domain/throttle.js';
 import { createApp } from '../src/http/app.js';
@@ -47,6 +47,25 @@ describe('client addresses and trusted proxies (pure)', () => {
     assert.equal(clientAddress('::ffff:10.1.2.3', '192.0.2.44', list), '192.0.2.44', 'IPv4 proxies on a dual-stack socket');
     assert.throws(() => parseTrustProxy('10.0.0.0/99'), /prefix/);
     assert.throws(() => parseTrustProxy('proxy.example.com'), /not an address/);
+  });
+
+  it('configuration: SPEC §14 defaults, AVAILSYNC_TRUST_PROXY parsed at start-up, a bad value refused', () => {
+    const c = loadConfig({});
+    assert.deepEqual(c.http, {
+      headersTimeoutMs: 20_000,
+      requestTimeoutMs: 60_000,
+      bodyIdleTimeoutMs: 30_000,
+      maxConnectionsPerAddress: 256,
+    });
+    assert.equal(c.signupsPerHour, 20);
+    assert.deepEqual(c.trustProxy, { kind: 'none' });
+    assert.deepEqual(loadConfig({ AVAILSYNC_TRUST_PROXY: '2' }).trustProxy, { kind: 'hops', hops: 2 });
+    assert.equal(loadConfig({ AVAILSYNC_TRUST_PROXY: '10.0.0.0/8,::1' }).trustProxy?.kind, 'list');
+    assert.throws(
+      () => loadConfig({ AVAILSYNC_TRUST_PROXY: 'my-proxy' }),
+      (e) => e instanceof ConfigError && /AVAILSYNC_TRUST_PROXY/.test(e.message),
+    );
+    assert.throws(() => loadConfig({ AVAILSYNC_MAX_CONNECTIONS_PER_ADDRESS: '0' }), ConfigError);
   });
 
   it('IPv6 addresses are limited by their /64, IPv4 addresses one by one', () => {
@@ -424,7 +443,8 @@ for (const kind of STORES) {
     });
 
     it('a request body that stalls is closed', async () => {
-      const port = await serveWith({ bodyIdleTimeoutMs: 200 });
+      // The other limits far away: only the idle-body timer can end this.
+      const port = await serveWith({ bodyIdleTimeoutMs: 200, headersTimeoutMs: 3_600_000, requestTimeoutMs: 3_600_000 });
       const c = rawClient(port);
       c.socket.write(
         'POST /v1/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"email"',
