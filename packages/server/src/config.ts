@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { parseTrustProxy, type TrustProxy, TrustProxyError } from './http/client-address.js';
 
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8787),
@@ -29,6 +30,12 @@ const Env = z.object({
     .min(24, 'idempotency keys are kept at least 24 hours')
     .max(24 * 3650)
     .default(48),
+  AVAILSYNC_TRUST_PROXY: z.string().optional(),
+  AVAILSYNC_SIGNUPS_PER_HOUR: z.coerce.number().int().min(1).max(1_000_000).default(20),
+  AVAILSYNC_MAX_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(1).max(1_000_000).default(256),
+  AVAILSYNC_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).default(20_000),
+  AVAILSYNC_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
+  AVAILSYNC_BODY_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
 });
 
 export interface Config {
@@ -51,6 +58,24 @@ export interface Config {
   activityRetentionDays?: number;
   /** Idempotency records older than this are pruned (default 48, never below 24). */
   idempotencyRetentionHours?: number;
+  /** Where the client address comes from (AVAILSYNC_TRUST_PROXY); the socket peer when omitted. */
+  trustProxy?: TrustProxy;
+  /** Sign-ups per client address per hour (default 20). */
+  signupsPerHour?: number;
+  /** HTTP limits of the Node server (server.ts `listen`); SPEC §14 defaults when omitted. */
+  http?: Partial<HttpLimits>;
+}
+
+/** The Node server's socket limits (docs/operations.md). */
+export interface HttpLimits {
+  /** All request headers must arrive within this (default 20 s). */
+  headersTimeoutMs: number;
+  /** A whole request, body included, must arrive within this (default 60 s). */
+  requestTimeoutMs: number;
+  /** A request body that sends nothing for this long is closed (default 30 s). */
+  bodyIdleTimeoutMs: number;
+  /** Open connections per client address (IPv6: per /64); more are closed at once (default 256). */
+  maxConnectionsPerAddress: number;
 }
 
 export class ConfigError extends Error {}
@@ -62,6 +87,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  let trustProxy: TrustProxy;
+  try {
+    trustProxy = parseTrustProxy(e.AVAILSYNC_TRUST_PROXY);
+  } catch (err) {
+    if (err instanceof TrustProxyError) throw new ConfigError(`Invalid configuration:\n  ${err.message}`);
+    throw err;
+  }
   return {
     port: e.PORT,
     host: e.HOST,
@@ -78,5 +110,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pgPreparedStatements: e.AVAILSYNC_PG_PREPARED_STATEMENTS === 'on',
     activityRetentionDays: e.AVAILSYNC_ACTIVITY_RETENTION_DAYS,
     idempotencyRetentionHours: e.AVAILSYNC_IDEMPOTENCY_RETENTION_HOURS,
+    trustProxy,
+    signupsPerHour: e.AVAILSYNC_SIGNUPS_PER_HOUR,
+    http: {
+      headersTimeoutMs: e.AVAILSYNC_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: e.AVAILSYNC_REQUEST_TIMEOUT_MS,
+      bodyIdleTimeoutMs: e.AVAILSYNC_BODY_IDLE_TIMEOUT_MS,
+      maxConnectionsPerAddress: e.AVAILSYNC_MAX_CONNECTIONS_PER_ADDRESS,
+    },
   };
 }

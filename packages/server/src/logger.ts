@@ -1,4 +1,9 @@
-/** A small structured logger: one JSON line per event on stderr. Never pass secrets to it. */
+/**
+ * A small structured logger: one JSON line per event on stderr. Never pass secrets to it; as a last line
+ * of defence an agent key (a pasted URL path, say) is redacted from every line.
+ */
+import { redactKeys } from './security/redact.js';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
 
@@ -13,7 +18,7 @@ export function createLogger(level: LogLevel, write: (line: string) => void = (l
   const min = ORDER[level];
   const log = (lvl: Exclude<LogLevel, 'silent'>) => (msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return;
-    write(`${JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields })}\n`);
+    write(`${redactKeys(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields }))}\n`);
   };
   return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
 }

@@ -22,7 +22,10 @@ Usage:
   availsync-server --help
 
 Configuration (environment): PORT, HOST, AVAILSYNC_DATA_DIR, DATABASE_URL, AVAILSYNC_DEFAULT_PLAN,
-AVAILSYNC_PUBLIC_URL, LOG_LEVEL, AVAILSYNC_ACTIVITY_RETENTION_DAYS, AVAILSYNC_IDEMPOTENCY_RETENTION_HOURS`;
+AVAILSYNC_PUBLIC_URL, LOG_LEVEL, AVAILSYNC_ACTIVITY_RETENTION_DAYS, AVAILSYNC_IDEMPOTENCY_RETENTION_HOURS,
+AVAILSYNC_TRUST_PROXY, AVAILSYNC_SIGNUPS_PER_HOUR, AVAILSYNC_MAX_CONNECTIONS_PER_ADDRESS,
+AVAILSYNC_HEADERS_TIMEOUT_MS, AVAILSYNC_REQUEST_TIMEOUT_MS, AVAILSYNC_BODY_IDLE_TIMEOUT_MS
+(see docs/operations.md)`;
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'serve', ...rest] = argv;
@@ -69,7 +72,7 @@ async function main(argv: string[]): Promise<number> {
   const dashboardDir = fileURLToPath(new URL('../dist/dashboard/', import.meta.url));
   const instance = await createAvailsync({ config, logger, dashboardDir });
   await instance.store.warm();
-  const http = await listen(instance, config.port, config.host);
+  const http = await listen(instance, config.port, config.host, { limits: config.http, https: config.secureCookies });
   const where = config.databaseUrl ? 'PostgreSQL' : `SQLite in ${config.dataDir}`;
   logger.info('listening', { url: http.url, store: where, version: VERSION });
   if (process.stdout.isTTY) process.stdout.write(`Availsync ${VERSION} listening on ${http.url} (${where})\n`);

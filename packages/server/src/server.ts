@@ -3,10 +3,10 @@
  * test harness (which passes its own store and clock).
  */
 import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
 import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
+import { type ServeOptions, serveHttp } from './http/node-server.js';
 import { createLogger, type Logger } from './logger.js';
 import { createServices } from './services/index.js';
 import { createPostgresStore, createSqliteStore, type Store } from './storage/store.js';
@@ -99,13 +99,12 @@ export async function createAvailsync(opts: AvailsyncOptions) {
 
 export type Availsync = Awaited<ReturnType<typeof createAvailsync>>;
 
-/** Serve over HTTP. Resolves once listening; `stop()` drains in-flight requests and closes the store. */
-export async function listen(instance: Availsync, port: number, host: string) {
-  const server = serve({ fetch: instance.app.fetch, port, hostname: host });
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
-  });
+/**
+ * Serve over HTTP with the socket limits (timeouts, connections per address: http/node-server.ts).
+ * Resolves once listening; `stop()` drains in-flight requests and closes the store.
+ */
+export async function listen(instance: Availsync, port: number, host: string, opts: ServeOptions = {}) {
+  const server = await serveHttp(instance.app.fetch, port, host, opts);
   const address = server.address() as AddressInfo;
   return {
     server,

@@ -312,7 +312,8 @@ for (const kind of STORES) {
       // Nothing is old enough yet.
       const strict = new RetentionService(t.services.deps, { activityDays: 30, idempotencyHours: 1 });
       assert.equal(strict.idempotencyHours, 24, 'never below 24 hours');
-      assert.deepEqual(await strict.prune(now + 23 * 60 * MIN), { activity: 0, idempotency_keys: 0 });
+      const r0 = await strict.prune(now + 23 * 60 * MIN);
+      assert.deepEqual({ activity: r0.activity, idempotency_keys: r0.idempotency_keys }, { activity: 0, idempotency_keys: 0 });
       const idem = () => t.store.db.selectFrom('idempotency_keys').select('key').where('key', '=', 'ret-1').execute();
       assert.equal((await idem()).length, 1);
       // 25 hours later the idempotency record goes (other workspaces' rows of these tests may go too).

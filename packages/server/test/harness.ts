@@ -34,6 +34,8 @@ export const testConfig: Config = {
   pgPoolSize: 10,
   pgIdleTxTimeoutMs: 10_000,
   pgPreparedStatements: true,
+  // In-process requests share one address ('unknown'): suites sign up far more than a person would.
+  signupsPerHour: 1_000_000,
 };
 
 export interface Res<T = any> {
@@ -86,13 +88,13 @@ export function makeStore(kind: StoreKind, clock: ManualClock, where?: { dir?: s
   };
 }
 
-export async function createTestServer(kind: StoreKind, opts: { clock?: ManualClock; store?: Store } = {}) {
+export async function createTestServer(kind: StoreKind, opts: { clock?: ManualClock; store?: Store; config?: Partial<Config> } = {}) {
   const clock = opts.clock ?? new ManualClock(Date.now());
   const made = opts.store ? undefined : makeStore(kind, clock);
   const store = opts.store ?? (made as NonNullable<typeof made>).store;
   let instance: Awaited<ReturnType<typeof createAvailsync>>;
   try {
-    instance = await createAvailsync({ config: testConfig, store, clock, logger: silentLogger, sweeper: false });
+    instance = await createAvailsync({ config: { ...testConfig, ...opts.config }, store, clock, logger: silentLogger, sweeper: false });
   } catch (err) {
     await store.close().catch(() => {});
     await made?.drop();

@@ -485,11 +485,14 @@ for (const kind of STORES) {
       assert.ok(!listed.includes(A.resource), "never A's resource");
     });
 
-    it('no response of this suite carried a secret, a stack trace or a 500', () => {
+    it('no response of this suite carried a secret, a stack trace or a 500; each had no-store and nosniff', () => {
       assert.ok(seen.length > PROTECTED.length * 5, `${seen.length} responses`);
       for (const { what, route, res, sent } of seen) {
         assert.ok(res.status < 500, `${what}: ${res.status}`);
         assert.match(res.headers.get('x-request-id') ?? '', /^req_/, what);
+        // SPEC §14: no cache keeps an answer (keys, CSRF tokens, live state) and nothing sniffs its type.
+        if (route?.path.startsWith('/v1/')) assert.equal(res.headers.get('cache-control'), 'no-store', what);
+        assert.equal(res.headers.get('x-content-type-options'), 'nosniff', what);
         const text = JSON.stringify(res.body ?? '');
         for (const s of sent) assert.ok(!text.includes(s), `${what}: echoed a credential it was sent`);
         for (const s of sessions) assert.ok(!text.includes(s), `${what}: a session token`);

@@ -12,6 +12,7 @@ import type { Services } from '../services/index.js';
 import { VERSION } from '../version.js';
 import type { AppEnv, RouteInfo } from './env.js';
 import { ApiError, errorBody } from './errors.js';
+import { responseHeaders } from './middleware/headers.js';
 import { createRouter } from './registry.js';
 import { accountRoutes } from './routes/accounts.js';
 import { activityRoutes } from './routes/activity.js';
@@ -109,6 +110,7 @@ export function createApp(opts: AppOptions) {
       ms: Math.round(performance.now() - t0),
     });
   });
+  app.use('*', responseHeaders({ https: opts.secureCookies }));
   const limitBody = bodyLimit({
     maxSize: MAX_BODY_BYTES,
     onError: () => {
@@ -157,7 +159,7 @@ export function createApp(opts: AppOptions) {
   app.notFound((c) => c.json(errorBody(new ApiError('not_found', `No route ${c.req.method} ${c.req.path}`), c.get('requestId')), 404));
 
   const routes: RouteInfo[] = [];
-  const router = createRouter(app, services, routes);
+  const router = createRouter(app, services, routes, { secureCookies: opts.secureCookies });
 
   router.add(
     'public',

@@ -1,5 +1,6 @@
 /** One error envelope, built in one place: { error, message, request_id, details? } plus named extras. */
 import { ERROR_STATUS, type ErrorCode } from '@availsync/protocol';
+import { redactKeys } from '../security/redact.js';
 
 export class ApiError extends Error {
   readonly status: number;
@@ -31,7 +32,8 @@ export const errors = {
 export function errorBody(err: ApiError, requestId: string): Record<string, unknown> {
   return {
     error: err.code,
-    message: err.message,
+    // A key pasted into a URL path would otherwise come back in "No route GET /v1/avs_live_...".
+    message: redactKeys(err.message),
     request_id: requestId,
     ...(err.details ? { details: err.details } : {}),
     ...err.extra,

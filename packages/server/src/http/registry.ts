@@ -29,13 +29,19 @@ export interface RouteOptions {
   keyCache?: boolean;
 }
 
-export function createRouter(app: OpenAPIHono<AppEnv>, services: Services, list: RouteInfo[]): Router {
+export function createRouter(
+  app: OpenAPIHono<AppEnv>,
+  services: Services,
+  list: RouteInfo[],
+  appOpts: { secureCookies?: boolean } = {},
+): Router {
   return {
     services,
     add(auth, route, handler, opts = {}) {
       const path = route.path.replace(/\{(\w+)\}/g, ':$1');
       const method = route.method.toUpperCase();
-      const middleware: MiddlewareHandler<AppEnv>[] = auth === 'public' ? [] : [authenticate(auth, services, opts)];
+      const middleware: MiddlewareHandler<AppEnv>[] =
+        auth === 'public' ? [] : [authenticate(auth, services, { ...opts, secureCookies: appOpts.secureCookies ?? false })];
       // Every agent-key request is recorded as activity (and counted toward the plan's monthly calls).
       if (auth === 'agent' || auth === 'either') middleware.push(recordActivity(services.activity.recorder, { method, path }));
       const security =

@@ -1,6 +1,8 @@
 /** Workspace sign-up, sign-in and sessions. Passwords are argon2id; session tokens are stored hashed. */
 import type { Selectable } from 'kysely';
 import { iso } from '../clock.js';
+import type { ThrottlePolicy } from '../domain/throttle.js';
+import { limitKeyOf } from '../http/client-address.js';
 import { ApiError, errors } from '../http/errors.js';
 import { newId } from '../ids.js';
 import { csrfTokenFor, generateSessionToken, sha256 } from '../security/keys.js';
@@ -8,11 +10,22 @@ import { hashPassword, verifyPassword } from '../security/passwords.js';
 import type { UsersTable } from '../storage/schema.js';
 import { writeAudit } from './audit.js';
 import type { OrgRow, ServiceDeps } from './context.js';
+import { Throttle } from './throttle.js';
 
 export const SESSION_TTL_MS = 14 * 24 * 3600_000;
-const LOGIN_WINDOW_MS = 15 * 60_000;
-const LOGIN_MAX_PER_EMAIL = 10;
-const LOGIN_MAX_PER_IP = 50;
+export const DEFAULT_SIGNUPS_PER_HOUR = 20;
+/**
+ * Sign-in slow-downs (SPEC §14). Per (address, email): five tries at once, then 30 s, 60 s, 2 min, ...
+ * after the window opened. Per address, whatever the emails (password spraying): fifty, then 10 s, 20 s,
+ * .... A success clears the (address, email) bucket and is not counted against the address. There is no
+ * per-email bucket: the right password from an address that has not failed is never refused.
+ */
+export const LOGIN_PER_ADDRESS_EMAIL: ThrottlePolicy = { windowMs: 15 * 60_000, free: 5, baseDelayMs: 30_000 };
+export const LOGIN_PER_ADDRESS: ThrottlePolicy = { windowMs: 15 * 60_000, free: 50, baseDelayMs: 10_000 };
+
+function rateLimited(message: string, retryAfterS: number) {
+  return new ApiError('rate_limited', message, { retry_after_s: retryAfterS }, undefined, { 'Retry-After': String(retryAfterS) });
+}
 
 export interface SessionView {
   user: { id: string; email: string; created_at: string };
@@ -29,13 +42,27 @@ export function sessionView(user: Pick<Selectable<UsersTable>, 'id' | 'email' | 
 }
 
 export class AccountService {
-  constructor(private readonly deps: ServiceDeps) {}
+  readonly throttle: Throttle;
 
-  async signup(input: { email: string; password: string; workspace_name: string }) {
+  constructor(private readonly deps: ServiceDeps) {
+    this.throttle = new Throttle(deps.store);
+  }
+
+  /** Sign-ups per client address: a plain limit per hour (AVAILSYNC_SIGNUPS_PER_HOUR). */
+  get signupPolicy(): ThrottlePolicy {
+    return { windowMs: 3_600_000, free: this.deps.config.signupsPerHour ?? DEFAULT_SIGNUPS_PER_HOUR };
+  }
+
+  async signup(input: { email: string; password: string; workspace_name: string }, address = 'unknown') {
     const email = input.email.trim().toLowerCase();
-    const passwordHash = await hashPassword(input.password);
     const { store } = this.deps;
     const now = this.deps.clock.now();
+    const wait = await this.throttle.attempt(`signup:addr:${limitKeyOf(address)}`, this.signupPolicy, now);
+    if (wait > 0) throw rateLimited('Too many sign-ups from this address. Try again later.', wait);
+    // The cheap check first: a taken email costs no password hash (the unique index still decides races).
+    const taken = await store.db.selectFrom('users').select('id').where('email', '=', email).executeTakeFirst();
+    if (taken) throw new ApiError('conflict', 'An account with this email already exists. Sign in instead.');
+    const passwordHash = await hashPassword(input.password);
     const session = generateSessionToken();
     try {
       return await store.transaction(async (trx) => {
@@ -70,49 +97,36 @@ export class AccountService {
   }
 
   /**
-   * Fixed-window counters in the database, so every node shares them. Returns seconds to wait, or 0.
-   * One atomic upsert on both stores (PostgreSQL locks the row; SQLite has one writer): a lapsed window
-   * restarts at 1, otherwise the count grows. No `SELECT ... FOR UPDATE`, which SQLite cannot parse.
+   * Sign in. The address (as `clientAddress` found it) is limited with its /64 for IPv6. A throttled
+   * attempt is refused before any password work; a failed one is audited as `auth.failed` and a throttled
+   * one as `auth.throttled` (once per bucket and window), both in the workspace of the email's user. An
+   * email with no user has no workspace to audit in: it goes to the log instead. Never the password.
    */
-  private async hit(key: string, max: number, now: number): Promise<number> {
-    const row = await this.deps.store.db
-      .insertInto('rate_limits')
-      .values({ key, window_start: now, count: 1 })
-      .onConflict((oc) =>
-        oc.column('key').doUpdateSet((eb) => {
-          const lapsed = eb(eb('rate_limits.window_start', '+', LOGIN_WINDOW_MS), '<=', now);
-          return {
-            window_start: eb.case().when(lapsed).then(now).else(eb.ref('rate_limits.window_start')).end(),
-            count: eb
-              .case()
-              .when(lapsed)
-              .then(1)
-              .else(eb('rate_limits.count', '+', 1))
-              .end(),
-          };
-        }),
-      )
-      .returning(['window_start', 'count'])
-      .executeTakeFirstOrThrow();
-    if (row.count <= max) return 0;
-    return Math.max(1, Math.ceil((Number(row.window_start) + LOGIN_WINDOW_MS - now) / 1000));
-  }
-
-  async login(input: { email: string; password: string }, ip: string) {
+  async login(input: { email: string; password: string }, address = 'unknown') {
     const email = input.email.trim().toLowerCase();
     const { store } = this.deps;
     const now = this.deps.clock.now();
-    const emailKey = `login:email:${sha256(email)}`;
-    const waits = [await this.hit(emailKey, LOGIN_MAX_PER_EMAIL, now), await this.hit(`login:ip:${ip}`, LOGIN_MAX_PER_IP, now)];
-    const wait = Math.max(...waits);
-    if (wait > 0) {
-      throw new ApiError('rate_limited', 'Too many sign-in attempts. Try again later.', undefined, undefined, {
-        'Retry-After': String(wait),
-      });
+    const group = limitKeyOf(address);
+    const addressKey = `login:addr:${group}`;
+    const pairKey = `login:pair:${sha256(`${group}\u0000${email}`)}`;
+
+    const byAddress = await this.throttle.attempt(addressKey, LOGIN_PER_ADDRESS, now);
+    const byPair = byAddress > 0 ? 0 : await this.throttle.attempt(pairKey, LOGIN_PER_ADDRESS_EMAIL, now);
+    if (byAddress > 0 || byPair > 0) {
+      // Refused for the pair: not an attempt the address made either.
+      if (byPair > 0) await this.throttle.undo(addressKey);
+      const limit = byAddress > 0 ? 'address' : 'address_email';
+      const wait = Math.max(byAddress, byPair);
+      await this.auditThrottled(email, address, limit, byAddress > 0 ? addressKey : pairKey, wait, now);
+      throw rateLimited('Too many sign-in attempts from this address. Try again after Retry-After seconds.', wait);
     }
+
     const user = await store.db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
     const ok = await verifyPassword(user?.password_hash ?? null, input.password);
-    if (!user || !ok) throw errors.unauthorized('Email or password is incorrect');
+    if (!user || !ok) {
+      await this.auditFailed(user, email, address, now);
+      throw errors.unauthorized('Email or password is incorrect');
+    }
     const org = await store.db.selectFrom('orgs').selectAll().where('id', '=', user.org_id).executeTakeFirstOrThrow();
     const session = generateSessionToken();
     await store.transaction(async (trx) => {
@@ -121,11 +135,48 @@ export class AccountService {
         .values({ token_hash: session.hash, user_id: user.id, org_id: org.id, created_at: now, expires_at: now + SESSION_TTL_MS })
         .execute();
       await trx.updateTable('users').set({ last_login_at: now }).where('id', '=', user.id).execute();
-      await trx.deleteFrom('rate_limits').where('key', '=', emailKey).execute();
       await trx.deleteFrom('sessions').where('user_id', '=', user.id).where('expires_at', '<=', now).execute();
-      await writeAudit(trx, now, { org_id: org.id, actor: { type: 'user', id: user.id }, event: 'user.signed_in', details: { ip } });
+      await writeAudit(trx, now, {
+        org_id: org.id,
+        actor: { type: 'user', id: user.id },
+        event: 'user.signed_in',
+        details: { ip: address },
+      });
     });
+    // A success is not held against the address, and clears this address's failures for the email.
+    await this.throttle.reset(pairKey);
+    await this.throttle.undo(addressKey);
     return { token: session.token, view: sessionView(user, org, session.token) };
+  }
+
+  private async auditFailed(user: { id: string; org_id: string } | undefined, email: string, address: string, now: number) {
+    if (!user) {
+      this.deps.logger.info('auth.failed', { email, address, reason: 'unknown_email' });
+      return;
+    }
+    await writeAudit(this.deps.store.db, now, {
+      org_id: user.org_id,
+      actor: { type: 'system', id: null },
+      event: 'auth.failed',
+      details: { user_id: user.id, email, address, reason: 'wrong_password' },
+    });
+  }
+
+  private async auditThrottled(email: string, address: string, limit: string, bucket: string, retryAfterS: number, now: number) {
+    const windowStart = await this.throttle.windowOf(bucket);
+    if (windowStart === undefined || !(await this.throttle.firstTime(`${bucket}:${sha256(email)}`, windowStart))) return;
+    const user = await this.deps.store.db.selectFrom('users').select(['id', 'org_id']).where('email', '=', email).executeTakeFirst();
+    const details = { email, address, limit, retry_after_s: retryAfterS };
+    if (!user) {
+      this.deps.logger.info('auth.throttled', details);
+      return;
+    }
+    await writeAudit(this.deps.store.db, now, {
+      org_id: user.org_id,
+      actor: { type: 'system', id: null },
+      event: 'auth.throttled',
+      details: { user_id: user.id, ...details },
+    });
   }
 
   async logout(sessionHash: string, orgId: string, userId: string) {

@@ -13,7 +13,10 @@ export interface ServiceDeps {
   store: Store;
   clock: Clock;
   logger: Logger;
-  config: Pick<Config, 'defaultPlan' | 'secureCookies' | 'activityRetentionDays' | 'idempotencyRetentionHours'>;
+  config: Pick<
+    Config,
+    'defaultPlan' | 'secureCookies' | 'activityRetentionDays' | 'idempotencyRetentionHours' | 'trustProxy' | 'signupsPerHour'
+  >;
 }
 
 /** Who is calling: an agent with its key, or a workspace user with a session cookie. */

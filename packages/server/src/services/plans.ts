@@ -24,6 +24,16 @@ export function planLimitError(details: { limit: PlanLimitNameValue; current: nu
     protected_resources: 'protected resources',
     monthly_api_calls: 'API calls this month',
   };
+  if (details.limit === 'monthly_api_calls') {
+    // Finishing runs does not help here, and is still possible: say what is.
+    return new ApiError(
+      'plan_limit_reached',
+      `Monthly API calls used up: the ${details.plan} plan allows ${details.max} API calls a month and ${details.current} were made. ` +
+        'Finish, release and heartbeats still work; other calls resume next month or when your operator changes the plan ' +
+        '(GET /v1/billing/status).',
+      details,
+    );
+  }
   return new ApiError(
     'plan_limit_reached',
     `The ${details.plan} plan allows ${details.max} ${what[details.limit]}; ${details.current} are in use. ` +

@@ -1,9 +1,11 @@
 /**
- * Retention: activity rows and idempotency records are pruned on a schedule; the audit log is kept.
+ * Retention: activity rows, idempotency records and lapsed rate-limit buckets are pruned on a schedule;
+ * the audit log is kept.
  * Deletes run in small batches so the embedded store (one writer) never stalls requests for long.
  */
 import { sql } from 'kysely';
 import type { ServiceDeps } from './context.js';
+import { Throttle } from './throttle.js';
 
 export const DEFAULT_ACTIVITY_RETENTION_DAYS = 30;
 export const DEFAULT_IDEMPOTENCY_RETENTION_HOURS = 48;
@@ -31,8 +33,11 @@ export class RetentionService {
     return Math.max(MIN_IDEMPOTENCY_RETENTION_HOURS, this.policy.idempotencyHours ?? DEFAULT_IDEMPOTENCY_RETENTION_HOURS);
   }
 
-  /** Delete activity older than the retention days and idempotency records older than the retention hours. */
-  async prune(now = this.deps.clock.now()): Promise<{ activity: number; idempotency_keys: number }> {
+  /**
+   * Delete activity older than the retention days, idempotency records older than the retention hours,
+   * and rate-limit buckets whose window lapsed (they would start over anyway).
+   */
+  async prune(now = this.deps.clock.now()): Promise<{ activity: number; idempotency_keys: number; rate_limits: number }> {
     const db = this.deps.store.db;
     const activityCutoff = now - this.activityDays * 24 * HOUR;
     const idemCutoff = now - this.idempotencyHours * HOUR;
@@ -56,6 +61,7 @@ export class RetentionService {
       idempotency += n;
       if (n < BATCH) break;
     }
-    return { activity, idempotency_keys: idempotency };
+    const rateLimits = await new Throttle(this.deps.store).prune(now, BATCH);
+    return { activity, idempotency_keys: idempotency, rate_limits: rateLimits };
   }
 }

@@ -5,8 +5,9 @@
  * It never slows or fails the request it records: the row is queued in memory (services/activity.ts writes
  * batches) and the answer's `action` is taken from the JSON the handler sends, not by re-reading the
  * response. It also enforces the plan's monthly API calls: once they are used up, agent routes answer
- * 402 plan_limit_reached (heartbeats are neither refused nor counted, so an idle MCP client does not
- * spend the workspace's quota).
+ * 402 plan_limit_reached, except the calls that end work or keep a client alive (SPEC §14): finishing a
+ * run, releasing a claim or a hold, and heartbeats are neither refused nor counted, so a spent quota
+ * never strands a lease and an idle MCP client does not spend the workspace's quota.
  */
 import type { ActivityTypeValue } from '@availsync/protocol';
 import type { Context, MiddlewareHandler } from 'hono';
@@ -22,6 +23,14 @@ export function activityTypeOf(path: string): ActivityTypeValue {
   if (path === '/v1/mcp/heartbeat') return 'heartbeat';
   return 'other';
 }
+
+/** Routes a spent monthly quota never refuses (and that never count toward it). */
+export const QUOTA_EXEMPT = new Set([
+  'POST /v1/work/run/finish',
+  'DELETE /v1/work/claims/:claim_id',
+  'DELETE /v1/holds/:hold_id',
+  'POST /v1/mcp/heartbeat',
+]);
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -64,7 +73,7 @@ function resourceOf(c: Context<AppEnv>, body: unknown): string | null {
 
 export function recordActivity(recorder: ActivityRecorder, route: { method: string; path: string }): MiddlewareHandler<AppEnv> {
   const type = activityTypeOf(route.path);
-  const counted = type !== 'heartbeat';
+  const counted = type !== 'heartbeat' && !QUOTA_EXEMPT.has(`${route.method} ${route.path}`);
   return async (c, next) => {
     const p = c.get('principal');
     if (p?.kind !== 'agent') return next();

@@ -11,6 +11,12 @@ import type { AppEnv, AuthMode } from '../env.js';
 import { ApiError, errors } from '../errors.js';
 
 export const SESSION_COOKIE = 'availsync_session';
+/** Over https: only a cookie the browser guarantees was set Secure, on `/`, by this very host. */
+export const SECURE_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
+
+export function sessionCookieName(secure: boolean): string {
+  return secure ? SECURE_SESSION_COOKIE : SESSION_COOKIE;
+}
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
@@ -20,8 +26,9 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export function authenticate(
   mode: Exclude<AuthMode, 'public'>,
   services: Services,
-  opts: { keyCache?: boolean } = {},
+  opts: { keyCache?: boolean; secureCookies?: boolean } = {},
 ): MiddlewareHandler<AppEnv> {
+  const cookieName = sessionCookieName(opts.secureCookies ?? false);
   return async (c, next) => {
     const header = c.req.header('authorization');
     if (header !== undefined) {
@@ -49,7 +56,7 @@ export function authenticate(
       return;
     }
 
-    const token = getCookie(c, SESSION_COOKIE);
+    const token = getCookie(c, cookieName);
     if (token === undefined) {
       throw errors.unauthorized(
         mode === 'session'

@@ -8,15 +8,15 @@ import {
   SessionResponse,
   SignupRequest,
 } from '@availsync/protocol';
-import { getConnInfo } from '@hono/node-server/conninfo';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { deleteCookie, setCookie } from 'hono/cookie';
 import { SESSION_TTL_MS, sessionView } from '../../services/accounts.js';
 import type { Principal } from '../../services/context.js';
+import { NO_PROXY, requestAddress } from '../client-address.js';
 import type { AppEnv } from '../env.js';
 import { errors } from '../errors.js';
-import { SESSION_COOKIE } from '../middleware/auth.js';
+import { sessionCookieName } from '../middleware/auth.js';
 import { idempotencyKey, page, type Router, send } from '../registry.js';
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
@@ -31,18 +31,14 @@ function ownWorkspace(c: Context<AppEnv>, orgId: string): Principal & { kind: 'u
   return p;
 }
 
-function clientIp(c: Context<AppEnv>): string {
-  try {
-    return getConnInfo(c).remote.address ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
-
 export function accountRoutes(r: Router, opts: { secureCookies: boolean }) {
   const { accounts, agents } = r.services;
+  const trust = r.services.deps.config.trustProxy ?? NO_PROXY;
+  const clientIp = (c: Context<AppEnv>) => requestAddress(c, trust);
+  // Over https the cookie is `__Host-` prefixed: Secure, Path=/, no Domain, so no subdomain can plant one.
+  const cookieName = sessionCookieName(opts.secureCookies);
   const startSession = (c: Context<AppEnv>, token: string) =>
-    setCookie(c, SESSION_COOKIE, token, {
+    setCookie(c, cookieName, token, {
       httpOnly: true,
       sameSite: 'Lax',
       path: '/',
@@ -64,7 +60,7 @@ export function accountRoutes(r: Router, opts: { secureCookies: boolean }) {
       responses: { 201: ok(SessionResponse, 'Signed up and signed in'), 409: ok(z.object({ error: z.string() }), 'Email taken') },
     }),
     async (c) => {
-      const { token, view } = await accounts.signup(c.req.valid('json'));
+      const { token, view } = await accounts.signup(c.req.valid('json'), clientIp(c));
       startSession(c, token);
       return c.json(view, 201);
     },
@@ -101,7 +97,7 @@ export function accountRoutes(r: Router, opts: { secureCookies: boolean }) {
     async (c) => {
       const p = c.get('principal');
       if (p.kind === 'user') await accounts.logout(p.sessionHash, p.org.id, p.userId);
-      deleteCookie(c, SESSION_COOKIE, { path: '/' });
+      deleteCookie(c, cookieName, { path: '/', secure: opts.secureCookies });
       return c.json({ ok: true as const }, 200);
     },
   );
