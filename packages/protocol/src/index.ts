@@ -3,3 +3,4 @@ export * from './governance.js';
 export * from './holds.js';
 export * from './resource.js';
 export * from './schemas.js';
+export * from './hooks.js';

@@ -18,6 +18,7 @@ import { activityRoutes } from './routes/activity.js';
 import { auditRoutes } from './routes/audit.js';
 import { billingRoutes } from './routes/billing.js';
 import { holdRoutes } from './routes/holds.js';
+import { hookRoutes } from './routes/hooks.js';
 import { rulesRoutes } from './routes/rules.js';
 import { setupRoutes } from './routes/setup.js';
 import { valueRoutes } from './routes/value.js';
@@ -187,6 +188,7 @@ export function createApp(opts: AppOptions) {
   accountRoutes(router, { secureCookies: opts.secureCookies });
   workRoutes(router);
   holdRoutes(router);
+  hookRoutes(router);
   rulesRoutes(router);
   billingRoutes(router);
   activityRoutes(router);
