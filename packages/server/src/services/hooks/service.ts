@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { BlockingClaim, BlockingPath, Claim, HookClient, HookGuardResponse, HookScope } from '@availsync/protocol';
 import { formatResource, parseWorkResource } from '@availsync/protocol';
 import { iso } from '../../clock.js';
-import { OverlapIndex, normalizePattern } from '../../domain/paths.js';
+import { normalizePattern, OverlapIndex } from '../../domain/paths.js';
 import { ApiError, errors } from '../../http/errors.js';
 import type { Principal, ServiceDeps } from '../context.js';
 import { effectiveMode, heldByOthers, type WorkService } from '../work.js';
@@ -102,7 +102,10 @@ export class HookService {
     };
     if (body.mode === 'observe') {
       const b = body.shadow_decision?.blocking_claim;
-      return { kind: 'observe', note: body.would_have_blocked && b ? `observe mode: this would have been denied (${holderText(b)})` : undefined };
+      return {
+        kind: 'observe',
+        note: body.would_have_blocked && b ? `observe mode: this would have been denied (${holderText(b)})` : undefined,
+      };
     }
     if (body.action === 'skip_run' && body.blocking_claim) {
       await this.sessions.advance(s, row.generation, now);
@@ -255,7 +258,14 @@ export class HookService {
       .selectFrom('file_claims')
       .innerJoin('claims', 'claims.id', 'file_claims.claim_id')
       .leftJoin('agents', 'agents.id', 'claims.agent_id')
-      .select(['file_claims.path', 'file_claims.mode', 'file_claims.expires_at', 'claims.id as claim_id', 'claims.agent_id', 'agents.name as agent_name'])
+      .select([
+        'file_claims.path',
+        'file_claims.mode',
+        'file_claims.expires_at',
+        'claims.id as claim_id',
+        'claims.agent_id',
+        'agents.name as agent_name',
+      ])
       .where('file_claims.org_id', '=', p.org.id)
       .where('file_claims.resource_type', '=', ref.resource_type)
       .where('file_claims.resource_key', '=', ref.resource_key)
@@ -267,7 +277,9 @@ export class HookService {
       .limit(100)
       .execute();
     const who = (r: { agent_id: string; agent_name: string | null }) => (r.agent_name ? `${r.agent_name} (${r.agent_id})` : r.agent_id);
-    const lines = [`Availsync coordinates edits on ${s.ws_resource} (scope ${s.scope}). Your edits are claimed as you make them; an edit of a file another run holds is denied, naming the holder.`];
+    const lines = [
+      `Availsync coordinates edits on ${s.ws_resource} (scope ${s.scope}). Your edits are claimed as you make them; an edit of a file another run holds is denied, naming the holder.`,
+    ];
     if (runs.length === 0 && files.length === 0) lines.push('Nobody else is working on it now.');
     if (runs.length > 0) {
       lines.push(`Active runs on ${s.ws_resource}:`);
@@ -307,13 +319,25 @@ export class HookService {
     const own = new Set(sessions.flatMap((x) => (x.claim ? [x.claim.id] : [])));
     const now = await this.now();
     const held = paths.length
-      ? await heldByOthers(this.deps.store.db, { id: '', org_id: p.org.id }, { ref: parsed.value, paths }, this.deps.store.kind === 'postgres').execute()
+      ? await heldByOthers(
+          this.deps.store.db,
+          { id: '', org_id: p.org.id },
+          { ref: parsed.value, paths },
+          this.deps.store.kind === 'postgres',
+        ).execute()
       : [];
     const index = new OverlapIndex(held.filter((h) => h.expires_at > now && h.claim_expires_at > now && !own.has(h.claim_id)));
     const blocking: BlockingPath[] = [];
     for (const path of paths) {
       for (const h of index.overlapping(path)) {
-        blocking.push({ path, claim_id: h.claim_id, agent_id: h.agent_id, mode: h.mode as BlockingPath['mode'], held_path: h.path, expires_at: iso(h.expires_at) });
+        blocking.push({
+          path,
+          claim_id: h.claim_id,
+          agent_id: h.agent_id,
+          mode: h.mode as BlockingPath['mode'],
+          held_path: h.path,
+          expires_at: iso(h.expires_at),
+        });
       }
     }
     return { sessions, blocking };

@@ -115,7 +115,9 @@ export class HookSessions {
   }
 
   async setGitStatus(s: SessionRef, status: Record<string, string>, now: number): Promise<void> {
-    await this.update(s).set({ git_status: JSON.stringify(status), updated_at: now }).execute();
+    await this.update(s)
+      .set({ git_status: JSON.stringify(status), updated_at: now })
+      .execute();
   }
 
   /** This agent's sessions on a repository that have not ended, newest first (the git guard's question). */

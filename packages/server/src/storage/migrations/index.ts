@@ -10,7 +10,11 @@ import * as m006 from './006_hook_sessions.js';
 export const migrationProvider: MigrationProvider = {
   async getMigrations(): Promise<Record<string, Migration>> {
     return {
-      '001_initial': m001, '002_holds': m002, '003_governance': m003, '004_file_claim_paths': m004, '005_hold_sweep': m005,
+      '001_initial': m001,
+      '002_holds': m002,
+      '003_governance': m003,
+      '004_file_claim_paths': m004,
+      '005_hold_sweep': m005,
       '006_hook_sessions': m006,
     };
   },
