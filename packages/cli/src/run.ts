@@ -248,6 +248,9 @@ export async function runCommand(
 }
 
 export function hint(err: AvailsyncError): string {
+  if (err.status === 403) {
+    return " The key is valid, but it may not do this: the claim or hold belongs to another agent (use that agent's key), or the route is for the dashboard.";
+  }
   if (err.kind === 'auth') return ' Check AVAILSYNC_API_KEY (and AVAILSYNC_AGENT_ID: it must be the key’s own agent).';
   if (err.kind === 'plan_limit') return ' The workspace reached a plan limit: finish other runs or upgrade the plan.';
   return '';
