@@ -210,6 +210,19 @@ export async function runCommand(
         ran: result.result.exit !== null,
         exit_code: exitCode,
       });
+    } else if (result.claim && result.leaseLost) {
+      // The claim ended under the command (an admin's release, a preemption, an expiry): the wrapper's finish
+      // found it already ended, so it did not record an outcome.
+      const status = result.claim.status;
+      const how =
+        status === 'released'
+          ? 'was released by someone else (an admin, or another process with this key)'
+          : status === 'preempted'
+            ? 'was preempted by a higher-priority run'
+            : status === 'expired'
+              ? 'expired'
+              : `ended (${status})`;
+      ui.info(`claim ${result.claim.id} ${how} before the command ended; exit ${exitCode}`);
     } else if (result.claim) {
       ui.info(`finished claim ${result.claim.id} as ${result.outcome}; exit ${exitCode}`);
     }
