@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -408,7 +408,7 @@ describe('availsync hook claude / guard (real processes, real git, real server)'
     const hook = readFileSync(join(repo, '.git', 'hooks', 'pre-push'), 'utf8');
     assert.match(
       hook,
-      /^#!\/bin\/sh\n# availsync guard .*\nif ! command -v availsync >\/dev\/null 2>&1; then\n[^]*\nexec availsync guard --pre-push\n$/,
+      /^#!\/bin\/sh\n# availsync guard .*\nif ! command -v availsync >\/dev\/null 2>&1; then\n[\s\S]*\nexec availsync guard --pre-push\n$/,
     );
   });
 
