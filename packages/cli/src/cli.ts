@@ -4,8 +4,8 @@
  */
 import { type AvailsyncClient, AvailsyncError, type ClaimStatus, type HoldStatus, type Outcome } from '@availsync/node';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { CLI_VERSION, ConfigError, clientFor, EXIT, loadConfig } from './config.js';
-import { claudeHook, guard, installGuard } from './hooks.js';
+import { CLI_VERSION, type CliConfig, ConfigError, clientFor, EXIT, loadConfig } from './config.js';
+import { agentHook, guard, installGuard } from './hooks/index.js';
 import { describeHolder, hint, isUnavailable, runCommand } from './run.js';
 import { CancelledError, createUi, type Io, table, type Ui, when } from './ui.js';
 
@@ -354,30 +354,42 @@ Example (cron):
       });
     });
 
-  const hook = program.command('hook').description('Enforcement hooks for coding agents');
-  hook
-    .command('claude')
-    .description(
-      "Claude Code PreToolUse hook (Edit|Write|MultiEdit|NotebookEdit): claim the file in this session's run; exit 2 (blocks the edit) when another run holds it",
-    )
-    .option('--resource <resource>', "the run's resource (default: AVAILSYNC_RESOURCE, else repo:owner/name from the git remote origin)")
-    .option('--duration <minutes>', "lease length of the session's run (1-720)", int('--duration', 1, 720))
-    .addOption(
-      new Option('--on-unavailable <policy>', 'when the server cannot be reached: fail (block the edit) or run (allow it, with a warning)')
-        .choices(['fail', 'run'])
-        .default('fail'),
-    )
-    .action(async (o) => {
-      const ui = createUi(ctx.io, false);
-      const { client, error } = hookClient(ctx.io.env);
-      ctx.code = await claudeHook(
-        client,
-        error,
-        { resource: o.resource, duration: o.duration, onUnavailable: o.onUnavailable },
-        ui,
-        ctx.io,
-      );
-    });
+  const hook = program.command('hook').description('Enforcement hooks for coding agents (the command form of /v1/hooks/*)');
+  const HOOK_HELP = {
+    claude:
+      "Claude Code hook (any event): PreToolUse of Edit|Write|MultiEdit|NotebookEdit claims the file, Bash's PostToolUse the files the command changed; prints the server's JSON",
+    codex:
+      "Codex hook (any event): PreToolUse of apply_patch claims the patched files, Bash's PostToolUse the files the command changed; prints the server's JSON",
+    cursor:
+      "Cursor hook (any event): preToolUse of Write|Edit|StrReplace|Delete claims the file, afterFileEdit and afterShellExecution the changed files; prints the server's JSON",
+  } as const;
+  for (const which of ['claude', 'codex', 'cursor'] as const) {
+    hook
+      .command(which)
+      .description(HOOK_HELP[which])
+      .option('--resource <resource>', 'the repository (default: AVAILSYNC_RESOURCE, else from git: repo:owner/name of the remote origin)')
+      .addOption(
+        new Option('--scope <scope>', "repo: the session's run is on the repository; files: sessions conflict only on the files they touch")
+          .choices(['repo', 'files'])
+          .default('repo'),
+      )
+      .addOption(
+        new Option(
+          '--on-unavailable <policy>',
+          'when the server cannot be reached: fail (refuse the edit) or run (allow it, with a warning)',
+        )
+          .choices(['fail', 'run'])
+          .default('fail'),
+      )
+      .action(async (o) => {
+        ctx.code = await agentHook(
+          which,
+          { resource: o.resource, scope: o.scope, onUnavailable: o.onUnavailable },
+          createUi(ctx.io, false),
+          ctx.io,
+        );
+      });
+  }
 
   const guardCmd = program
     .command('guard')
@@ -391,9 +403,10 @@ Example (cron):
     )
     .action(async (o) => {
       const ui = createUi(ctx.io, false);
-      const { client, error } = hookClient(ctx.io.env);
+      const { client, config, error } = hookClient(ctx.io.env);
       ctx.code = await guard(
         client,
+        config,
         error,
         { resource: o.resource, onUnavailable: o.onUnavailable, prePush: o.prePush === true },
         ui,
@@ -413,13 +426,14 @@ Example (cron):
 }
 
 /** The hooks handle missing configuration by their --on-unavailable policy rather than a usage error. */
-function hookClient(env: NodeJS.ProcessEnv): { client: AvailsyncClient | null; error: string | null } {
+function hookClient(env: NodeJS.ProcessEnv): { client: AvailsyncClient | null; config: CliConfig | null; error: string | null } {
   try {
+    const config = loadConfig(env);
     // A hook runs on every edit or commit: answer fast when the server is down (one retry, 10 s a try).
-    return { client: clientFor(loadConfig(env), { maxRetries: 1, timeoutMs: 10_000 }), error: null };
+    return { client: clientFor(config, { maxRetries: 1, timeoutMs: 10_000 }), config, error: null };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    return { client: null, error: err.message };
+    return { client: null, config: null, error: err.message };
   }
 }
 

@@ -210,6 +210,19 @@ export async function runCommand(
         ran: result.result.exit !== null,
         exit_code: exitCode,
       });
+    } else if (result.claim && result.leaseLost) {
+      // The claim ended under the command (an admin's release, a preemption, an expiry): the wrapper's finish
+      // found it already ended, so it did not record an outcome.
+      const status = result.claim.status;
+      const how =
+        status === 'released'
+          ? 'was released by someone else (an admin, or another process with this key)'
+          : status === 'preempted'
+            ? 'was preempted by a higher-priority run'
+            : status === 'expired'
+              ? 'expired'
+              : `ended (${status})`;
+      ui.info(`claim ${result.claim.id} ${how} before the command ended; exit ${exitCode}`);
     } else if (result.claim) {
       ui.info(`finished claim ${result.claim.id} as ${result.outcome}; exit ${exitCode}`);
     }
@@ -248,6 +261,9 @@ export async function runCommand(
 }
 
 export function hint(err: AvailsyncError): string {
+  if (err.status === 403) {
+    return " The key is valid, but it may not do this: the claim or hold belongs to another agent (use that agent's key), or the route is for the dashboard.";
+  }
   if (err.kind === 'auth') return ' Check AVAILSYNC_API_KEY (and AVAILSYNC_AGENT_ID: it must be the key’s own agent).';
   if (err.kind === 'plan_limit') return ' The workspace reached a plan limit: finish other runs or upgrade the plan.';
   return '';

@@ -227,4 +227,15 @@ describe('availsync run (real server, real processes)', { concurrency: true }, (
     const claim = (await t.api('GET', `/v1/work/claims/${claimId}`, { key: ws.agent.key })).body.claim;
     assert.equal(claim.status, 'expired');
   });
+  it('released by someone else under --stop-on-lease-loss: says so, not "finished as error"', async () => {
+    const { ws, env } = await agentEnv();
+    const run = startCli(['run', 'repo:owner/released', '--extend-every', '0.02', '--stop-on-lease-loss', '--', ...longRunning], env);
+    const [, claimId] = await run.waitFor(/ready (clm_\w+)/);
+    // Another process with the key (or an admin in the dashboard) releases the claim.
+    await t.api('DELETE', `/v1/work/claims/${claimId}`, { key: ws.agent.key });
+    const r = await run.done;
+    assert.equal(r.code, 143, r.stderr);
+    assert.match(r.stderr, new RegExp(`claim ${claimId} was released by someone else .* before the command ended; exit 143`));
+    assert.doesNotMatch(r.stderr, /finished claim .* as error/);
+  });
 });

@@ -31,7 +31,8 @@ for (const kind of STORES) {
 
       const second = await t.start(key, {});
       assert.equal(second.body.action, 'skip_run');
-      assert.equal(second.body.reason, 'Another active work claim has priority');
+      // The blocking claim is the caller's own: the reason says so (it has no "priority" over itself).
+      assert.equal(second.body.reason, 'This agent already holds this resource with another active work claim: finish or extend that run');
       assert.equal(second.body.retry_after, first.body.claim.expires_at);
       assert.deepEqual(second.body.blocking_claim, {
         id: first.body.claim.id,

@@ -13,6 +13,8 @@ export interface LiveClaim {
 export interface StartRequest {
   priority: number;
   preempt: boolean;
+  /** The requesting agent: a claim of its own blocks it too, and the reason says so. */
+  agent_id?: string;
 }
 
 export type StartDecision<C extends LiveClaim = LiveClaim> =
@@ -22,6 +24,7 @@ export type StartDecision<C extends LiveClaim = LiveClaim> =
   | { action: 'skip_run'; blocking: C; reason: string };
 
 export const SKIP_REASON = 'Another active work claim has priority';
+export const SKIP_REASON_OWN = 'This agent already holds this resource with another active work claim: finish or extend that run';
 export const SKIP_REASON_PREEMPTABLE =
   'Another active work claim holds this resource; it has lower priority, so preempt: true would take over';
 
@@ -30,5 +33,6 @@ export function decideStart<C extends LiveClaim>(live: readonly C[], request: St
   const allLower = live.every((c) => c.priority < request.priority);
   if (allLower && request.preempt) return { action: 'proceed', preempt: [...live] };
   const blocking = [...live].sort((a, b) => b.priority - a.priority || a.created_at - b.created_at || (a.id < b.id ? -1 : 1))[0] as C;
-  return { action: 'skip_run', blocking, reason: allLower ? SKIP_REASON_PREEMPTABLE : SKIP_REASON };
+  const reason = blocking.agent_id === request.agent_id ? SKIP_REASON_OWN : allLower ? SKIP_REASON_PREEMPTABLE : SKIP_REASON;
+  return { action: 'skip_run', blocking, reason };
 }

@@ -19,6 +19,7 @@ import { activityRoutes } from './routes/activity.js';
 import { auditRoutes } from './routes/audit.js';
 import { billingRoutes } from './routes/billing.js';
 import { holdRoutes } from './routes/holds.js';
+import { hookRoutes } from './routes/hooks.js';
 import { mcpRoutes } from './routes/mcp.js';
 import { rulesRoutes } from './routes/rules.js';
 import { setupRoutes } from './routes/setup.js';
@@ -190,6 +191,7 @@ export function createApp(opts: AppOptions) {
   accountRoutes(router, { secureCookies: opts.secureCookies });
   workRoutes(router);
   holdRoutes(router);
+  hookRoutes(router);
   rulesRoutes(router);
   billingRoutes(router);
   activityRoutes(router);

@@ -5,6 +5,7 @@ import { AuditLogService } from './audit-log.js';
 import { ConnectionService } from './connection.js';
 import type { ServiceDeps } from './context.js';
 import { HoldService } from './holds.js';
+import { createHookServices, type HookServices } from './hooks/index.js';
 import { KeyService } from './keys.js';
 import { PlanService } from './plans.js';
 import { RetentionService } from './retention.js';
@@ -19,6 +20,7 @@ export interface Services {
   agents: AgentService;
   keys: KeyService;
   holds: HoldService;
+  hooks: HookServices;
   // governance (issue 4)
   activity: ActivityService;
   rules: RulesService;
@@ -40,6 +42,7 @@ export function createServices(deps: ServiceDeps): Services {
     agents: new AgentService(deps, work),
     keys,
     holds: new HoldService(deps, work),
+    hooks: createHookServices(deps, work),
     activity: new ActivityService(deps, recorder),
     rules: new RulesService(deps),
     plans: new PlanService(deps, recorder),

@@ -416,7 +416,7 @@ export class WorkService {
       now,
     );
     const live = current.filter((c) => isLive(c, now));
-    const decision = decideStart(live, { priority, preempt: input.preempt ?? false });
+    const decision = decideStart(live, { priority, preempt: input.preempt ?? false, agent_id: agent.id });
 
     if (mode === 'observe') {
       const blocking = decision.action === 'skip_run' ? toBlockingClaim(decision.blocking) : null;
@@ -537,7 +537,7 @@ export class WorkService {
     const now = await this.store.readNow();
     const scope = await this.conflictScope(this.store.db, p.org.id, ref);
     const live = (await this.liveClaimsOn(this.store.db, p.org.id, scope)).filter((c) => isLive(c, now));
-    const decision = decideStart(live, { priority, preempt: input.preempt ?? false });
+    const decision = decideStart(live, { priority, preempt: input.preempt ?? false, agent_id: agent.id });
     const mode = effectiveMode(agent, p.org);
     if (decision.action === 'proceed') {
       return { available: true, action: 'proceed', mode, reason: null, blocking_claim: null, retry_after: null };

@@ -411,9 +411,11 @@ class StartCmd extends Cmd {
     assert.equal(res.body.mode, 'enforce', ctx);
     assert.equal(
       res.body.reason,
-      allLower
-        ? 'Another active work claim holds this resource; it has lower priority, so preempt: true would take over'
-        : 'Another active work claim has priority',
+      blocking.agent === this.agent
+        ? 'This agent already holds this resource with another active work claim: finish or extend that run'
+        : allLower
+          ? 'Another active work claim holds this resource; it has lower priority, so preempt: true would take over'
+          : 'Another active work claim has priority',
       ctx,
     );
     assert.equal(res.body.retry_after, iso(blocking.expires), ctx);

@@ -4,10 +4,18 @@ import * as m002 from './002_holds.js';
 import * as m003 from './003_governance.js';
 import * as m004 from './004_file_claim_paths.js';
 import * as m005 from './005_hold_sweep.js';
+import * as m006 from './006_hook_sessions.js';
 
 /** Migrations in order. Add new files here; never edit one that has shipped. */
 export const migrationProvider: MigrationProvider = {
   async getMigrations(): Promise<Record<string, Migration>> {
-    return { '001_initial': m001, '002_holds': m002, '003_governance': m003, '004_file_claim_paths': m004, '005_hold_sweep': m005 };
+    return {
+      '001_initial': m001,
+      '002_holds': m002,
+      '003_governance': m003,
+      '004_file_claim_paths': m004,
+      '005_hold_sweep': m005,
+      '006_hook_sessions': m006,
+    };
   },
 };
