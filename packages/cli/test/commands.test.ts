@@ -65,7 +65,7 @@ describe('availsync check|list|finish|hold|availability (in-process, real server
     assert.equal(code, 3);
     assert.match(
       stdout.text,
-      /^held {2}repo:owner\/repo: Another active work claim has priority\. Held by codex-nightly \(agt_\w+\), claim clm_\w+ "refactor", until /,
+      /^held {2}repo:owner\/repo: Another active work claim of equal priority holds this resource until it ends\. Held by codex-nightly \(agt_\w+\), claim clm_\w+ "refactor", until /,
     );
     const json = await main(['check', 'repo:owner/repo', '--json'], {
       stdout: new Capture(),

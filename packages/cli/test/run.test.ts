@@ -77,7 +77,7 @@ describe('availsync run (real server, real processes)', { concurrency: true }, (
     const r = await cli(['run', 'repo:owner/busy', '--', ...printEnv(0)], otherEnv);
     assert.equal(r.code, 0);
     assert.equal(r.stdout, '', 'the command did not run');
-    assert.match(r.stderr, /skipped repo:owner\/busy: Another active work claim has priority/);
+    assert.match(r.stderr, /skipped repo:owner\/busy: Another active work claim of equal priority holds this resource until it ends/);
     assert.match(
       r.stderr,
       new RegExp(
@@ -130,7 +130,7 @@ describe('availsync run (real server, real processes)', { concurrency: true }, (
     const env = cliEnv({ AVAILSYNC_API_KEY: observer.key, AVAILSYNC_API_URL: t.url });
     const r = await cli(['run', 'repo:owner/obs', '--json', '--', ...printEnv(0)], env);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /observe mode: Availsync would have skipped this run \(Another active work claim has priority; held by holder/);
+    assert.match(r.stderr, /observe mode: Availsync would have skipped this run \(Another active work claim of equal priority holds this resource until it ends; held by holder/);
     const [childLine, summaryLine] = r.stdout.trim().split('\n');
     assert.deepEqual(JSON.parse(childLine ?? ''), { claim: null, token: null, unguarded: null });
     const summary = JSON.parse(summaryLine ?? '');

@@ -131,7 +131,7 @@ describe('availsync MCP server (real client, real server)', () => {
     assert.match(
       text(skip),
       new RegExp(
-        `^skip_run: do not edit repo:acme/web\\. Another active work claim has priority: held by codex-nightly \\(${ws.agent.id}\\), claim ${heldId} "nightly deps bump", until \\S+\\. Retry after `,
+        `^skip_run: do not edit repo:acme/web\\. Another active work claim of equal priority holds this resource until it ends: held by codex-nightly \\(${ws.agent.id}\\), claim ${heldId} "nightly deps bump", until \\S+\\. Retry after `,
       ),
     );
     assert.equal(skip.structuredContent.blocking_claim.agent_name, 'codex-nightly');

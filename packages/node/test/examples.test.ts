@@ -75,7 +75,7 @@ describe('examples/ (the SDK page, run as written against a real server)', { con
     const other = await ws.other();
     const skipped = await runExample('basic-guarded-run.ts', { ...env, AVAILSYNC_API_KEY: other.key, AVAILSYNC_AGENT_ID: other.id });
     assert.equal(skipped.code, 0, skipped.stderr);
-    assert.equal(skipped.stdout, 'Another active work claim has priority\n');
+    assert.equal(skipped.stdout, 'Another active work claim of equal priority holds this resource until it ends\n');
 
     const observer = await ws.other({ name: 'observer', mode: 'observe' });
     const observed = await runExample('basic-guarded-run.ts', { ...env, AVAILSYNC_API_KEY: observer.key, AVAILSYNC_AGENT_ID: observer.id });
@@ -145,6 +145,6 @@ describe('examples/ (the SDK page, run as written against a real server)', { con
       AVAILSYNC_AGENT_ID: other.id,
     });
     assert.equal(skipped.code, 0, skipped.stderr);
-    assert.equal(skipped.stdout, 'Another active work claim has priority\n');
+    assert.equal(skipped.stdout, 'Another active work claim of equal priority holds this resource until it ends\n');
   });
 });

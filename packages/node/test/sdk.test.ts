@@ -39,7 +39,7 @@ for (const kind of STORES) {
 
       const skipped = await b.work.start({ resource: 'repo:owner/repo' });
       assert.equal(skipped.action, 'skip_run');
-      assert.equal(skipped.reason, 'Another active work claim has priority');
+      assert.equal(skipped.reason, 'Another active work claim of equal priority holds this resource until it ends');
       assert.equal(skipped.retry_after, started.claim.expires_at);
       assert.equal(skipped.blocking_claim.id, started.claim.id);
       assert.equal(skipped.blocking_claim.agent_name, 'codex-nightly');
@@ -184,7 +184,7 @@ for (const kind of STORES) {
       assert.equal(called, false);
       assert.equal(result.action, 'skip_run');
       assert.ok(result.action === 'skip_run');
-      assert.equal(result.reason, 'Another active work claim has priority');
+      assert.equal(result.reason, 'Another active work claim of equal priority holds this resource until it ends');
       assert.equal(result.retryAfter, holder.claim.expires_at);
       assert.equal(result.blockingClaim?.id, holder.claim.id);
       assert.equal(result.blockingClaim?.agent_name, 'holder');
@@ -356,7 +356,7 @@ describe('SDK against a real server (sqlite): observe mode, agent, errors, finis
       wouldHaveBlocked: true,
       decision: {
         action: 'skip_run',
-        reason: 'Another active work claim has priority',
+        reason: 'Another active work claim of equal priority holds this resource until it ends',
         blocking_claim: started.shadow_decision.blocking_claim,
       },
     });

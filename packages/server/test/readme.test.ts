@@ -27,7 +27,7 @@ describe('README walk-through (sqlite, real HTTP)', () => {
     assert.equal(start.retry_after, null);
     assert.equal(start.claim.resource, 'repo:owner/repo');
     assert.equal(skip.action, 'skip_run');
-    assert.equal(skip.reason, 'Another active work claim has priority');
+    assert.equal(skip.reason, 'Another active work claim of equal priority holds this resource until it ends');
     assert.equal(skip.blocking_claim.id, start.claim.id);
     assert.equal(skip.retry_after, start.claim.expires_at);
     assert.equal(ws.action, 'updated');

@@ -172,6 +172,11 @@ for (const kind of STORES) {
       // Equal or higher priority is never preempted.
       const again = await t.start(key, { preempt: true });
       assert.equal(again.body.action, 'skip_run');
+      // Blocked by a higher priority, the reason says so; at equal priority it says the first claim holds it.
+      assert.equal(again.body.reason, 'Another active work claim has priority');
+      const peer = await t.createAgent(session, { name: 'peer', priority: 900 });
+      const even = await t.start(peer.key);
+      assert.equal(even.body.reason, 'Another active work claim of equal priority holds this resource until it ends');
       // A request may lower its priority but not raise it above the agent's own.
       const tooHigh = await t.start(key, { resource: 'repo:acme/other', priority: 101 });
       assert.equal(tooHigh.status, 400);

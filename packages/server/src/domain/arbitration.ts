@@ -23,7 +23,10 @@ export type StartDecision<C extends LiveClaim = LiveClaim> =
   /** Blocked by `blocking`: the highest-priority, then oldest, conflicting claim. */
   | { action: 'skip_run'; blocking: C; reason: string };
 
+/** The blocking claim has a higher priority than the request. */
 export const SKIP_REASON = 'Another active work claim has priority';
+/** The blocking claim has the request's priority: the first claim keeps the resource until it ends. */
+export const SKIP_REASON_HELD = 'Another active work claim of equal priority holds this resource until it ends';
 export const SKIP_REASON_OWN = 'This agent already holds this resource with another active work claim: finish or extend that run';
 export const SKIP_REASON_PREEMPTABLE =
   'Another active work claim holds this resource; it has lower priority, so preempt: true would take over';
@@ -33,6 +36,13 @@ export function decideStart<C extends LiveClaim>(live: readonly C[], request: St
   const allLower = live.every((c) => c.priority < request.priority);
   if (allLower && request.preempt) return { action: 'proceed', preempt: [...live] };
   const blocking = [...live].sort((a, b) => b.priority - a.priority || a.created_at - b.created_at || (a.id < b.id ? -1 : 1))[0] as C;
-  const reason = blocking.agent_id === request.agent_id ? SKIP_REASON_OWN : allLower ? SKIP_REASON_PREEMPTABLE : SKIP_REASON;
+  const reason =
+    blocking.agent_id === request.agent_id
+      ? SKIP_REASON_OWN
+      : allLower
+        ? SKIP_REASON_PREEMPTABLE
+        : blocking.priority > request.priority
+          ? SKIP_REASON
+          : SKIP_REASON_HELD;
   return { action: 'skip_run', blocking, reason };
 }

@@ -415,7 +415,9 @@ class StartCmd extends Cmd {
         ? 'This agent already holds this resource with another active work claim: finish or extend that run'
         : allLower
           ? 'Another active work claim holds this resource; it has lower priority, so preempt: true would take over'
-          : 'Another active work claim has priority',
+          : blocking.priority > priority
+            ? 'Another active work claim has priority'
+            : 'Another active work claim of equal priority holds this resource until it ends',
       ctx,
     );
     assert.equal(res.body.retry_after, iso(blocking.expires), ctx);
