@@ -19,7 +19,6 @@ export {
   setJsonMember,
   withLauncher,
 } from './edit.js';
-export { repoFromRemote, repoResource, type SecretPlace, secretPlace } from './git.js';
 export {
   bearer,
   CLAUDE_HOOK_COMMAND,
@@ -29,28 +28,23 @@ export {
   claudeHookCommand,
   claudeHttpCommand,
   claudeHttpHooks,
-  cloneLaunchers,
   codexHooks,
   codexRemoteEntry,
-  configPath,
   cursorHooks,
-  DEFAULT_API_URL,
-  detectClients,
   type HookTarget,
   KEY_ENV,
   type Launchers,
   MCP_PACKAGE,
-  main,
   maskKey,
   mcpEntry,
   mcpUrl,
   PUBLISHED,
   remoteEntry,
   type Scope,
-  SETUP_VERSION,
-  type SetupIo,
-  type SetupOptions,
-  setup,
   TRANSPORTS,
   type Transport,
-} from './setup.js';
+} from './entries.js';
+export { cloneLaunchers, configPath, detectClients } from './files.js';
+export { repoFromRemote, repoResource, type SecretPlace, secretPlace } from './git.js';
+export { main } from './main.js';
+export { DEFAULT_API_URL, SETUP_VERSION, type SetupIo, type SetupOptions, setup } from './setup.js';
