@@ -39,7 +39,8 @@ export const shellQuote = (s: string, platform: NodeJS.Platform = process.platfo
 
 /** The native Claude Code command (user scope). */
 export function claudeCommand(env: Record<string, string>, launchers: Launchers = PUBLISHED): string {
-  const vars = Object.entries(env).map(([k, v]) => `-e ${k}=${shellQuote(v)}`);
+  // A value that is `$NAME` stays a reference the shell fills in (double quotes), never a quoted literal.
+  const vars = Object.entries(env).map(([k, v]) => `-e ${k}=${v === `$${k}` ? `"${v}"` : shellQuote(v)}`);
   const { command, args } = launchers.mcp;
   return ['claude mcp add --scope user availsync', ...vars, '--', ...[command, ...args].map((w) => shellQuote(w))].join(' ');
 }
@@ -65,9 +66,12 @@ const base = (url: string) => url.replace(/\/+$/, '');
 /** The server's remote MCP endpoint (Streamable HTTP). */
 export const mcpUrl = (url: string) => `${base(url)}/mcp`;
 
-/** Claude Code's own command for the remote MCP server (user scope: ~/.claude.json, never a project file). */
-export function claudeHttpCommand(url: string, key: string): string {
-  return `claude mcp add --transport http availsync ${shellQuote(mcpUrl(url))} --header "Authorization: Bearer ${key}" --scope user`;
+/**
+ * Claude Code's own command for the remote MCP server (user scope: ~/.claude.json, never a project file).
+ * Without `key`, the header names `$AVAILSYNC_API_KEY` and the shell fills it in: the key is not printed.
+ */
+export function claudeHttpCommand(url: string, key?: string): string {
+  return `claude mcp add --transport http availsync ${shellQuote(mcpUrl(url))} --header "Authorization: Bearer ${key ?? `$${KEY_ENV}`}" --scope user`;
 }
 
 /**

@@ -45,6 +45,6 @@ export {
   type Transport,
 } from './entries.js';
 export { cloneLaunchers, configPath, detectClients } from './files.js';
-export { repoFromRemote, repoResource, type SecretPlace, secretPlace } from './git.js';
+export { ignorePattern, repoFromRemote, repoResource, type SecretPlace, secretPlace } from './git.js';
 export { main } from './main.js';
-export { DEFAULT_API_URL, SETUP_VERSION, type SetupIo, type SetupOptions, setup } from './setup.js';
+export { DEFAULT_API_URL, failurePolicy, maskKeys, SETUP_VERSION, type SetupIo, type SetupOptions, setup } from './setup.js';

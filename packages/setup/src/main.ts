@@ -48,9 +48,17 @@ export async function main(argv: string[], io: SetupIo): Promise<number> {
     .option('--cursor-hook', "install Cursor's hooks in ./.cursor/hooks.json (availsync hook cursor)")
     .option('--resource <resource>', "the resource the hooks claim on (default: repo:owner/name from the project's origin)")
     .option('--scope <repo|files>', 'hooks: one session per repository (repo, default) or conflicts per file (files)', parseScope)
+    .option('--fail-closed', 'hooks: block edits when the server cannot be reached (default in enforce mode; fixed at setup time)')
+    .option('--fail-open', 'hooks: let edits through when the server cannot be reached (default in observe mode; fixed at setup time)')
+    .option('--show-key', "print Claude Code's command with the key itself instead of $AVAILSYNC_API_KEY")
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .action(async (o) => {
+      if (o.failClosed && o.failOpen) {
+        io.stderr.write('availsync-setup: error: --fail-closed and --fail-open contradict each other: pass one.\n');
+        code = 2;
+        return;
+      }
       code = await setup(
         {
           apiKey: o.apiKey,
@@ -67,6 +75,8 @@ export async function main(argv: string[], io: SetupIo): Promise<number> {
           cursorHook: o.cursorHook,
           resource: o.resource,
           scope: o.scope,
+          failClosed: o.failClosed ? true : o.failOpen ? false : undefined,
+          showKey: o.showKey,
         },
         io,
       );

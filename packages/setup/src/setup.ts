@@ -83,6 +83,21 @@ export interface SetupOptions {
   /** The resource the hooks claim on (default: `repo:owner/name` from the project's `origin`). */
   resource?: string;
   scope?: Scope;
+  /**
+   * Whether the edit hooks block when the server cannot be asked (Claude Code's `onFailure: "block"`,
+   * Cursor's `failClosed`). Default: the agent's mode at setup time (enforce: true, observe: false).
+   */
+  failClosed?: boolean;
+  /** Print Claude Code's command with the key itself instead of `$AVAILSYNC_API_KEY`. */
+  showKey?: boolean;
+}
+
+/** Every agent key in a text (`avs_live_…`), masked: a dry run's diff may show an earlier key too. */
+export function maskKeys(text: string, apiKey: string): string {
+  return text
+    .replace(/avs_live_[A-Za-z0-9_-]+/g, (k) => maskKey(k))
+    .split(apiKey)
+    .join(maskKey(apiKey));
 }
 
 export class Cancelled extends Error {}
@@ -204,12 +219,14 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
   // 3. Merge the entry into each config. A file that would hold the key must be one git never commits
   // (SPEC §10.4): ignored, or added here to .git/info/exclude; one git tracks names $AVAILSYNC_API_KEY instead.
   let failed = false;
-  const keyIn = (label: string, file: string): string | null => {
+  /**
+   * The key, where `file` may hold it; null where git tracks it (or cannot say), after a warning that
+   * `instead` says what is written in its place.
+   */
+  const keyIn = (label: string, file: string, instead = `it names \${env:${KEY_ENV}} instead of the key`): string | null => {
     const place = secretPlace(file, opts.dryRun);
     if (!place.held) {
-      out.warn(
-        `${label}: ${file} is tracked by git (${place.tracked}), so it names \${env:${KEY_ENV}} instead of the key: set ${KEY_ENV} in the environment the client starts from.`,
-      );
+      out.warn(`${label}: ${file} ${place.reason}, so ${instead}: set ${KEY_ENV} in the environment the client starts from.`);
       return null;
     }
     if (place.excluded) {
@@ -229,9 +246,7 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
         return;
       }
       if (opts.dryRun) {
-        const diff = unifiedDiff(text ?? '', next, text === null ? '/dev/null' : file, file)
-          .split(apiKey)
-          .join(maskKey(apiKey));
+        const diff = maskKeys(unifiedDiff(text ?? '', next, text === null ? '/dev/null' : file, file), apiKey);
         out.line(`would ${text === null ? 'create' : 'update'}: ${label} (${file})\n${diff.replace(/\n$/, '')}`);
         return;
       }
@@ -244,25 +259,29 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
       out.error(err.message);
     }
   };
-  /** The environment the command hooks and Codex's remote entry read the key from. */
-  let needsEnv = false;
+  /** What reads the key from the environment the client starts from (Codex's remote entry, the command hooks, ...). */
+  const readers: string[] = [];
   for (const c of clients) {
     if (c === 'claude') continue;
     const file = configPath(c, io.home, io.cwd, opts.project === true);
     if (c === 'codex') {
       if (transport === 'http') {
-        needsEnv = true;
+        readers.push('Codex');
         apply('Codex', file, (t) => setCodexServer(t, file, codexRemoteEntry(url)));
       } else {
         // Codex interpolates nothing in config.toml: where the file must not hold the key, the server inherits it.
         const { AVAILSYNC_API_KEY: _key, ...rest } = env;
-        const entry = mcpEntry(keyIn('Codex', file) ? env : rest, launchers);
+        const held = keyIn('Codex', file, 'the MCP server inherits the key from the environment instead');
+        if (!held) readers.push('Codex');
+        const entry = mcpEntry(held ? env : rest, launchers);
         apply('Codex', file, (t) => setCodexServer(t, file, entry));
       }
       continue;
     }
     const label = c === 'cursor' ? 'Cursor' : 'Windsurf';
-    const key = keyIn(label, file);
+    // A project's .cursor/mcp.json is the project's: Cursor interpolates ${env:…}, so it never needs the key.
+    const key = c === 'cursor' && opts.project ? null : keyIn(label, file);
+    if (key === null) readers.push(label);
     const entry =
       transport === 'http'
         ? remoteEntry(c, url, bearer(key))
@@ -274,8 +293,10 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
   const target: HookTarget = {
     resource: opts.resource?.trim() || repoResource(io.cwd),
     scope: opts.scope ?? 'repo',
-    enforce: mode === 'enforce',
+    enforce: opts.failClosed ?? mode === 'enforce',
   };
+  /** Said wherever a hook file with a failure policy is written: it is fixed at setup time. */
+  let policyWritten = false;
   const machinePaths = (file: string) => {
     if (opts.local) {
       out.warn(
@@ -284,10 +305,21 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
     }
   };
   if (clients.includes('claude')) {
-    const cmd = transport === 'http' ? claudeHttpCommand(url, apiKey) : claudeCommand(env, launchers);
+    // The key stays out of the output unless asked for: the shell puts it in from $AVAILSYNC_API_KEY.
+    const shown = opts.showKey ? apiKey : null;
+    const cmd =
+      transport === 'http'
+        ? claudeHttpCommand(url, shown ?? undefined)
+        : claudeCommand({ ...env, AVAILSYNC_API_KEY: shown ?? `$${KEY_ENV}` }, launchers);
+    const exported =
+      io.env[KEY_ENV] === apiKey ? `# ${KEY_ENV} is set to the key in this shell` : `export ${KEY_ENV}=<the key, ${maskKey(apiKey)}>`;
+    const lines = shown ? [cmd] : [exported, cmd];
     const replace = 'To replace an earlier availsync server, first: claude mcp remove --scope user availsync';
-    if (tty) p.note(`${cmd}\n\n${replace}`, 'Claude Code: run this once');
-    else out.line(`Claude Code: run this once:\n  ${cmd}\n  (${replace})`);
+    if (tty) p.note(`${lines.join('\n')}\n\n${replace}`, 'Claude Code: run this once');
+    else
+      out.line(
+        `Claude Code: run this once${shown ? '' : ' (--show-key prints it with the key itself)'}:\n  ${lines.join('\n  ')}\n  (${replace})`,
+      );
     let hook = opts.claudeHook;
     if (hook === undefined && interactive) {
       hook = check(
@@ -308,6 +340,7 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
           );
         }
         apply('Claude Code hooks', settings, (t) => setHookGroups(t, settings, claudeHttpHooks(url, target), isAvailsyncClaudeHookEntry));
+        policyWritten = true;
       } else {
         const isHttp = (h: unknown) => isAvailsyncClaudeHookEntry(h) && (h as { type?: unknown }).type === 'http';
         apply('Claude Code hook', settings, (t) =>
@@ -315,13 +348,17 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
         );
         machinePaths(settings);
       }
-      if (keyIn('Claude Code hook environment', local) !== null) {
-        apply('Claude Code hook environment (not committed)', local, (t) => setClaudeEnv(t, local, env));
-      }
+      const held = keyIn(
+        'Claude Code hook environment',
+        local,
+        'setup writes nothing to it (the hooks read AVAILSYNC_API_KEY, AVAILSYNC_API_URL and AVAILSYNC_AGENT_ID from the environment)',
+      );
+      if (held !== null) apply('Claude Code hook environment (not committed)', local, (t) => setClaudeEnv(t, local, env));
+      else readers.push('Claude Code hooks');
     }
   }
   if (opts.codexHook) {
-    needsEnv = true;
+    readers.push('Codex hooks');
     const file = join(io.cwd, '.codex', 'hooks.json');
     const ours = (h: unknown) =>
       typeof h === 'object' && h !== null && isAvailsyncClientHook((h as { command?: unknown }).command, 'codex');
@@ -329,15 +366,18 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
     machinePaths(file);
   }
   if (opts.cursorHook) {
-    needsEnv = true;
+    readers.push('Cursor hooks');
     const file = join(io.cwd, '.cursor', 'hooks.json');
     apply('Cursor hooks', file, (t) => setCursorHooks(t, file, cursorHooks(launchers, target, opts.resource)));
+    policyWritten = true;
     machinePaths(file);
   }
-  if (needsEnv) {
+  if (policyWritten) out.line(failurePolicy(target.enforce, opts.failClosed !== undefined, mode));
+  if (readers.length > 0) {
     const set = io.env[KEY_ENV] === apiKey && io.env.AVAILSYNC_API_URL === url;
+    const who = [...new Set(readers)];
     out.line(
-      `Codex${opts.cursorHook ? ' and Cursor hooks' : ''} read the key from the environment: ${
+      `${who.length > 1 ? `${who.slice(0, -1).join(', ')} and ${who[who.length - 1]}` : who[0]} read the key from the environment: ${
         set
           ? 'AVAILSYNC_API_KEY and AVAILSYNC_API_URL are set in this shell; keep them set where the client starts'
           : `export ${KEY_ENV}=<the key, ${maskKey(apiKey)}> AVAILSYNC_API_URL=${url} AVAILSYNC_AGENT_ID=${agentId} in the shell profile the client starts from`
@@ -348,4 +388,15 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
   if (tty) p.outro(failed ? 'Some configs were not changed (see above).' : 'Done. Restart your coding agents to load Availsync.');
   else if (!failed && !opts.dryRun) out.line('done: restart your coding agents to load Availsync.');
   return failed ? 1 : 0;
+}
+
+/** The edit hooks' failure policy, fixed in the files at setup time: what it is, why, and when to run setup again. */
+export function failurePolicy(failClosed: boolean, overridden: boolean, mode: string): string {
+  const what = failClosed
+    ? 'the edit hooks fail closed: when the server cannot be reached, edits are blocked'
+    : 'the edit hooks fail open: when the server cannot be reached, edits go ahead';
+  const why = overridden
+    ? `(${failClosed ? '--fail-closed' : '--fail-open'}; the agent is in ${mode} mode)`
+    : `(the agent is in ${mode} mode now; --fail-${failClosed ? 'open' : 'closed'} overrides it)`;
+  return `Failure policy: ${what} ${why}. It follows the mode at setup time and is written into the hook files: run setup again after switching the agent or its workspace between observe and enforce.`;
 }
