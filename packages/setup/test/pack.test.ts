@@ -8,9 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -20,9 +20,29 @@ import { startServer, type TestServer } from '../../node/test/helpers.js';
 const PUBLIC = ['protocol', 'server', 'node', 'cli', 'mcp', 'setup'];
 const CLOSED = 'http://127.0.0.1:9/';
 
-/** Pack (building first unless every public package is built already); the tarball of each package by name. */
+/** Whether every source file of a package has its output (tsconfig's outDir), no older than itself (.ts → .js). */
+function fresh(pkg: string): boolean {
+  const src = join(ROOT, 'packages', pkg, 'src');
+  const tsconfig = JSON.parse(readFileSync(join(ROOT, 'packages', pkg, 'tsconfig.json'), 'utf8')) as {
+    compilerOptions?: { outDir?: string };
+  };
+  const dist = join(ROOT, 'packages', pkg, tsconfig.compilerOptions?.outDir ?? 'dist');
+  const walk = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
+  return walk(src)
+    .filter((f) => /\.tsx?$/.test(f) && !f.endsWith('.d.ts'))
+    .every((f) => {
+      const out = join(dist, relative(src, f)).replace(/\.tsx?$/, '.js');
+      return existsSync(out) && statSync(out).mtimeMs >= statSync(f).mtimeMs;
+    });
+}
+
+/**
+ * Pack, building first unless every public package's dist/ is as new as its sources (a stale dist would be
+ * packed as it is); the tarball of each package by name.
+ */
 function pack(): Map<string, string> {
-  const built = PUBLIC.every((p) => existsSync(join(ROOT, 'packages', p, 'dist')));
+  const built = PUBLIC.every(fresh);
   const out = execFileSync(process.execPath, [join(ROOT, 'scripts', 'pack.mjs'), ...(built ? ['--no-build'] : [])], {
     cwd: ROOT,
     encoding: 'utf8',
