@@ -14,7 +14,7 @@ import {
   addClaudeHook,
   ConfigFileError,
   isAvailsyncClaudeHookEntry,
-  isAvailsyncClientHook,
+  isAvailsyncHook,
   setClaudeEnv,
   setCodexServer,
   setCursorHooks,
@@ -342,10 +342,7 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
         apply('Claude Code hooks', settings, (t) => setHookGroups(t, settings, claudeHttpHooks(url, target), isAvailsyncClaudeHookEntry));
         policyWritten = true;
       } else {
-        const isHttp = (h: unknown) => isAvailsyncClaudeHookEntry(h) && (h as { type?: unknown }).type === 'http';
-        apply('Claude Code hook', settings, (t) =>
-          addClaudeHook(setHookGroups(t, settings, [], isHttp), settings, claudeHookCommand(launchers)),
-        );
+        apply('Claude Code hook', settings, (t) => addClaudeHook(t, settings, claudeHookCommand(launchers)));
         machinePaths(settings);
       }
       const held = keyIn(
@@ -360,8 +357,7 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
   if (opts.codexHook) {
     readers.push('Codex hooks');
     const file = join(io.cwd, '.codex', 'hooks.json');
-    const ours = (h: unknown) =>
-      typeof h === 'object' && h !== null && isAvailsyncClientHook((h as { command?: unknown }).command, 'codex');
+    const ours = (h: unknown) => typeof h === 'object' && h !== null && isAvailsyncHook((h as { command?: unknown }).command, 'codex');
     apply('Codex hooks', file, (t) => setHookGroups(t, file, codexHooks(launchers, target, opts.resource), ours));
     machinePaths(file);
   }

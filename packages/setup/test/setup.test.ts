@@ -16,7 +16,7 @@ import {
   claudeHttpHooks,
   cloneLaunchers,
   codexRemoteEntry,
-  isAvailsyncClaudeHook,
+  isAvailsyncHook,
   main,
   maskKeys,
   remoteEntry,
@@ -475,15 +475,15 @@ describe('availsync-setup (in-process, real server, temporary HOME)', () => {
       [`"C:\\Program Files\\nodejs\\node.exe" "C:\\src\\availsync\\packages\\cli\\dist\\bin.js" hook claude`, `${local} hook claude`],
     ];
     for (const [before, after] of cases) {
-      assert.ok(isAvailsyncClaudeHook(before), before);
+      assert.ok(isAvailsyncHook(before, 'claude'), before);
       assert.equal(withLauncher(before, local), after);
       assert.equal(withLauncher(after, published).includes(`${published} hook claude`), true, after);
     }
     // A global `availsync` (or any other form) is the user's own: recognised, so not added twice, but kept.
     const own = 'availsync hook claude --resource project:acme';
-    assert.ok(isAvailsyncClaudeHook(own));
+    assert.ok(isAvailsyncHook(own, 'claude'));
     assert.equal(withLauncher(own, local), own);
-    assert.ok(!isAvailsyncClaudeHook('./check-bash.sh'));
+    assert.ok(!isAvailsyncHook('./check-bash.sh', 'claude'));
 
     // In a settings file: a group holding the user's hook and ours keeps both, in order.
     const settings = {
