@@ -3,8 +3,8 @@
  * prints for Claude Code, and the hooks (Claude Code's http hooks, Codex's and Cursor's command hooks).
  * Pure functions of the server URL, the launchers and the hook target.
  */
-import type { CodexEntry, CursorHookSpec, HookGroupSpec, McpEntry } from './edit.js';
-import { CLAUDE_HOOK_MATCHER, CLAUDE_HOOK_ROUTE } from './edit.js';
+import type { CodexEntry, McpEntry } from './edit.js';
+import { CLAUDE_HOOK_MATCHER, CLAUDE_HOOK_ROUTE, type CursorHookSpec, type HookGroupSpec } from './hooks.js';
 
 export const MCP_PACKAGE = '@availsync/mcp';
 

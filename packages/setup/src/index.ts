@@ -1,24 +1,11 @@
 export { unifiedDiff } from './diff.js';
 export {
-  addClaudeHook,
-  CLAUDE_HOOK_MATCHER,
-  CLAUDE_HOOK_ROUTE,
   type CodexEntry,
   ConfigFileError,
-  type CursorHookSpec,
-  type HookClient,
-  type HookGroupSpec,
-  type HookValue,
-  isAvailsyncClaudeHookEntry,
-  isAvailsyncHook,
   type McpEntry,
   renderCodexSection,
-  setClaudeEnv,
   setCodexServer,
-  setCursorHooks,
-  setHookGroups,
   setJsonMember,
-  withLauncher,
 } from './edit.js';
 export {
   bearer,
@@ -47,5 +34,20 @@ export {
 } from './entries.js';
 export { cloneLaunchers, configPath, detectClients } from './files.js';
 export { ignorePattern, repoFromRemote, repoResource, type SecretPlace, secretPlace } from './git.js';
+export {
+  addClaudeHook,
+  CLAUDE_HOOK_MATCHER,
+  CLAUDE_HOOK_ROUTE,
+  type CursorHookSpec,
+  type HookClient,
+  type HookGroupSpec,
+  type HookValue,
+  isAvailsyncClaudeHookEntry,
+  isAvailsyncHook,
+  setClaudeEnv,
+  setCursorHooks,
+  setHookGroups,
+  withLauncher,
+} from './hooks.js';
 export { main } from './main.js';
 export { DEFAULT_API_URL, failurePolicy, maskKeys, SETUP_VERSION, type SetupIo, type SetupOptions, setup } from './setup.js';

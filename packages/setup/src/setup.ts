@@ -10,17 +10,7 @@ import { join } from 'node:path';
 import { AvailsyncError, createAvailsyncClient, type FetchLike } from '@availsync/node';
 import * as p from '@clack/prompts';
 import { unifiedDiff } from './diff.js';
-import {
-  addClaudeHook,
-  ConfigFileError,
-  isAvailsyncClaudeHookEntry,
-  isAvailsyncHook,
-  setClaudeEnv,
-  setCodexServer,
-  setCursorHooks,
-  setHookGroups,
-  setJsonMember,
-} from './edit.js';
+import { ConfigFileError, setCodexServer, setJsonMember } from './edit.js';
 import {
   bearer,
   CLIENTS,
@@ -44,6 +34,7 @@ import {
 } from './entries.js';
 import { cloneLaunchers, configPath, detectClients, writeAtomic } from './files.js';
 import { excludeBackups, repoResource, secretPlace } from './git.js';
+import { addClaudeHook, isAvailsyncClaudeHookEntry, isAvailsyncHook, setClaudeEnv, setCursorHooks, setHookGroups } from './hooks.js';
 
 export const SETUP_VERSION = '0.1.0';
 export const DEFAULT_API_URL = 'http://127.0.0.1:8787';
