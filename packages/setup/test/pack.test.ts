@@ -20,21 +20,32 @@ import { startServer, type TestServer } from '../../node/test/helpers.js';
 const PUBLIC = ['protocol', 'server', 'node', 'cli', 'mcp', 'setup'];
 const CLOSED = 'http://127.0.0.1:9/';
 
-/** Whether every source file of a package has its output (tsconfig's outDir), no older than itself (.ts → .js). */
+const walk = (dir: string): string[] =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
+const mtime = (f: string) => (existsSync(f) ? statSync(f).mtimeMs : 0);
+
+/**
+ * Whether every source file of a package is built: its output (tsconfig's outDir, .ts → .js) exists and is
+ * no older than it, or the build checked it since (tsc -b leaves an output whose text did not change as it
+ * was, and stamps its .tsbuildinfo instead). The server's dist also carries the dashboard's bundle.
+ */
 function fresh(pkg: string): boolean {
-  const src = join(ROOT, 'packages', pkg, 'src');
-  const tsconfig = JSON.parse(readFileSync(join(ROOT, 'packages', pkg, 'tsconfig.json'), 'utf8')) as {
-    compilerOptions?: { outDir?: string };
-  };
-  const dist = join(ROOT, 'packages', pkg, tsconfig.compilerOptions?.outDir ?? 'dist');
-  const walk = (dir: string): string[] =>
-    readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
-  return walk(src)
+  const dir = join(ROOT, 'packages', pkg);
+  const tsconfig = JSON.parse(readFileSync(join(dir, 'tsconfig.json'), 'utf8')) as { compilerOptions?: { outDir?: string } };
+  const dist = join(dir, tsconfig.compilerOptions?.outDir ?? 'dist');
+  const checked = Math.max(
+    ...[join(dir, 'tsconfig.tsbuildinfo'), join(dist, 'tsconfig.tsbuildinfo'), join(dist, '..', 'tsconfig.tsbuildinfo')].map(mtime),
+  );
+  const src = join(dir, 'src');
+  const built = walk(src)
     .filter((f) => /\.tsx?$/.test(f) && !f.endsWith('.d.ts'))
     .every((f) => {
       const out = join(dist, relative(src, f)).replace(/\.tsx?$/, '.js');
-      return existsSync(out) && statSync(out).mtimeMs >= statSync(f).mtimeMs;
+      return existsSync(out) && Math.max(mtime(out), checked) >= mtime(f);
     });
+  if (!built || pkg !== 'server') return built;
+  const bundle = mtime(join(dist, 'dashboard', 'index.html'));
+  return walk(join(ROOT, 'packages', 'dashboard', 'src')).every((f) => bundle >= mtime(f));
 }
 
 /**
@@ -48,7 +59,11 @@ function pack(): Map<string, string> {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const files = out.trim().split('\n');
+  // The build (when it runs) prints to stdout too: the tarballs are the lines naming one.
+  const files = out
+    .trim()
+    .split('\n')
+    .filter((l) => l.endsWith('.tgz'));
   return new Map(files.map((f) => [`@availsync/${/availsync-(\w+)-\d/.exec(f)?.[1]}`, f]));
 }
 
