@@ -214,6 +214,10 @@ describe('dashboard in a real browser', { skip: !HAVE_CHROMIUM }, () => {
         const hook = JSON.parse(((await snippet.textContent()) ?? '').replace(/^\/\/.*\n/, ''));
         assert.equal(hook.hooks.PreToolUse[0].hooks[0].url, `${base}/v1/hooks/claude-code`);
         assert.equal(hook.hooks.PreToolUse[0].hooks[0].onFailure, 'block');
+        // The caption says the policy is the mode's at the time, and when to copy it again.
+        const caption = (await panel.getByTestId('snippet-caption').textContent()) ?? '';
+        assert.match(caption, /fails closed .*because the agent is in enforce mode now\./);
+        assert.match(caption, /after switching the agent or its workspace between observe and enforce, copy it again or re-run setup/);
         assert.equal(JSON.stringify(hook).includes(key), false);
         await panel.getByRole('tab', { name: 'Windsurf' }).click();
         assert.match((await snippet.textContent()) ?? '', /"serverUrl": "http:\/\/[^"]+\/mcp"/);

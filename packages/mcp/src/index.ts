@@ -13,6 +13,7 @@ export {
   stderrLogger,
 } from './server.js';
 export {
+  createToolServer,
   type RegisterToolsOptions,
   registerTools,
   runTool,

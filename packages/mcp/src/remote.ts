@@ -8,10 +8,8 @@
  * tool call goes through it.
  */
 import type { AvailsyncClient } from '@availsync/node';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
-import { MCP_VERSION } from './server.js';
-import { registerTools, SERVER_INSTRUCTIONS } from './tools.js';
+import { createToolServer } from './tools.js';
 
 export interface RemoteRequestOptions {
   client: AvailsyncClient;
@@ -24,8 +22,7 @@ export interface RemoteRequestOptions {
 
 /** Answer one Streamable HTTP POST (a JSON-RPC message or batch) with the tool table. */
 export async function handleStreamableHttp(request: Request, opts: RemoteRequestOptions): Promise<Response> {
-  const server = new McpServer({ name: 'availsync', version: MCP_VERSION }, { instructions: SERVER_INSTRUCTIONS });
-  registerTools(server, { client: opts.client, apiUrl: opts.apiUrl, onFailure: opts.onFailure });
+  const server = createToolServer({ client: opts.client, apiUrl: opts.apiUrl, onFailure: opts.onFailure });
   const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
   try {
     await server.connect(transport);

@@ -7,12 +7,9 @@
  * reason, never as a crash. Logs go to stderr only: stdout is the MCP channel.
  */
 import { type AvailsyncClient, AvailsyncError, createAvailsyncClient, type FetchLike, VERSION as SDK_VERSION } from '@availsync/node';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { explainError, registerTools, SERVER_INSTRUCTIONS } from './tools.js';
+import { createToolServer, explainError, MCP_VERSION } from './tools.js';
 
-export { explainError } from './tools.js';
-
-export const MCP_VERSION = '0.1.0';
+export { explainError, MCP_VERSION } from './tools.js';
 export const DEFAULT_API_URL = 'http://127.0.0.1:8787';
 export const HEARTBEAT_INTERVAL_MS = 60_000;
 
@@ -80,9 +77,7 @@ export function createMcpServer(opts: CreateServerOptions) {
         userAgent: `availsync-mcp/${MCP_VERSION} availsync-node/${SDK_VERSION} node/${process.version}`,
       });
 
-  const server = new McpServer({ name: 'availsync', version: MCP_VERSION }, { instructions: SERVER_INSTRUCTIONS });
-
-  registerTools(server, {
+  const server = createToolServer({
     client,
     problem,
     apiUrl: config.apiUrl,

@@ -33,7 +33,7 @@ import {
   McpUpdateWorkingSetInput,
   McpWorkingSetResult,
 } from '@availsync/protocol';
-import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import type * as z from 'zod';
 
@@ -72,6 +72,8 @@ function claimLine(c: Claim): string {
 }
 
 // ---------------------------------------------------------------------------------------------------
+
+export const MCP_VERSION = '0.1.0';
 
 /** What the server tells a model about the tools as a whole (the MCP `instructions`). */
 export const SERVER_INSTRUCTIONS =
@@ -415,4 +417,14 @@ export function registerTools(server: McpServer, opts: RegisterToolsOptions): vo
       (args: unknown) => runTool(def, args, opts),
     );
   }
+}
+
+/**
+ * The Availsync MCP server: its name, version and instructions, with the tool table registered. The one
+ * builder for the stdio server (createMcpServer) and the remote one (handleStreamableHttp).
+ */
+export function createToolServer(opts: RegisterToolsOptions): McpServer {
+  const server = new McpServer({ name: 'availsync', version: MCP_VERSION }, { instructions: SERVER_INSTRUCTIONS });
+  registerTools(server, opts);
+  return server;
 }

@@ -43,7 +43,7 @@ export interface AvailsyncClientOptions {
   agentId?: string | undefined;
   /** Default: `AVAILSYNC_API_URL`, else http://127.0.0.1:8787. */
   baseUrl?: string | undefined;
-  /** Per attempt, in milliseconds. Default 30 000. */
+  /** Per attempt, in milliseconds. Default 30 000. 0 or Infinity: no timeout (the call waits for its answer or its signal). */
   timeoutMs?: number | undefined;
   /** Default `globalThis.fetch`. */
   fetch?: FetchLike | undefined;

@@ -64,7 +64,7 @@ export interface TransportOptions {
 export interface RequestOptions {
   /** Abort this call (and its retries). The promise rejects with the signal's reason. */
   signal?: AbortSignal;
-  /** Override the client's timeout for each attempt of this call. */
+  /** Override the client's timeout for each attempt of this call (0 or Infinity: none). */
   timeoutMs?: number;
   /** Override the client's maxRetries for this call (0 disables retries). */
   maxRetries?: number;
@@ -196,10 +196,14 @@ export class Transport {
     // (AbortSignal.any needs Node 20.3; the SDK supports Node 18.)
     const controller = new AbortController();
     let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, timeoutMs);
+    // 0 or Infinity: no timeout at all (setTimeout would fire at once, or after 1 ms for Infinity).
+    const timer =
+      timeoutMs > 0 && Number.isFinite(timeoutMs)
+        ? setTimeout(() => {
+            timedOut = true;
+            controller.abort();
+          }, timeoutMs)
+        : undefined;
     const onAbort = () => controller.abort(signal?.reason);
     signal?.addEventListener('abort', onAbort, { once: true });
     try {

@@ -194,6 +194,19 @@ describe('transport: retries only where safe', () => {
     assert.ok(err instanceof AvailsyncError && err.kind === 'timeout');
   });
 
+  for (const timeoutMs of [0, Number.POSITIVE_INFINITY]) {
+    it(`timeoutMs ${timeoutMs} means no timeout: a slow answer still arrives`, async () => {
+      const s = await scripted((_req, res) => {
+        setTimeout(() => json(res, 200, { action: 'finished', claim: fakeClaim({ status: 'released' }) }), 100);
+      });
+      const { c, retries } = client(s.url, { timeoutMs, maxRetries: 0 });
+      const done = await c.work.finish('clm_scripted', { outcome: 'finished' });
+      assert.equal(done.action, 'finished');
+      assert.equal(retries.length, 0);
+      assert.equal(s.requests.length, 1);
+    });
+  }
+
   it('the default timeout is 30 s', async () => {
     const { DEFAULT_TIMEOUT_MS } = await import('../src/index.js');
     assert.equal(DEFAULT_TIMEOUT_MS, 30_000);

@@ -2,7 +2,7 @@
 import { homedir } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { main } from './setup.js';
+import { main } from './main.js';
 
 main(process.argv.slice(2), {
   stdout: process.stdout,

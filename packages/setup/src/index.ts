@@ -1,25 +1,12 @@
 export { unifiedDiff } from './diff.js';
 export {
-  addClaudeHook,
-  CLAUDE_HOOK_MATCHER,
-  CLAUDE_HOOK_ROUTE,
   type CodexEntry,
   ConfigFileError,
-  type CursorHookSpec,
-  type HookGroupSpec,
-  isAvailsyncClaudeHook,
-  isAvailsyncClaudeHookEntry,
-  isAvailsyncClientHook,
   type McpEntry,
   renderCodexSection,
-  setClaudeEnv,
   setCodexServer,
-  setCursorHooks,
-  setHookGroups,
   setJsonMember,
-  withLauncher,
 } from './edit.js';
-export { repoFromRemote, repoResource, type SecretPlace, secretPlace } from './git.js';
 export {
   bearer,
   CLAUDE_HOOK_COMMAND,
@@ -29,28 +16,38 @@ export {
   claudeHookCommand,
   claudeHttpCommand,
   claudeHttpHooks,
-  cloneLaunchers,
   codexHooks,
   codexRemoteEntry,
-  configPath,
   cursorHooks,
-  DEFAULT_API_URL,
-  detectClients,
   type HookTarget,
   KEY_ENV,
   type Launchers,
   MCP_PACKAGE,
-  main,
   maskKey,
   mcpEntry,
   mcpUrl,
   PUBLISHED,
   remoteEntry,
   type Scope,
-  SETUP_VERSION,
-  type SetupIo,
-  type SetupOptions,
-  setup,
   TRANSPORTS,
   type Transport,
-} from './setup.js';
+} from './entries.js';
+export { cloneLaunchers, configPath, detectClients } from './files.js';
+export { ignorePattern, repoFromRemote, repoResource, type SecretPlace, secretPlace } from './git.js';
+export {
+  addClaudeHook,
+  CLAUDE_HOOK_MATCHER,
+  CLAUDE_HOOK_ROUTE,
+  type CursorHookSpec,
+  type HookClient,
+  type HookGroupSpec,
+  type HookValue,
+  isAvailsyncClaudeHookEntry,
+  isAvailsyncHook,
+  setClaudeEnv,
+  setCursorHooks,
+  setHookGroups,
+  withLauncher,
+} from './hooks.js';
+export { main } from './main.js';
+export { DEFAULT_API_URL, failurePolicy, maskKeys, SETUP_VERSION, type SetupIo, type SetupOptions, setup } from './setup.js';

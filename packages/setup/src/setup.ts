@@ -5,81 +5,39 @@
  * the Claude Code enforcement hook. Interactive with @clack/prompts on a terminal; fully scriptable with
  * flags; plain lines when stdout is not a TTY. `main(argv, io)` returns the exit code (in-process tests).
  */
-import { randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { delimiter, dirname, join, resolve, sep } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { AvailsyncError, createAvailsyncClient, type FetchLike } from '@availsync/node';
 import * as p from '@clack/prompts';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { unifiedDiff } from './diff.js';
+import { ConfigFileError, setCodexServer, setJsonMember } from './edit.js';
 import {
-  addClaudeHook,
-  CLAUDE_HOOK_MATCHER,
-  CLAUDE_HOOK_ROUTE,
-  type CodexEntry,
-  ConfigFileError,
-  type CursorHookSpec,
-  type HookGroupSpec,
-  isAvailsyncClaudeHookEntry,
-  isAvailsyncClientHook,
-  type McpEntry,
-  setClaudeEnv,
-  setCodexServer,
-  setCursorHooks,
-  setHookGroups,
-  setJsonMember,
-} from './edit.js';
+  bearer,
+  CLIENTS,
+  type ClientName,
+  claudeCommand,
+  claudeHookCommand,
+  claudeHttpCommand,
+  claudeHttpHooks,
+  codexHooks,
+  codexRemoteEntry,
+  cursorHooks,
+  type HookTarget,
+  KEY_ENV,
+  MCP_PACKAGE,
+  maskKey,
+  mcpEntry,
+  PUBLISHED,
+  remoteEntry,
+  type Scope,
+  type Transport,
+} from './entries.js';
+import { cloneLaunchers, configPath, detectClients, writeAtomic } from './files.js';
 import { excludeBackups, repoResource, secretPlace } from './git.js';
+import { addClaudeHook, isAvailsyncClaudeHookEntry, isAvailsyncHook, setClaudeEnv, setCursorHooks, setHookGroups } from './hooks.js';
 
 export const SETUP_VERSION = '0.1.0';
 export const DEFAULT_API_URL = 'http://127.0.0.1:8787';
-export const MCP_PACKAGE = '@availsync/mcp';
-
-/** How the configured clients start Availsync's own programs. */
-export interface Launchers {
-  /** The MCP server (stdio). */
-  mcp: { command: string; args: string[] };
-  /** The CLI, as the start of a shell command (Claude Code's hooks are shell commands). */
-  cli: string;
-}
-
-/** The published packages, fetched by npx from the npm registry. */
-export const PUBLISHED: Launchers = { mcp: { command: 'npx', args: ['-y', MCP_PACKAGE] }, cli: 'npx -y @availsync/cli' };
-export const CLAUDE_HOOK_COMMAND = claudeHookCommand(PUBLISHED);
-
-/**
- * When setup runs from a clone of the repository (`selfDir` is its own `dist`, beside the other packages and
- * not inside a node_modules), the clone's built MCP server and CLI, started by absolute path with the Node
- * that runs setup: they work without the npm registry, for as long as the clone stays where it is. Null
- * elsewhere (npx, a global install). `built` says whether both programs have been built yet.
- */
-export function cloneLaunchers(
-  selfDir: string,
-  node = process.execPath,
-  platform: NodeJS.Platform = process.platform,
-): { launchers: Launchers; root: string; built: boolean } | null {
-  const root = resolve(selfDir, '..', '..', '..');
-  if (resolve(selfDir).split(sep).includes('node_modules')) return null;
-  const pkg = (name: string) => join(root, 'packages', name, 'package.json');
-  const named = (name: string) => {
-    try {
-      return (JSON.parse(readFileSync(pkg(name), 'utf8')) as { name?: unknown }).name === `@availsync/${name}`;
-    } catch {
-      return false;
-    }
-  };
-  if (!named('setup') || !named('mcp') || !named('cli')) return null;
-  const mcpBin = join(root, 'packages', 'mcp', 'dist', 'bin.js');
-  const cliBin = join(root, 'packages', 'cli', 'dist', 'bin.js');
-  return {
-    root,
-    built: existsSync(mcpBin) && existsSync(cliBin),
-    launchers: { mcp: { command: node, args: [mcpBin] }, cli: [node, cliBin].map((w) => shellQuote(w, platform)).join(' ') },
-  };
-}
-
-export const CLIENTS = ['claude', 'codex', 'cursor', 'windsurf'] as const;
-export type ClientName = (typeof CLIENTS)[number];
 
 export interface SetupIo {
   stdout: { write(s: string): unknown; isTTY?: boolean | undefined };
@@ -116,205 +74,24 @@ export interface SetupOptions {
   /** The resource the hooks claim on (default: `repo:owner/name` from the project's `origin`). */
   resource?: string;
   scope?: Scope;
+  /**
+   * Whether the edit hooks block when the server cannot be asked (Claude Code's `onFailure: "block"`,
+   * Cursor's `failClosed`). Default: the agent's mode at setup time (enforce: true, observe: false).
+   */
+  failClosed?: boolean;
+  /** Print Claude Code's command with the key itself instead of `$AVAILSYNC_API_KEY`. */
+  showKey?: boolean;
 }
 
-/** `avs_live_abcd…wxyz`: enough to recognise a key, never enough to use it. */
-export function maskKey(key: string): string {
-  return key.length <= 16 ? 'avs_…' : `${key.slice(0, 13)}…${key.slice(-4)}`;
+/** Every agent key in a text (`avs_live_…`), masked: a dry run's diff may show an earlier key too. */
+export function maskKeys(text: string, apiKey: string): string {
+  return text
+    .replace(/avs_live_[A-Za-z0-9_-]+/g, (k) => maskKey(k))
+    .split(apiKey)
+    .join(maskKey(apiKey));
 }
 
-/**
- * A word for the shell that runs it: POSIX sh single quotes; on Windows, where Claude Code runs hooks
- * through cmd.exe, double quotes (a Windows path cannot contain one).
- */
-const shellQuote = (s: string, platform: NodeJS.Platform = process.platform) => {
-  if (/^[A-Za-z0-9_./:@=+-]+$/.test(s)) return s;
-  return platform === 'win32' ? `"${s}"` : `'${s.replace(/'/g, `'\\''`)}'`;
-};
-
-/** The native Claude Code command (user scope). */
-export function claudeCommand(env: Record<string, string>, launchers: Launchers = PUBLISHED): string {
-  const vars = Object.entries(env).map(([k, v]) => `-e ${k}=${shellQuote(v)}`);
-  const { command, args } = launchers.mcp;
-  return ['claude mcp add --scope user availsync', ...vars, '--', ...[command, ...args].map((w) => shellQuote(w))].join(' ');
-}
-
-export function mcpEntry(env: Record<string, string>, launchers: Launchers = PUBLISHED): McpEntry {
-  return { command: launchers.mcp.command, args: [...launchers.mcp.args], env };
-}
-
-/** The Claude Code hook's command. */
-export function claudeHookCommand(launchers: Launchers = PUBLISHED): string {
-  return `${launchers.cli} hook claude`;
-}
-
-/** How the clients reach Availsync: the server's own endpoints (the default), or programs they start (stdio). */
-export const TRANSPORTS = ['http', 'stdio'] as const;
-export type Transport = (typeof TRANSPORTS)[number];
-export type Scope = 'repo' | 'files';
-
-/** The environment variable every file meant to be committed names instead of the key. */
-export const KEY_ENV = 'AVAILSYNC_API_KEY';
-
-const base = (url: string) => url.replace(/\/+$/, '');
-/** The server's remote MCP endpoint (Streamable HTTP). */
-export const mcpUrl = (url: string) => `${base(url)}/mcp`;
-
-/** Claude Code's own command for the remote MCP server (user scope: ~/.claude.json, never a project file). */
-export function claudeHttpCommand(url: string, key: string): string {
-  return `claude mcp add --transport http availsync ${shellQuote(mcpUrl(url))} --header "Authorization: Bearer ${key}" --scope user`;
-}
-
-/**
- * The `Authorization` value Cursor or Windsurf sends: the key itself, or, in a file git tracks, a reference
- * both clients interpolate from the environment (`${env:AVAILSYNC_API_KEY}`).
- */
-export const bearer = (key: string | null) => (key ? `Bearer ${key}` : `Bearer \${env:${KEY_ENV}}`);
-
-/** Cursor (`url` + `headers`) and Windsurf (`serverUrl` + `headers`) entries for the remote MCP server. */
-export function remoteEntry(client: 'cursor' | 'windsurf', url: string, authorization: string): Record<string, unknown> {
-  const headers = { Authorization: authorization };
-  return client === 'cursor' ? { url: mcpUrl(url), headers } : { serverUrl: mcpUrl(url), headers };
-}
-
-/** Codex's remote form: Streamable HTTP `url`, the bearer token read from KEY_ENV (Codex takes no inline token). */
-export function codexRemoteEntry(url: string): CodexEntry {
-  return { url: mcpUrl(url), bearer_token_env_var: KEY_ENV };
-}
-
-export interface HookTarget {
-  /** `repo:owner/name`: where the session's files are claimed (null: the header is left out, the server decides). */
-  resource: string | null;
-  scope: Scope;
-  /** Enforce mode: the edit hook fails closed wherever the client allows it. */
-  enforce: boolean;
-}
-
-/**
- * Claude Code's hooks served by the server (`type: "http"`, SPEC §10.2), for a project's committed
- * .claude/settings.json: the key is `$AVAILSYNC_API_KEY` (interpolated because allowedEnvVars lists it),
- * the project dir `$CLAUDE_PROJECT_DIR`. In enforce mode the PreToolUse hook has `onFailure: "block"`:
- * an unreachable server, a timeout or a non-2xx answer blocks the edit instead of letting it through.
- */
-export function claudeHttpHooks(url: string, t: HookTarget): HookGroupSpec[] {
-  const hook = (failClosed: boolean) => ({
-    type: 'http',
-    url: `${base(url)}${CLAUDE_HOOK_ROUTE}`,
-    headers: {
-      Authorization: `Bearer $${KEY_ENV}`,
-      ...(t.resource ? { 'X-Availsync-Resource': t.resource } : {}),
-      'X-Availsync-Project-Dir': '$CLAUDE_PROJECT_DIR',
-      'X-Availsync-Scope': t.scope,
-    },
-    allowedEnvVars: [KEY_ENV, 'CLAUDE_PROJECT_DIR'],
-    timeout: 15,
-    ...(failClosed ? { onFailure: 'block' } : {}),
-  });
-  return [
-    { event: 'SessionStart', hook: hook(false) },
-    { event: 'PreToolUse', matcher: CLAUDE_HOOK_MATCHER, hook: hook(t.enforce) },
-    { event: 'PostToolUse', matcher: CLAUDE_HOOK_MATCHER, hook: hook(false) },
-    { event: 'SessionEnd', hook: hook(false) },
-  ];
-}
-
-const hookFlags = (t: HookTarget, explicitResource: string | undefined) =>
-  `${explicitResource ? ` --resource ${shellQuote(explicitResource)}` : ''}${t.scope === 'files' ? ' --scope files' : ''}`;
-
-/**
- * Codex's hooks (`.codex/hooks.json`, Claude Code's shape): `availsync hook codex` before an apply_patch (or
- * an Edit/Write) claims the file, after one (or a Bash command) records what changed. The CLI reads
- * AVAILSYNC_API_KEY/AVAILSYNC_API_URL from Codex's environment; unreachable, it blocks in enforce mode
- * (`--on-unavailable fail`).
- */
-export function codexHooks(launchers: Launchers, t: HookTarget, explicitResource?: string): HookGroupSpec[] {
-  const hook = { type: 'command', command: `${launchers.cli} hook codex${hookFlags(t, explicitResource)}`, timeout: 30 };
-  return [
-    { event: 'SessionStart', hook },
-    { event: 'PreToolUse', matcher: 'apply_patch|Edit|Write', hook },
-    { event: 'PostToolUse', matcher: 'apply_patch|Edit|Write|Bash', hook },
-  ];
-}
-
-/** Cursor's hooks (`.cursor/hooks.json`, version 1): the edit hook has `failClosed` in enforce mode. */
-export function cursorHooks(launchers: Launchers, t: HookTarget, explicitResource?: string): CursorHookSpec[] {
-  const command = `${launchers.cli} hook cursor${hookFlags(t, explicitResource)}`;
-  return [
-    {
-      event: 'preToolUse',
-      hook: { command, matcher: 'Write|Edit|StrReplace|Delete', timeout: 30, ...(t.enforce ? { failClosed: true } : {}) },
-    },
-    { event: 'afterFileEdit', hook: { command, timeout: 30 } },
-    { event: 'sessionEnd', hook: { command, timeout: 30 } },
-  ];
-}
-
-export function configPath(client: Exclude<ClientName, 'claude'>, home: string, cwd: string, project: boolean): string {
-  if (client === 'codex') return join(home, '.codex', 'config.toml');
-  if (client === 'cursor') return project ? join(cwd, '.cursor', 'mcp.json') : join(home, '.cursor', 'mcp.json');
-  return join(home, '.codeium', 'windsurf', 'mcp_config.json');
-}
-
-function onPath(cmd: string, env: NodeJS.ProcessEnv): boolean {
-  return (env.PATH ?? '').split(delimiter).some((d) => d && existsSync(join(d, cmd)));
-}
-
-/** Clients whose config directory exists in HOME (Claude Code: ~/.claude or `claude` on PATH). */
-export function detectClients(home: string, env: NodeJS.ProcessEnv): ClientName[] {
-  const found: ClientName[] = [];
-  if (existsSync(join(home, '.claude')) || onPath('claude', env)) found.push('claude');
-  if (existsSync(join(home, '.codex'))) found.push('codex');
-  if (existsSync(join(home, '.cursor'))) found.push('cursor');
-  if (existsSync(join(home, '.codeium', 'windsurf'))) found.push('windsurf');
-  return found;
-}
-
-function stamp(d: Date): string {
-  return d
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-}
-
-/** Back up (when the file exists), then write through a temp file and a rename. Returns the backup path. */
-export function writeAtomic(file: string, text: string, now: Date): string | null {
-  mkdirSync(dirname(file), { recursive: true });
-  let backup: string | null = null;
-  let mode = 0o600;
-  if (existsSync(file)) {
-    mode = statSync(file).mode & 0o777;
-    backup = `${file}.bak-${stamp(now)}`;
-    copyFileSync(file, backup);
-  }
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  writeFileSync(tmp, text, { mode });
-  chmodSync(tmp, mode);
-  renameSync(tmp, file);
-  return backup;
-}
-
-function parseClients(value: string): ClientName[] {
-  const list = value
-    .split(',')
-    .map((s) => s.trim().toLowerCase())
-    .filter(Boolean);
-  for (const c of list) {
-    if (!(CLIENTS as readonly string[]).includes(c)) throw new InvalidArgumentError(`unknown client "${c}" (use ${CLIENTS.join(',')})`);
-  }
-  return [...new Set(list)] as ClientName[];
-}
-
-function parseTransport(value: string): Transport {
-  if (!(TRANSPORTS as readonly string[]).includes(value)) throw new InvalidArgumentError(`use ${TRANSPORTS.join(' or ')}`);
-  return value as Transport;
-}
-
-function parseScope(value: string): Scope {
-  if (value !== 'repo' && value !== 'files') throw new InvalidArgumentError('use repo or files');
-  return value;
-}
-
-class Cancelled extends Error {}
+export class Cancelled extends Error {}
 
 function check<T>(value: T): Exclude<T, symbol> {
   if (p.isCancel(value)) throw new Cancelled();
@@ -433,12 +210,14 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
   // 3. Merge the entry into each config. A file that would hold the key must be one git never commits
   // (SPEC §10.4): ignored, or added here to .git/info/exclude; one git tracks names $AVAILSYNC_API_KEY instead.
   let failed = false;
-  const keyIn = (label: string, file: string): string | null => {
+  /**
+   * The key, where `file` may hold it; null where git tracks it (or cannot say), after a warning that
+   * `instead` says what is written in its place.
+   */
+  const keyIn = (label: string, file: string, instead = `it names \${env:${KEY_ENV}} instead of the key`): string | null => {
     const place = secretPlace(file, opts.dryRun);
     if (!place.held) {
-      out.warn(
-        `${label}: ${file} is tracked by git (${place.tracked}), so it names \${env:${KEY_ENV}} instead of the key: set ${KEY_ENV} in the environment the client starts from.`,
-      );
+      out.warn(`${label}: ${file} ${place.reason}, so ${instead}: set ${KEY_ENV} in the environment the client starts from.`);
       return null;
     }
     if (place.excluded) {
@@ -458,9 +237,7 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
         return;
       }
       if (opts.dryRun) {
-        const diff = unifiedDiff(text ?? '', next, text === null ? '/dev/null' : file, file)
-          .split(apiKey)
-          .join(maskKey(apiKey));
+        const diff = maskKeys(unifiedDiff(text ?? '', next, text === null ? '/dev/null' : file, file), apiKey);
         out.line(`would ${text === null ? 'create' : 'update'}: ${label} (${file})\n${diff.replace(/\n$/, '')}`);
         return;
       }
@@ -473,25 +250,29 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
       out.error(err.message);
     }
   };
-  /** The environment the command hooks and Codex's remote entry read the key from. */
-  let needsEnv = false;
+  /** What reads the key from the environment the client starts from (Codex's remote entry, the command hooks, ...). */
+  const readers: string[] = [];
   for (const c of clients) {
     if (c === 'claude') continue;
     const file = configPath(c, io.home, io.cwd, opts.project === true);
     if (c === 'codex') {
       if (transport === 'http') {
-        needsEnv = true;
+        readers.push('Codex');
         apply('Codex', file, (t) => setCodexServer(t, file, codexRemoteEntry(url)));
       } else {
         // Codex interpolates nothing in config.toml: where the file must not hold the key, the server inherits it.
         const { AVAILSYNC_API_KEY: _key, ...rest } = env;
-        const entry = mcpEntry(keyIn('Codex', file) ? env : rest, launchers);
+        const held = keyIn('Codex', file, 'the MCP server inherits the key from the environment instead');
+        if (!held) readers.push('Codex');
+        const entry = mcpEntry(held ? env : rest, launchers);
         apply('Codex', file, (t) => setCodexServer(t, file, entry));
       }
       continue;
     }
     const label = c === 'cursor' ? 'Cursor' : 'Windsurf';
-    const key = keyIn(label, file);
+    // A project's .cursor/mcp.json is the project's: Cursor interpolates ${env:…}, so it never needs the key.
+    const key = c === 'cursor' && opts.project ? null : keyIn(label, file);
+    if (key === null) readers.push(label);
     const entry =
       transport === 'http'
         ? remoteEntry(c, url, bearer(key))
@@ -503,8 +284,10 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
   const target: HookTarget = {
     resource: opts.resource?.trim() || repoResource(io.cwd),
     scope: opts.scope ?? 'repo',
-    enforce: mode === 'enforce',
+    enforce: opts.failClosed ?? mode === 'enforce',
   };
+  /** Said wherever a hook file with a failure policy is written: it is fixed at setup time. */
+  let policyWritten = false;
   const machinePaths = (file: string) => {
     if (opts.local) {
       out.warn(
@@ -513,10 +296,21 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
     }
   };
   if (clients.includes('claude')) {
-    const cmd = transport === 'http' ? claudeHttpCommand(url, apiKey) : claudeCommand(env, launchers);
+    // The key stays out of the output unless asked for: the shell puts it in from $AVAILSYNC_API_KEY.
+    const shown = opts.showKey ? apiKey : null;
+    const cmd =
+      transport === 'http'
+        ? claudeHttpCommand(url, shown ?? undefined)
+        : claudeCommand({ ...env, AVAILSYNC_API_KEY: shown ?? `$${KEY_ENV}` }, launchers);
+    const exported =
+      io.env[KEY_ENV] === apiKey ? `# ${KEY_ENV} is set to the key in this shell` : `export ${KEY_ENV}=<the key, ${maskKey(apiKey)}>`;
+    const lines = shown ? [cmd] : [exported, cmd];
     const replace = 'To replace an earlier availsync server, first: claude mcp remove --scope user availsync';
-    if (tty) p.note(`${cmd}\n\n${replace}`, 'Claude Code: run this once');
-    else out.line(`Claude Code: run this once:\n  ${cmd}\n  (${replace})`);
+    if (tty) p.note(`${lines.join('\n')}\n\n${replace}`, 'Claude Code: run this once');
+    else
+      out.line(
+        `Claude Code: run this once${shown ? '' : ' (--show-key prints it with the key itself)'}:\n  ${lines.join('\n  ')}\n  (${replace})`,
+      );
     let hook = opts.claudeHook;
     if (hook === undefined && interactive) {
       hook = check(
@@ -537,36 +331,40 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
           );
         }
         apply('Claude Code hooks', settings, (t) => setHookGroups(t, settings, claudeHttpHooks(url, target), isAvailsyncClaudeHookEntry));
+        policyWritten = true;
       } else {
-        const isHttp = (h: unknown) => isAvailsyncClaudeHookEntry(h) && (h as { type?: unknown }).type === 'http';
-        apply('Claude Code hook', settings, (t) =>
-          addClaudeHook(setHookGroups(t, settings, [], isHttp), settings, claudeHookCommand(launchers)),
-        );
+        apply('Claude Code hook', settings, (t) => addClaudeHook(t, settings, claudeHookCommand(launchers)));
         machinePaths(settings);
       }
-      if (keyIn('Claude Code hook environment', local) !== null) {
-        apply('Claude Code hook environment (not committed)', local, (t) => setClaudeEnv(t, local, env));
-      }
+      const held = keyIn(
+        'Claude Code hook environment',
+        local,
+        'setup writes nothing to it (the hooks read AVAILSYNC_API_KEY, AVAILSYNC_API_URL and AVAILSYNC_AGENT_ID from the environment)',
+      );
+      if (held !== null) apply('Claude Code hook environment (not committed)', local, (t) => setClaudeEnv(t, local, env));
+      else readers.push('Claude Code hooks');
     }
   }
   if (opts.codexHook) {
-    needsEnv = true;
+    readers.push('Codex hooks');
     const file = join(io.cwd, '.codex', 'hooks.json');
-    const ours = (h: unknown) =>
-      typeof h === 'object' && h !== null && isAvailsyncClientHook((h as { command?: unknown }).command, 'codex');
+    const ours = (h: unknown) => typeof h === 'object' && h !== null && isAvailsyncHook((h as { command?: unknown }).command, 'codex');
     apply('Codex hooks', file, (t) => setHookGroups(t, file, codexHooks(launchers, target, opts.resource), ours));
     machinePaths(file);
   }
   if (opts.cursorHook) {
-    needsEnv = true;
+    readers.push('Cursor hooks');
     const file = join(io.cwd, '.cursor', 'hooks.json');
     apply('Cursor hooks', file, (t) => setCursorHooks(t, file, cursorHooks(launchers, target, opts.resource)));
+    policyWritten = true;
     machinePaths(file);
   }
-  if (needsEnv) {
+  if (policyWritten) out.line(failurePolicy(target.enforce, opts.failClosed !== undefined, mode));
+  if (readers.length > 0) {
     const set = io.env[KEY_ENV] === apiKey && io.env.AVAILSYNC_API_URL === url;
+    const who = [...new Set(readers)];
     out.line(
-      `Codex${opts.cursorHook ? ' and Cursor hooks' : ''} read the key from the environment: ${
+      `${who.length > 1 ? `${who.slice(0, -1).join(', ')} and ${who[who.length - 1]}` : who[0]} read the key from the environment: ${
         set
           ? 'AVAILSYNC_API_KEY and AVAILSYNC_API_URL are set in this shell; keep them set where the client starts'
           : `export ${KEY_ENV}=<the key, ${maskKey(apiKey)}> AVAILSYNC_API_URL=${url} AVAILSYNC_AGENT_ID=${agentId} in the shell profile the client starts from`
@@ -579,61 +377,13 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
   return failed ? 1 : 0;
 }
 
-export async function main(argv: string[], io: SetupIo): Promise<number> {
-  let code = 0;
-  const program = new Command('availsync-setup')
-    .description('Connect Claude Code, Codex, Cursor and Windsurf to Availsync (MCP), after checking the agent key.')
-    .version(SETUP_VERSION)
-    .option('--api-key <key>', 'the agent API key (default: AVAILSYNC_API_KEY)')
-    .option('--agent-id <id>', "the agent's id (checked against the key; default: the key's agent)")
-    .option('--url <url>', `the Availsync server (default: AVAILSYNC_API_URL, else ${DEFAULT_API_URL})`)
-    .option('--clients <list>', `comma-separated: ${CLIENTS.join(',')} (default: the detected ones)`, parseClients)
-    .option('--project', "Cursor: write the project's .cursor/mcp.json instead of ~/.cursor/mcp.json", false)
-    .option('--claude-hook', 'install the Claude Code enforcement hook in ./.claude/settings.json')
-    .option('-y, --yes', 'do not ask anything', false)
-    .option('--dry-run', 'show the changes as a diff and write nothing', false)
-    .option('--local', "start this clone's built MCP server and CLI (by absolute path) instead of the published packages", false)
-    .option(
-      '--transport <http|stdio>',
-      "http: the server's /mcp and hook routes (default); stdio: start the MCP server and CLI (default with --local)",
-      parseTransport,
-    )
-    .option('--codex-hook', "install Codex's hooks in ./.codex/hooks.json (availsync hook codex)")
-    .option('--cursor-hook', "install Cursor's hooks in ./.cursor/hooks.json (availsync hook cursor)")
-    .option('--resource <resource>', "the resource the hooks claim on (default: repo:owner/name from the project's origin)")
-    .option('--scope <repo|files>', 'hooks: one session per repository (repo, default) or conflicts per file (files)', parseScope)
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
-    .action(async (o) => {
-      code = await setup(
-        {
-          apiKey: o.apiKey,
-          agentId: o.agentId,
-          url: o.url,
-          clients: o.clients,
-          project: o.project,
-          yes: o.yes,
-          dryRun: o.dryRun,
-          claudeHook: o.claudeHook,
-          local: o.local,
-          transport: o.transport,
-          codexHook: o.codexHook,
-          cursorHook: o.cursorHook,
-          resource: o.resource,
-          scope: o.scope,
-        },
-        io,
-      );
-    });
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    if (err instanceof Cancelled) {
-      p.cancel('Cancelled: nothing more was written.');
-      return 130;
-    }
-    throw err;
-  }
-  return code;
+/** The edit hooks' failure policy, fixed in the files at setup time: what it is, why, and when to run setup again. */
+export function failurePolicy(failClosed: boolean, overridden: boolean, mode: string): string {
+  const what = failClosed
+    ? 'the edit hooks fail closed: when the server cannot be reached, edits are blocked'
+    : 'the edit hooks fail open: when the server cannot be reached, edits go ahead';
+  const why = overridden
+    ? `(${failClosed ? '--fail-closed' : '--fail-open'}; the agent is in ${mode} mode)`
+    : `(the agent is in ${mode} mode now; --fail-${failClosed ? 'open' : 'closed'} overrides it)`;
+  return `Failure policy: ${what} ${why}. It follows the mode at setup time and is written into the hook files: run setup again after switching the agent or its workspace between observe and enforce.`;
 }

@@ -1,21 +1,26 @@
 /**
  * SPEC §10.4 in a real git repository: after setup, `git add -A` stages no file holding the key; a project
- * file that must hold it goes into .git/info/exclude (and setup says so); one git already tracks names
- * ${env:AVAILSYNC_API_KEY} instead. And the Codex and Cursor hook files, and the file's own indentation.
+ * file that must hold it goes into .git/info/exclude (and setup says so); one git already tracks, or where
+ * git cannot answer, gets no key. A project's .cursor/mcp.json always names ${env:AVAILSYNC_API_KEY}. And
+ * the Codex and Cursor hook files, and the file's own indentation.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startServer, type TestServer } from '../../node/test/helpers.js';
-import { main, setCursorHooks, setHookGroups, setJsonMember } from '../src/index.js';
+import { ignorePattern, main, secretPlace, setCursorHooks, setHookGroups, setJsonMember } from '../src/index.js';
 
 const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8' });
 
-function repo(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'availsync-keys-repo-'));
+function repo(under?: string): string {
+  let dir = mkdtempSync(join(tmpdir(), 'availsync-keys-repo-'));
+  if (under) {
+    dir = join(dir, under);
+    mkdirSync(dir);
+  }
   git(dir, 'init', '-q');
   git(dir, 'config', 'user.email', 'dev@example.com');
   git(dir, 'config', 'user.name', 'dev');
@@ -43,8 +48,8 @@ async function run(args: string[], home: string, cwd: string) {
 /** The files `git add -A` stages, and which of them hold `key`. */
 function staged(dir: string, key: string): { files: string[]; withKey: string[] } {
   git(dir, 'add', '-A');
-  const files = git(dir, 'status', '--porcelain')
-    .split('\n')
+  const files = git(dir, 'status', '--porcelain', '-z')
+    .split('\0')
     .filter(Boolean)
     .map((l) => l.slice(3));
   return { files, withKey: files.filter((f) => readFileSync(join(dir, f), 'utf8').includes(key)) };
@@ -63,31 +68,41 @@ describe('keys never land in a committable file (real git repository)', () => {
 
   const all = () => ['--api-key', key, '--url', t.url, '--yes', '--clients', 'cursor,claude', '--project'];
 
-  it('project files that hold the key are excluded from git; the committed ones name $AVAILSYNC_API_KEY', async () => {
+  it("project files that hold the key are excluded from git; the committed ones, and Cursor's, name $AVAILSYNC_API_KEY", async () => {
     const home = mkdtempSync(join(tmpdir(), 'availsync-keys-home-'));
     const dir = repo();
     const r = await run([...all(), '--claude-hook', '--codex-hook', '--cursor-hook'], home, dir);
     assert.equal(r.code, 0, r.stderr);
     const exclude = readFileSync(join(dir, '.git', 'info', 'exclude'), 'utf8');
-    assert.ok(exclude.split('\n').includes('/.cursor/mcp.json'), exclude);
-    assert.ok(exclude.split('\n').includes('/.claude/settings.local.json'), exclude);
-    assert.match(r.stdout, /added \/\.cursor\/mcp\.json to .*exclude: .*mcp\.json holds the key, so git never commits it/);
-    // Each file is where it works: the key in the excluded ones, a reference in the committed ones.
+    assert.deepEqual(
+      exclude.split('\n').filter((l) => l.startsWith('/')),
+      ['/.claude/settings.local.json'],
+      'only the file that must hold the key',
+    );
+    assert.match(
+      r.stdout,
+      /added \/\.claude\/settings\.local\.json to .*exclude: .*settings\.local\.json holds the key, so git never commits it/,
+    );
+    // Each file is where it works: the key in the excluded one, a reference in the others. Cursor reads
+    // ${env:AVAILSYNC_API_KEY} itself, so its project file never needs the key and may be committed.
     assert.equal(
       JSON.parse(readFileSync(join(dir, '.cursor', 'mcp.json'), 'utf8')).mcpServers.availsync.headers.Authorization,
-      `Bearer ${key}`,
+      `Bearer \${env:AVAILSYNC_API_KEY}`,
     );
     assert.equal(JSON.parse(readFileSync(join(dir, '.claude', 'settings.local.json'), 'utf8')).env.AVAILSYNC_API_KEY, key);
 
     const { files, withKey } = staged(dir, key);
-    assert.deepEqual(files.sort(), ['.claude/settings.json', '.codex/hooks.json', '.cursor/hooks.json']);
+    assert.deepEqual(files.sort(), ['.claude/settings.json', '.codex/hooks.json', '.cursor/hooks.json', '.cursor/mcp.json']);
     assert.deepEqual(withKey, []);
     const settings = JSON.parse(readFileSync(join(dir, '.claude', 'settings.json'), 'utf8'));
     const hook = settings.hooks.PreToolUse[0].hooks[0];
     assert.equal(hook.headers.Authorization, 'Bearer $AVAILSYNC_API_KEY');
     assert.equal(hook.headers['X-Availsync-Resource'], 'repo:acme/app', 'the repository, from origin');
-    assert.match(r.stdout, /export AVAILSYNC_API_KEY=<the key, avs_live_\w{4}…\w{4}>/);
-    assert.equal(r.stdout.split(key).length, 2, "the key is printed once, in Claude Code's own command");
+    assert.match(
+      r.stdout,
+      /Cursor, Codex hooks and Cursor hooks read the key from the environment: export AVAILSYNC_API_KEY=<the key, avs_live_[\w-]{4}…[\w-]{4}>/,
+    );
+    assert.equal(r.stdout.includes(key), false, "the key is never printed, not even in Claude Code's own command");
 
     // Codex's hooks (Claude Code's shape) and Cursor's (version 1, flat), all calling the CLI.
     const codex = JSON.parse(readFileSync(join(dir, '.codex', 'hooks.json'), 'utf8'));
@@ -114,38 +129,119 @@ describe('keys never land in a committable file (real git repository)', () => {
     git(dir, 'commit', '-qm', 'hooks');
     const again = await run([...all(), '--claude-hook', '--codex-hook', '--cursor-hook'], home, dir);
     assert.equal((again.stdout.match(/^already configured: /gm) ?? []).length, 5, again.stdout);
+    assert.equal(again.stderr, '');
     assert.equal(readFileSync(join(dir, '.git', 'info', 'exclude'), 'utf8'), exclude);
     assert.deepEqual(staged(dir, key).files, []);
   });
 
-  it('a file git already ignores is written as is; one git tracks names the env reference, and setup says so', async () => {
+  it('a file git already ignores is written as is, and nothing is added to the exclude file', async () => {
     const home = mkdtempSync(join(tmpdir(), 'availsync-keys-home-'));
     const dir = repo();
     writeFileSync(join(dir, '.gitignore'), '.claude/settings.local.json\n');
-    mkdirSync(join(dir, '.cursor'));
-    writeFileSync(join(dir, '.cursor', 'mcp.json'), '{\n  "mcpServers": {}\n}\n');
+    const r = await run([...all(), '--claude-hook'], home, dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(readFileSync(join(dir, '.claude', 'settings.local.json'), 'utf8')).env.AVAILSYNC_API_KEY, key);
+    assert.equal(
+      existsSync(join(dir, '.git', 'info', 'exclude'))
+        ? readFileSync(join(dir, '.git', 'info', 'exclude'), 'utf8').includes('/.claude')
+        : false,
+      false,
+    );
+    const { files, withKey } = staged(dir, key);
+    assert.deepEqual(files.sort(), ['.claude/settings.json', '.cursor/mcp.json', '.gitignore']);
+    assert.deepEqual(withKey, []);
+  });
+
+  it('a tracked .claude/settings.local.json is left alone, and the warning says so truly', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'availsync-keys-home-'));
+    const dir = repo();
+    mkdirSync(join(dir, '.claude'));
+    const shared = '{\n  "env": { "FOO": "1" }\n}\n';
+    writeFileSync(join(dir, '.claude', 'settings.local.json'), shared);
     git(dir, 'add', '-A');
-    git(dir, 'commit', '-qm', 'shared cursor config');
+    git(dir, 'commit', '-qm', 'shared local settings');
     const r = await run([...all(), '--claude-hook'], home, dir);
     assert.equal(r.code, 0, r.stderr);
     assert.match(
       r.stderr,
-      /Cursor: .*mcp\.json is tracked by git \(\.cursor\/mcp\.json\), so it names \$\{env:AVAILSYNC_API_KEY\} instead of the key/,
+      /Claude Code hook environment: .*settings\.local\.json is tracked by git \(\.claude\/settings\.local\.json\), so setup writes nothing to it \(the hooks read AVAILSYNC_API_KEY, AVAILSYNC_API_URL and AVAILSYNC_AGENT_ID from the environment\)/,
     );
-    assert.deepEqual(JSON.parse(readFileSync(join(dir, '.cursor', 'mcp.json'), 'utf8')).mcpServers.availsync, {
-      url: `${t.url}/mcp`,
-      headers: { Authorization: `Bearer \${env:AVAILSYNC_API_KEY}` },
-    });
-    // Nothing holds the key; the backup of the tracked file stays out of git too.
-    assert.deepEqual(
-      readFileSync(join(dir, '.git', 'info', 'exclude'), 'utf8')
-        .split('\n')
-        .filter((l) => l.startsWith('/')),
-      ['/.cursor/mcp.json.bak-*'],
-    );
+    assert.doesNotMatch(r.stderr, /names \$\{env:AVAILSYNC_API_KEY\} instead/);
+    assert.equal(readFileSync(join(dir, '.claude', 'settings.local.json'), 'utf8'), shared, 'untouched');
+    assert.match(r.stdout, /Claude Code hooks read the key from the environment: export AVAILSYNC_API_KEY=/);
     const { files, withKey } = staged(dir, key);
     assert.deepEqual(files.sort(), ['.claude/settings.json', '.cursor/mcp.json']);
     assert.deepEqual(withKey, []);
+  });
+
+  it('a path reached through a symlink, and one with gitignore metacharacters, are excluded exactly', async () => {
+    for (const under of [undefined, 'app [x]*?!#\\ ']) {
+      const home = mkdtempSync(join(tmpdir(), 'availsync-keys-home-'));
+      const dir = repo();
+      const project = under ? join(dir, under) : dir;
+      mkdirSync(project, { recursive: true });
+      // The project through a symlink: git answers with the real path, setup is given the other one.
+      const link = join(mkdtempSync(join(tmpdir(), 'availsync-keys-link-')), 'project');
+      symlinkSync(project, link);
+      const r = await run([...all(), '--claude-hook'], home, link);
+      assert.equal(r.code, 0, r.stderr);
+      const local = join(project, '.claude', 'settings.local.json');
+      assert.equal(JSON.parse(readFileSync(local, 'utf8')).env.AVAILSYNC_API_KEY, key);
+      const rel = `${under ? `${under}/` : ''}.claude/settings.local.json`;
+      assert.ok(
+        readFileSync(join(dir, '.git', 'info', 'exclude'), 'utf8')
+          .split('\n')
+          .includes(`/${ignorePattern(rel)}`),
+      );
+      git(dir, 'check-ignore', '-q', '--no-index', '--', rel); // throws unless git ignores exactly that file
+      if (under) assert.throws(() => git(dir, 'check-ignore', '-q', '--no-index', '--', rel.replace('[x]', 'x')), 'and not another');
+      const { withKey } = staged(dir, key);
+      assert.deepEqual(withKey, [], `nothing staged holds the key (${under ?? 'symlink'})`);
+    }
+    assert.equal(ignorePattern('a[b]*?!#\\c  '), 'a\\[b]\\*\\?\\!\\#\\\\c\\ \\ ');
+  });
+
+  it('excluded but still not ignored (a .gitignore "!" rule wins): the env reference, not the key', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'availsync-keys-home-'));
+    const dir = repo();
+    writeFileSync(join(dir, '.gitignore'), '!.claude/settings.local.json\n');
+    const r = await run([...all(), '--claude-hook'], home, dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /settings\.local\.json is still not ignored by git after \/\.claude\/settings\.local\.json was added to .*exclude/,
+    );
+    assert.equal(existsSync(join(dir, '.claude', 'settings.local.json')), false);
+    assert.deepEqual(staged(dir, key).withKey, []);
+  });
+
+  it('git cannot answer under a .git (a broken work tree, dubious ownership): no key is written', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'availsync-keys-home-'));
+    // A work tree whose .git points at a repository that is gone.
+    const broken = mkdtempSync(join(tmpdir(), 'availsync-keys-broken-'));
+    writeFileSync(join(broken, '.git'), `gitdir: ${join(broken, 'gone')}\n`);
+    const place = secretPlace(join(broken, '.claude', 'settings.local.json'));
+    assert.equal(place.held, false);
+    const r = await run([...all(), '--claude-hook'], home, broken);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /settings\.local\.json is under .*\.git, but git cannot say whether it is tracked \(fatal: not a git repository/,
+    );
+    assert.equal(existsSync(join(broken, '.claude', 'settings.local.json')), false);
+    assert.equal(JSON.stringify(JSON.parse(readFileSync(join(broken, '.claude', 'settings.json'), 'utf8'))).includes(key), false);
+
+    // A repository owned by someone else: git refuses it ("dubious ownership"). Needs root to hand it over.
+    if (process.getuid?.() === 0) {
+      const dir = repo();
+      const chownAll = (d: string) => execFileSync('chown', ['-R', 'nobody', d]);
+      chownAll(dir);
+      chownSync(dir, 65534, 65534);
+      const dubious = await run([...all(), '--claude-hook'], home, dir);
+      assert.equal(dubious.code, 0, dubious.stderr);
+      assert.match(dubious.stderr, /git cannot say whether it is tracked \(fatal: detected dubious ownership/);
+      assert.equal(existsSync(join(dir, '.claude', 'settings.local.json')), false);
+    }
   });
 });
 

@@ -8,9 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -20,15 +20,50 @@ import { startServer, type TestServer } from '../../node/test/helpers.js';
 const PUBLIC = ['protocol', 'server', 'node', 'cli', 'mcp', 'setup'];
 const CLOSED = 'http://127.0.0.1:9/';
 
-/** Pack (building first unless every public package is built already); the tarball of each package by name. */
+const walk = (dir: string): string[] =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
+const mtime = (f: string) => (existsSync(f) ? statSync(f).mtimeMs : 0);
+
+/**
+ * Whether every source file of a package is built: its output (tsconfig's outDir, .ts → .js) exists and is
+ * no older than it, or the build checked it since (tsc -b leaves an output whose text did not change as it
+ * was, and stamps its .tsbuildinfo instead). The server's dist also carries the dashboard's bundle.
+ */
+function fresh(pkg: string): boolean {
+  const dir = join(ROOT, 'packages', pkg);
+  const tsconfig = JSON.parse(readFileSync(join(dir, 'tsconfig.json'), 'utf8')) as { compilerOptions?: { outDir?: string } };
+  const dist = join(dir, tsconfig.compilerOptions?.outDir ?? 'dist');
+  const checked = Math.max(
+    ...[join(dir, 'tsconfig.tsbuildinfo'), join(dist, 'tsconfig.tsbuildinfo'), join(dist, '..', 'tsconfig.tsbuildinfo')].map(mtime),
+  );
+  const src = join(dir, 'src');
+  const built = walk(src)
+    .filter((f) => /\.tsx?$/.test(f) && !f.endsWith('.d.ts'))
+    .every((f) => {
+      const out = join(dist, relative(src, f)).replace(/\.tsx?$/, '.js');
+      return existsSync(out) && Math.max(mtime(out), checked) >= mtime(f);
+    });
+  if (!built || pkg !== 'server') return built;
+  const bundle = mtime(join(dist, 'dashboard', 'index.html'));
+  return walk(join(ROOT, 'packages', 'dashboard', 'src')).every((f) => bundle >= mtime(f));
+}
+
+/**
+ * Pack, building first unless every public package's dist/ is as new as its sources (a stale dist would be
+ * packed as it is); the tarball of each package by name.
+ */
 function pack(): Map<string, string> {
-  const built = PUBLIC.every((p) => existsSync(join(ROOT, 'packages', p, 'dist')));
+  const built = PUBLIC.every(fresh);
   const out = execFileSync(process.execPath, [join(ROOT, 'scripts', 'pack.mjs'), ...(built ? ['--no-build'] : [])], {
     cwd: ROOT,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const files = out.trim().split('\n');
+  // The build (when it runs) prints to stdout too: the tarballs are the lines naming one.
+  const files = out
+    .trim()
+    .split('\n')
+    .filter((l) => l.endsWith('.tgz'));
   return new Map(files.map((f) => [`@availsync/${/availsync-(\w+)-\d/.exec(f)?.[1]}`, f]));
 }
 

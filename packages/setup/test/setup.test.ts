@@ -16,8 +16,9 @@ import {
   claudeHttpHooks,
   cloneLaunchers,
   codexRemoteEntry,
-  isAvailsyncClaudeHook,
+  isAvailsyncHook,
   main,
+  maskKeys,
   remoteEntry,
   renderCodexSection,
   setCodexServer,
@@ -195,6 +196,44 @@ describe('availsync-setup (in-process, real server, temporary HOME)', () => {
     assert.deepEqual(readdirSync(join(home, '.codex')), ['config.toml']);
   });
 
+  it('--dry-run masks every agent key in the diff, an earlier one it replaces too', async () => {
+    const { home, cwd } = tempHome();
+    mkdirSync(join(home, '.codex'));
+    const old = 'avs_live_0ldKey-from_an-earlier_setup1234';
+    const stdio = `[mcp_servers.availsync]\ncommand = "npx"\n\n[mcp_servers.availsync.env]\nAVAILSYNC_API_KEY = "${old}"\n`;
+    writeFileSync(join(home, '.codex', 'config.toml'), stdio);
+    mkdirSync(join(home, '.cursor'));
+    writeFileSync(
+      join(home, '.cursor', 'mcp.json'),
+      JSON.stringify({ mcpServers: { availsync: { headers: { Authorization: `Bearer ${old}` } } } }),
+    );
+    const r = await run(['--api-key', key, '--url', t.url, '--clients', 'codex,cursor', '--dry-run'], home, cwd);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.includes(`-AVAILSYNC_API_KEY = "avs_live_0ldK…1234"`), r.stdout);
+    assert.equal(r.stdout.includes(old), false, 'the earlier key is masked');
+    assert.equal(r.stdout.includes(key), false);
+    assert.equal(maskKeys(`a ${old} b ${key} c avs_live_x`, key), `a avs_live_0ldK…1234 b ${key.slice(0, 13)}…${key.slice(-4)} c avs_…`);
+  });
+
+  it('--fail-open and --fail-closed override the mode at setup time; both at once is an error', async () => {
+    const { home, cwd } = tempHome();
+    const base = ['--api-key', key, '--url', t.url, '--clients', 'claude', '--claude-hook', '--resource', 'repo:acme/app', '--yes'];
+    const settings = () => JSON.parse(readFileSync(join(cwd, '.claude', 'settings.json'), 'utf8'));
+    const open = await run([...base, '--cursor-hook', '--fail-open'], home, cwd);
+    assert.equal(open.code, 0, open.stderr);
+    assert.equal(settings().hooks.PreToolUse[0].hooks[0].onFailure, undefined, 'enforce mode, but --fail-open');
+    const cursor = JSON.parse(readFileSync(join(cwd, '.cursor', 'hooks.json'), 'utf8'));
+    assert.equal(cursor.hooks.preToolUse[0].failClosed, undefined);
+    assert.match(open.stdout, /Failure policy: the edit hooks fail open: .*\(--fail-open; the agent is in enforce mode\)/);
+    const closed = await run([...base, '--fail-closed'], home, cwd);
+    assert.equal(closed.code, 0, closed.stderr);
+    assert.equal(settings().hooks.PreToolUse[0].hooks[0].onFailure, 'block');
+    assert.match(closed.stdout, /Failure policy: the edit hooks fail closed: .*\(--fail-closed; the agent is in enforce mode\)/);
+    const both = await run([...base, '--fail-closed', '--fail-open'], home, cwd);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--fail-closed and --fail-open contradict each other/);
+  });
+
   it('a malformed config is a clear error and stays untouched; the other clients are still configured', async () => {
     const { home, cwd } = tempHome();
     mkdirSync(join(home, '.cursor'));
@@ -237,7 +276,7 @@ describe('availsync-setup (in-process, real server, temporary HOME)', () => {
     assert.deepEqual(readdirSync(join(home, '.cursor')), []);
   });
 
-  it("Claude Code: prints the remote MCP command with the key once; --claude-hook merges the http hooks and keeps the project's other hooks", async () => {
+  it("Claude Code: prints the remote MCP command naming $AVAILSYNC_API_KEY (the key with --show-key); --claude-hook merges the http hooks and keeps the project's other hooks", async () => {
     const { home, cwd } = tempHome();
     mkdirSync(join(cwd, '.claude'));
     const settings = {
@@ -248,10 +287,25 @@ describe('availsync-setup (in-process, real server, temporary HOME)', () => {
     const args = ['--api-key', key, '--url', t.url, '--clients', 'claude', '--claude-hook', '--resource', 'repo:acme/app', '--yes'];
     const r = await run(args, home, cwd);
     assert.equal(r.code, 0, r.stderr);
-    const cmd = `claude mcp add --transport http availsync ${t.url}/mcp --header "Authorization: Bearer ${key}" --scope user`;
-    assert.equal(claudeHttpCommand(t.url, key), cmd);
-    assert.ok(r.stdout.includes(`Claude Code: run this once:\n  ${cmd}\n`), r.stdout);
-    assert.equal(r.stdout.split(key).length, 2, 'the key appears exactly once');
+    // The shell fills the header in from $AVAILSYNC_API_KEY: the key itself is never printed, only masked.
+    const cmd = `claude mcp add --transport http availsync ${t.url}/mcp --header "Authorization: Bearer $AVAILSYNC_API_KEY" --scope user`;
+    assert.equal(claudeHttpCommand(t.url), cmd);
+    const masked = `export AVAILSYNC_API_KEY=<the key, ${key.slice(0, 13)}…${key.slice(-4)}>`;
+    assert.ok(
+      r.stdout.includes(`Claude Code: run this once (--show-key prints it with the key itself):\n  ${masked}\n  ${cmd}\n`),
+      r.stdout,
+    );
+    assert.equal(r.stdout.includes(key), false, 'the key is not printed');
+    // The failure policy follows the mode at setup time, and setup says so.
+    assert.match(
+      r.stdout,
+      /Failure policy: the edit hooks fail closed: .*\(the agent is in enforce mode now; --fail-open overrides it\)\. It follows the mode at setup time .*run setup again after switching the agent or its workspace between observe and enforce\./,
+    );
+    const shown = await run([...args, '--show-key', '--dry-run'], home, cwd);
+    const withKey = `claude mcp add --transport http availsync ${t.url}/mcp --header "Authorization: Bearer ${key}" --scope user`;
+    assert.equal(claudeHttpCommand(t.url, key), withKey);
+    assert.ok(shown.stdout.includes(`Claude Code: run this once:\n  ${withKey}\n`), shown.stdout);
+    assert.equal(shown.stdout.split(key).length, 2, 'asked for, the key appears exactly once');
 
     // The http hooks, as the server serves them; the key is $AVAILSYNC_API_KEY, interpolated from the local env.
     const text = readFileSync(join(cwd, '.claude', 'settings.json'), 'utf8');
@@ -290,8 +344,9 @@ describe('availsync-setup (in-process, real server, temporary HOME)', () => {
     // --transport stdio: the stdio server and the command hook take the http hooks' places.
     const stdio = await run([...args, '--transport', 'stdio'], home, cwd);
     assert.equal(stdio.code, 0, stdio.stderr);
-    const stdioCmd = `claude mcp add --scope user availsync -e AVAILSYNC_API_KEY=${key} -e AVAILSYNC_AGENT_ID=${agentId} -e AVAILSYNC_API_URL=${t.url} -- npx -y @availsync/mcp`;
-    assert.ok(stdio.stdout.includes(`Claude Code: run this once:\n  ${stdioCmd}\n`), stdio.stdout);
+    const stdioCmd = `claude mcp add --scope user availsync -e AVAILSYNC_API_KEY="$AVAILSYNC_API_KEY" -e AVAILSYNC_AGENT_ID=${agentId} -e AVAILSYNC_API_URL=${t.url} -- npx -y @availsync/mcp`;
+    assert.ok(stdio.stdout.includes(`  ${stdioCmd}\n`), stdio.stdout);
+    assert.equal(stdio.stdout.includes(key), false);
     const commandForm = JSON.parse(readFileSync(join(cwd, '.claude', 'settings.json'), 'utf8'));
     const command = { type: 'command', command: 'npx -y @availsync/cli hook claude' };
     assert.deepEqual(commandForm.hooks.PreToolUse, [settings.hooks.PreToolUse[0], { matcher, hooks: [command] }]);
@@ -313,7 +368,7 @@ describe('availsync-setup (in-process, real server, temporary HOME)', () => {
     });
   });
 
-  it('Codex: an existing [mcp_servers.availsync] section (with a sub-table) is replaced in place; Cursor --project writes .cursor/mcp.json', async () => {
+  it('Codex: an existing [mcp_servers.availsync] section (with a sub-table) is replaced in place; Cursor --project writes .cursor/mcp.json naming the env', async () => {
     const old = `${CODEX_BEFORE}\n[mcp_servers.availsync]\ncommand = "old"\n\n[mcp_servers.availsync.env]\nAVAILSYNC_API_KEY = "avs_live_old"\n\n# trailing table\n[tui]\nnotifications = true\n`;
     const next = setCodexServer(old, 'config.toml', entryFor());
     assert.equal(next, `${CODEX_BEFORE}\n${renderCodexSection(entryFor())}\n# trailing table\n[tui]\nnotifications = true\n`);
@@ -326,7 +381,12 @@ describe('availsync-setup (in-process, real server, temporary HOME)', () => {
     const { home, cwd } = tempHome();
     const r = await run(['--api-key', key, '--url', t.url, '--clients', 'cursor', '--project', '--yes'], home, cwd);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(JSON.parse(readFileSync(join(cwd, '.cursor', 'mcp.json'), 'utf8')).mcpServers.availsync, cursorRemote());
+    // A project's Cursor file never holds the key, in a repository or not: Cursor reads ${env:AVAILSYNC_API_KEY}.
+    assert.deepEqual(JSON.parse(readFileSync(join(cwd, '.cursor', 'mcp.json'), 'utf8')).mcpServers.availsync, {
+      url: `${t.url}/mcp`,
+      headers: { Authorization: `Bearer \${env:AVAILSYNC_API_KEY}` },
+    });
+    assert.match(r.stdout, /Cursor read the key from the environment: export AVAILSYNC_API_KEY=<the key, avs_live_/);
     assert.deepEqual(remoteEntry('cursor', `${t.url}/`, 'x'), { url: `${t.url}/mcp`, headers: { Authorization: 'x' } });
     assert.equal(existsSync(join(home, '.cursor')), false);
   });
@@ -415,15 +475,15 @@ describe('availsync-setup (in-process, real server, temporary HOME)', () => {
       [`"C:\\Program Files\\nodejs\\node.exe" "C:\\src\\availsync\\packages\\cli\\dist\\bin.js" hook claude`, `${local} hook claude`],
     ];
     for (const [before, after] of cases) {
-      assert.ok(isAvailsyncClaudeHook(before), before);
+      assert.ok(isAvailsyncHook(before, 'claude'), before);
       assert.equal(withLauncher(before, local), after);
       assert.equal(withLauncher(after, published).includes(`${published} hook claude`), true, after);
     }
     // A global `availsync` (or any other form) is the user's own: recognised, so not added twice, but kept.
     const own = 'availsync hook claude --resource project:acme';
-    assert.ok(isAvailsyncClaudeHook(own));
+    assert.ok(isAvailsyncHook(own, 'claude'));
     assert.equal(withLauncher(own, local), own);
-    assert.ok(!isAvailsyncClaudeHook('./check-bash.sh'));
+    assert.ok(!isAvailsyncHook('./check-bash.sh', 'claude'));
 
     // In a settings file: a group holding the user's hook and ours keeps both, in order.
     const settings = {

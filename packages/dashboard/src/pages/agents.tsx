@@ -12,8 +12,9 @@ const MODES = ['inherit', 'enforce', 'observe'] as const;
  * hooks, so nothing but the client is needed on the agent's machine. Files meant to be committed name
  * $AVAILSYNC_API_KEY; the key itself goes only into user-level config.
  */
-function snippets(agent: Agent, key: string, url: string): [string, string][] {
+function snippets(agent: Agent, key: string, url: string): [name: string, text: string, caption?: string][] {
   const mcp = `${url}/mcp`;
+  const enforce = agent.effective_mode === 'enforce';
   const bearer = `Bearer ${key}`;
   const hook = (failClosed: boolean) => ({
     type: 'http',
@@ -32,17 +33,22 @@ function snippets(agent: Agent, key: string, url: string): [string, string][] {
   const hooks = {
     hooks: {
       SessionStart: [{ hooks: [hook(false)] }],
-      PreToolUse: [{ matcher, hooks: [hook(agent.effective_mode === 'enforce')] }],
+      PreToolUse: [{ matcher, hooks: [hook(enforce)] }],
       PostToolUse: [{ matcher, hooks: [hook(false)] }],
       SessionEnd: [{ hooks: [hook(false)] }],
     },
   };
+  const policy =
+    `Failure policy: ${enforce ? 'fails closed (onFailure: "block": edits are blocked while the server cannot be reached)' : 'fails open (edits go ahead while the server cannot be reached)'}, ` +
+    `because the agent is in ${agent.effective_mode} mode now. It follows the mode when the snippet is copied or setup is run: ` +
+    'after switching the agent or its workspace between observe and enforce, copy it again or re-run setup (--fail-closed / --fail-open override it).';
   const json = (entry: object) => JSON.stringify({ mcpServers: { availsync: entry } }, null, 2);
   return [
     ['Claude Code', `claude mcp add --transport http availsync ${mcp} \\\n  --header "Authorization: ${bearer}" --scope user`],
     [
       'Claude Code hook',
       `// .claude/settings.json (commit it: no key here); the key goes in .claude/settings.local.json "env"\n${JSON.stringify(hooks, null, 2)}`,
+      policy,
     ],
     ['Cursor', `// ~/.cursor/mcp.json\n${json({ url: mcp, headers: { Authorization: bearer } })}`],
     ['Windsurf', `// ~/.codeium/windsurf/mcp_config.json\n${json({ serverUrl: mcp, headers: { Authorization: bearer } })}`],
@@ -64,7 +70,7 @@ function snippets(agent: Agent, key: string, url: string): [string, string][] {
 function Snippets({ agent, apiKey }: { agent: Agent; apiKey: string | undefined }) {
   const list = snippets(agent, apiKey ?? '<your avs_live_ key>', window.location.origin);
   const [tab, setTab] = useState(0);
-  const [name, text] = list[tab] ?? list[0]!;
+  const [name, text, caption] = list[tab] ?? list[0]!;
   return (
     <div className="snippets">
       <div className="tabs" role="tablist" aria-label="Configuration for">
@@ -87,6 +93,11 @@ function Snippets({ agent, apiKey }: { agent: Agent; apiKey: string | undefined 
         </pre>
         <CopyButton text={text} label={`Copy ${name}`} />
       </div>
+      {caption && (
+        <p className="muted snippet-caption" data-testid="snippet-caption">
+          {caption}
+        </p>
+      )}
     </div>
   );
 }

@@ -102,10 +102,15 @@ export function mcpRoutes(app: OpenAPIHono<AppEnv>, opts: McpRouteOptions): void
       const env = c.env;
       const inProcess: FetchLike = async (url, init) => app.fetch(new Request(url, init), env);
       const origin = new URL(c.req.url).origin;
+      // No client-side timeout (timeoutMs 0): the call runs in this process, so aborting it cannot stop the
+      // route it dispatched to. A timed-out start_run could still commit its claim after the tool had told
+      // the model "No claim was taken". The inner call ends when its route does; the MCP client's own request
+      // timeout bounds the whole exchange.
       const client = createAvailsyncClient({
         apiKey: key,
         baseUrl: origin,
         fetch: inProcess,
+        timeoutMs: 0,
         maxRetries: 0,
         userAgent: `availsync-server/${VERSION} mcp`,
       });
