@@ -29,6 +29,7 @@ const Env = z.object({
     .min(24, 'idempotency keys are kept at least 24 hours')
     .max(24 * 3650)
     .default(48),
+  AVAILSYNC_METRICS_TOKEN: z.string().optional(),
 });
 
 export interface Config {
@@ -51,6 +52,8 @@ export interface Config {
   activityRetentionDays?: number;
   /** Idempotency records older than this are pruned (default 48, never below 24). */
   idempotencyRetentionHours?: number;
+  /** GET /metrics answers to `Authorization: Bearer <this>`; unset (or empty): /metrics is 404. */
+  metricsToken?: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -78,5 +81,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pgPreparedStatements: e.AVAILSYNC_PG_PREPARED_STATEMENTS === 'on',
     activityRetentionDays: e.AVAILSYNC_ACTIVITY_RETENTION_DAYS,
     idempotencyRetentionHours: e.AVAILSYNC_IDEMPOTENCY_RETENTION_HOURS,
+    metricsToken: e.AVAILSYNC_METRICS_TOKEN || undefined,
   };
 }

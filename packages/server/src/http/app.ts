@@ -12,6 +12,7 @@ import type { Services } from '../services/index.js';
 import { VERSION } from '../version.js';
 import type { AppEnv, RouteInfo } from './env.js';
 import { ApiError, errorBody } from './errors.js';
+import { createMetrics } from './metrics.js';
 import { createRouter } from './registry.js';
 import { accountRoutes } from './routes/accounts.js';
 import { activityRoutes } from './routes/activity.js';
@@ -19,6 +20,7 @@ import { auditRoutes } from './routes/audit.js';
 import { billingRoutes } from './routes/billing.js';
 import { holdRoutes } from './routes/holds.js';
 import { mcpRoutes } from './routes/mcp.js';
+import { opsRoutes } from './routes/ops.js';
 import { rulesRoutes } from './routes/rules.js';
 import { setupRoutes } from './routes/setup.js';
 import { valueRoutes } from './routes/value.js';
@@ -34,6 +36,8 @@ export interface AppOptions {
   startedAt?: number;
   /** A dashboard build to serve at `/` (ignored when it holds no index.html). */
   dashboardDir?: string;
+  /** AVAILSYNC_METRICS_TOKEN: GET /metrics is served (to this bearer token) only when set. */
+  metricsToken?: string | undefined;
 }
 
 type Issue = { path: readonly PropertyKey[]; message: string; code?: string; keys?: readonly string[] };
@@ -94,6 +98,10 @@ export function createApp(opts: AppOptions) {
       }
     },
   });
+
+  // Metrics first, so every request is counted (routes: filled below, read at request time).
+  const metrics = opts.metricsToken ? createMetrics({ token: opts.metricsToken, services, routes: () => routes }) : undefined;
+  if (metrics) app.use('*', metrics.middleware);
 
   app.use('*', async (c, next) => {
     const id = newId('request');
@@ -185,6 +193,7 @@ export function createApp(opts: AppOptions) {
       );
     },
   );
+  opsRoutes(router, { metrics });
   accountRoutes(router, { secureCookies: opts.secureCookies });
   workRoutes(router);
   holdRoutes(router);
