@@ -86,13 +86,13 @@ export function makeStore(kind: StoreKind, clock: ManualClock, where?: { dir?: s
   };
 }
 
-export async function createTestServer(kind: StoreKind, opts: { clock?: ManualClock; store?: Store } = {}) {
+export async function createTestServer(kind: StoreKind, opts: { clock?: ManualClock; store?: Store; config?: Partial<Config> } = {}) {
   const clock = opts.clock ?? new ManualClock(Date.now());
   const made = opts.store ? undefined : makeStore(kind, clock);
   const store = opts.store ?? (made as NonNullable<typeof made>).store;
   let instance: Awaited<ReturnType<typeof createAvailsync>>;
   try {
-    instance = await createAvailsync({ config: testConfig, store, clock, logger: silentLogger, sweeper: false });
+    instance = await createAvailsync({ config: { ...testConfig, ...opts.config }, store, clock, logger: silentLogger, sweeper: false });
   } catch (err) {
     await store.close().catch(() => {});
     await made?.drop();

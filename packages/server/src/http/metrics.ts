@@ -172,9 +172,9 @@ function timeTransactions(store: Store, observe: (seconds: number) => void): voi
 }
 
 /**
- * Count run starts as their decision is made: `present` (which shapes the reply inside the transaction) is
- * only called when a decision is made, never for an idempotent replay, and legacy claims and setup tests
- * go through `start` too. Counted once the start has returned, so a rolled-back attempt is not.
+ * Count run starts by their decision: `present` (which shapes the reply inside the transaction) sees the
+ * decision's mode and action, and legacy claims and setup tests go through `start` too. Counted once the
+ * start has returned a reply that is not an idempotent replay, so a rolled-back attempt is not.
  */
 function countStarts(work: WorkService, count: (mode: string, action: string) => void): void {
   const start = work.start.bind(work);
@@ -184,7 +184,9 @@ function countStarts(work: WorkService, count: (mode: string, action: string) =>
       decided = reply.body as typeof decided;
       return present(reply);
     }).then((result) => {
-      if (typeof decided?.mode === 'string' && typeof decided.action === 'string') count(decided.mode, decided.action);
+      // A replay may have decided too (in a transaction then rolled back for the stored reply): not counted.
+      const replayed = (result as { replayed?: boolean }).replayed === true;
+      if (!replayed && typeof decided?.mode === 'string' && typeof decided.action === 'string') count(decided.mode, decided.action);
       return result;
     });
   }) as WorkService['start'];
