@@ -13,6 +13,7 @@ import { hasDashboard } from './http/static.js';
 import { createLogger } from './logger.js';
 import { planCommand } from './operator.js';
 import { createAvailsync, listen, openStore } from './server.js';
+import { readiness } from './storage/readiness.js';
 import { createSqliteStore, DataDirLockedError } from './storage/store.js';
 import { VERSION } from './version.js';
 
@@ -117,6 +118,8 @@ async function main(argv: string[]): Promise<number> {
   const http = await listen(instance, config.port, config.host);
   const where = config.databaseUrl ? 'PostgreSQL' : `SQLite in ${config.dataDir}`;
   logger.info('listening', { url: http.url, store: where, version: VERSION });
+  const ready = await readiness(instance.store);
+  if (!ready.ready) logger.warn('not ready: GET /health/ready answers 503', { checks: ready.checks.filter((c) => !c.ok) });
   process.stdout.write(`${startLine(http.url, hasDashboard(dashboardDir), where)}\n`);
 
   let stopping = false;

@@ -14,7 +14,7 @@ import { sql } from 'kysely';
 import { ManualClock } from '../src/clock.js';
 import { createSqliteStore } from '../src/storage/store.js';
 import { PG_ENABLED, PG_URL } from './harness.js';
-import { apiClient, killAllServerProcesses, runServerCli, startServerProcess } from './procs.js';
+import { apiClient, createTestDatabase, killAllServerProcesses, runServerCli, startServerProcess } from './procs.js';
 
 const MAX_RSS = fileURLToPath(new URL('./fixtures/max-rss.cjs', import.meta.url));
 const dirs: string[] = [];
@@ -208,5 +208,35 @@ describe('availsync-server backup [postgres]', { skip: !PG_ENABLED }, () => {
     assert.equal(res.code, 1);
     assert.match(res.stderr, /pg_dump/);
     assert.equal(res.stderr.includes(PG_URL), false);
+  });
+
+  it('a search_path naming a missing schema: the server says it is not ready, and /health/ready answers 503', async () => {
+    const db = await createTestDatabase();
+    try {
+      assert.equal((await runServerCli(['migrate'], { databaseUrl: db.url })).code, 0);
+      const url = `${db.url}?options=${encodeURIComponent('-c search_path=missing')}`;
+      const server = await startServerProcess({ databaseUrl: url });
+      try {
+        assert.equal((await fetch(`${server.url}/health`)).status, 200);
+        const ready = await fetch(`${server.url}/health/ready`);
+        assert.equal(ready.status, 503);
+        const body = (await ready.json()) as { checks: { name: string; ok: boolean }[] };
+        assert.equal(body.checks.find((c) => c.name === 'schema')?.ok, false);
+        // Logged once the check after listening has run.
+        for (let i = 0; i < 200 && !server.stderr().includes('not ready'); i++) await new Promise((r) => setTimeout(r, 25));
+        const warning = server
+          .stderr()
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l))
+          .find((l) => l.level === 'warn' && /not ready/.test(l.msg));
+        assert.ok(warning, server.stderr());
+        assert.ok(warning.checks.some((c: { name: string }) => c.name === 'schema'));
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      await db.drop();
+    }
   });
 });
