@@ -29,7 +29,11 @@ const Env = z.object({
     .min(24, 'idempotency keys are kept at least 24 hours')
     .max(24 * 3650)
     .default(48),
-  AVAILSYNC_METRICS_TOKEN: z.string().optional(),
+  AVAILSYNC_METRICS_TOKEN: z
+    .string()
+    .min(16, 'the metrics token must be at least 16 characters (e.g. openssl rand -hex 24)')
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
 });
 
 export interface Config {

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 /**
  * availsync-server            serve the API (and the dashboard) on the embedded store or DATABASE_URL
@@ -93,6 +95,12 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`${opts}\n\n${EXPORT_USAGE}\n`);
       return 2;
     }
+    if (!config.databaseUrl && !existsSync(join(config.dataDir, 'availsync.db'))) {
+      process.stderr.write(
+        `availsync-server export: no database at ${join(config.dataDir, 'availsync.db')} (is AVAILSYNC_DATA_DIR right?)\n`,
+      );
+      return 1;
+    }
     // Read-only, beside the server (as `plan`): the embedded store without its lock file, no migrations.
     const store = config.databaseUrl
       ? openStore({ ...config, pgPoolSize: 1 }, systemClock, logger)
@@ -102,6 +110,11 @@ async function main(argv: string[]): Promise<number> {
       await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
       process.stderr.write(`exported ${rows} audit event${rows === 1 ? '' : 's'} (${opts.format})\n`);
       return 0;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'EPIPE') throw err;
+      // The reader went away (`| head`): the export is incomplete, and says so.
+      process.stderr.write('availsync-server export: stopped, the reader closed stdout before the end\n');
+      return 1;
     } finally {
       await store.close();
     }
@@ -154,8 +167,10 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (err: unknown) => {
+    const command = process.argv[2] ?? 'serve';
+    const what = command === 'serve' ? 'availsync-server failed to start' : `availsync-server ${command} failed`;
     if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`);
-    else process.stderr.write(`availsync-server failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+    else process.stderr.write(`${what}: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   },
 );

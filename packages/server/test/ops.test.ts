@@ -9,6 +9,7 @@ import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { exportAudit, parseExportArgs } from '../src/audit-export.js';
 import { ManualClock } from '../src/clock.js';
+import { ConfigError, loadConfig } from '../src/config.js';
 import { createApp } from '../src/http/app.js';
 import { newId } from '../src/ids.js';
 import { silentLogger } from '../src/logger.js';
@@ -147,6 +148,23 @@ for (const kind of STORES) {
     });
   });
 }
+
+describe('AVAILSYNC_METRICS_TOKEN', () => {
+  it('is off when unset or empty, refused when too short to be a secret', () => {
+    assert.equal(loadConfig({}).metricsToken, undefined);
+    assert.equal(loadConfig({ AVAILSYNC_METRICS_TOKEN: '' }).metricsToken, undefined);
+    assert.equal(loadConfig({ AVAILSYNC_METRICS_TOKEN: TOKEN }).metricsToken, TOKEN);
+    assert.throws(
+      () => loadConfig({ AVAILSYNC_METRICS_TOKEN: 'short' }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.match(err.message, /AVAILSYNC_METRICS_TOKEN: .*at least 16/);
+        assert.doesNotMatch(err.message, /short/, 'the value itself is not echoed');
+        return true;
+      },
+    );
+  });
+});
 
 describe('GET /metrics without AVAILSYNC_METRICS_TOKEN', () => {
   it('is 404 (the error envelope), whatever the credentials', async () => {
