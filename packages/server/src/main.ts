@@ -30,11 +30,11 @@ Usage:
                               a consistent copy of the SQLite store while it serves (PostgreSQL: pg_dump)
   availsync-server export audit --format ndjson|csv [--from <time>] [--to <time>] [--org <org_id>]
                               stream the audit log to stdout
+  GET /health/ready, and GET /metrics when AVAILSYNC_METRICS_TOKEN is set (see docs/operations.md)
   availsync-server --help
 
 Configuration (environment): PORT, HOST, AVAILSYNC_DATA_DIR, DATABASE_URL, AVAILSYNC_DEFAULT_PLAN,
-AVAILSYNC_PUBLIC_URL, LOG_LEVEL, AVAILSYNC_ACTIVITY_RETENTION_DAYS, AVAILSYNC_IDEMPOTENCY_RETENTION_HOURS,
-AVAILSYNC_METRICS_TOKEN (serves GET /metrics to that bearer token)`;
+AVAILSYNC_PUBLIC_URL, LOG_LEVEL, AVAILSYNC_ACTIVITY_RETENTION_DAYS, AVAILSYNC_IDEMPOTENCY_RETENTION_HOURS`;
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'serve', ...rest] = argv;

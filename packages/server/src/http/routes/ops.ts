@@ -10,6 +10,8 @@ import { ApiError, errorBody } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Router } from '../registry.js';
 
+export { createMetrics } from '../metrics.js';
+
 const tags = ['Diagnostics'];
 
 export function opsRoutes(r: Router, opts: { metrics: Metrics | undefined }) {
