@@ -338,6 +338,13 @@ export const HealthResponse = z.object({
   uptime_s: z.number(),
 });
 
+/** GET /health/ready: 503 until the database answers, the migrations are applied and the tables are visible. */
+export const ReadyResponse = z.object({
+  ready: z.boolean(),
+  checks: z.array(z.object({ name: z.enum(['database', 'migrations', 'schema']), ok: z.boolean(), message: z.string() })),
+});
+export type ReadyResponse = z.infer<typeof ReadyResponse>;
+
 export type Claim = z.infer<typeof Claim>;
 export type FileClaim = z.infer<typeof FileClaim>;
 export type BlockingClaim = z.infer<typeof BlockingClaim>;

@@ -18,6 +18,11 @@ const Env = z.object({
     .optional()
     .or(z.literal('').transform(() => undefined)),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  AVAILSYNC_METRICS_TOKEN: z
+    .string()
+    .min(16, 'the metrics token must be at least 16 characters (e.g. openssl rand -hex 24)')
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
   AVAILSYNC_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),
   AVAILSYNC_SQLITE_SYNCHRONOUS: z.enum(['NORMAL', 'FULL']).default('NORMAL'),
   AVAILSYNC_PG_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
@@ -47,6 +52,8 @@ export interface Config {
   publicUrl: string | undefined;
   secureCookies: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** GET /metrics answers to `Authorization: Bearer <this>`; unset (or empty): /metrics is 404. */
+  metricsToken?: string | undefined;
   sweepIntervalMs: number;
   sqliteSynchronous: 'NORMAL' | 'FULL';
   pgPoolSize: number;
@@ -103,6 +110,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: e.AVAILSYNC_PUBLIC_URL,
     secureCookies: e.AVAILSYNC_PUBLIC_URL?.startsWith('https://') ?? false,
     logLevel: e.LOG_LEVEL,
+    metricsToken: e.AVAILSYNC_METRICS_TOKEN || undefined,
     sweepIntervalMs: e.AVAILSYNC_SWEEP_INTERVAL_MS,
     sqliteSynchronous: e.AVAILSYNC_SQLITE_SYNCHRONOUS,
     pgPoolSize: e.AVAILSYNC_PG_POOL_SIZE,

@@ -49,6 +49,7 @@ export async function createAvailsync(opts: AvailsyncOptions) {
     services,
     logger,
     secureCookies: opts.config.secureCookies,
+    metricsToken: opts.config.metricsToken,
     ...(opts.dashboardDir ? { dashboardDir: opts.dashboardDir } : {}),
   });
 

@@ -134,6 +134,8 @@ export interface ServerProcess {
   exited: Promise<Exit>;
   /** What the process wrote to stderr so far (the last 64 KiB). */
   stderr(): string;
+  /** What the process wrote to stdout so far (the last 64 KiB). */
+  stdout(): string;
   /** Send a signal (e.g. 'SIGKILL' for a crash); resolves when the process has exited. */
   kill(signal?: NodeJS.Signals): Promise<Exit>;
   /** SIGTERM (drain and exit cleanly) and wait for the exit; SIGKILL if it has not exited after 10 s. */
@@ -183,7 +185,7 @@ export async function startServerProcess(opts: SpawnOptions & { timeoutMs?: numb
         clearTimeout(timer);
         return e;
       };
-      return { url, port, pid, child: proc.child, exited: proc.exited, stderr: proc.stderr, kill, stop };
+      return { url, port, pid, child: proc.child, exited: proc.exited, stderr: proc.stderr, stdout: proc.stdout, kill, stop };
     }
     if (!exit) {
       proc.child.kill('SIGKILL');

@@ -21,6 +21,7 @@ import { billingRoutes } from './routes/billing.js';
 import { holdRoutes } from './routes/holds.js';
 import { hookRoutes } from './routes/hooks.js';
 import { mcpRoutes } from './routes/mcp.js';
+import { createMetrics, opsRoutes } from './routes/ops.js';
 import { rulesRoutes } from './routes/rules.js';
 import { setupRoutes } from './routes/setup.js';
 import { valueRoutes } from './routes/value.js';
@@ -36,6 +37,8 @@ export interface AppOptions {
   startedAt?: number;
   /** A dashboard build to serve at `/` (ignored when it holds no index.html). */
   dashboardDir?: string;
+  /** AVAILSYNC_METRICS_TOKEN: GET /metrics is served (to this bearer token) only when set. */
+  metricsToken?: string | undefined;
 }
 
 type Issue = { path: readonly PropertyKey[]; message: string; code?: string; keys?: readonly string[] };
@@ -96,6 +99,10 @@ export function createApp(opts: AppOptions) {
       }
     },
   });
+
+  // Metrics first, so every request is counted (routes: filled below, read at request time).
+  const metrics = opts.metricsToken ? createMetrics({ token: opts.metricsToken, services, routes: () => routes }) : undefined;
+  if (metrics) app.use('*', metrics.middleware);
 
   app.use('*', async (c, next) => {
     const id = newId('request');
@@ -188,6 +195,7 @@ export function createApp(opts: AppOptions) {
       );
     },
   );
+  opsRoutes(router, { metrics });
   accountRoutes(router, { secureCookies: opts.secureCookies });
   workRoutes(router);
   holdRoutes(router);

@@ -525,6 +525,20 @@ export interface SqliteOptions {
 const LOCK_DB = 'server.lock';
 const PID_FILE = 'server.pid';
 
+/** Another process holds the data directory's one-server lock. */
+export class DataDirLockedError extends Error {
+  constructor(
+    readonly dataDir: string,
+    /** The holder's pid, from its pid file, when known. */
+    readonly holderPid: string | undefined,
+  ) {
+    super(
+      `Another availsync-server${holderPid ? ` (pid ${holderPid})` : ''} is using ${dataDir}. The embedded SQLite store serves one process; ` +
+        'stop it, choose another AVAILSYNC_DATA_DIR, or set DATABASE_URL to run several nodes on PostgreSQL.',
+    );
+  }
+}
+
 /**
  * One server process per SQLite file. The lock is an OS file lock (SQLite's own, held by an open
  * EXCLUSIVE transaction on a tiny lock database): the kernel drops it when the process dies, so a
@@ -540,16 +554,13 @@ function acquireProcessLock(dir: string): () => void {
   } catch (err) {
     lock.close();
     if (!/SQLITE_BUSY|SQLITE_LOCKED/.test(errCode(err) ?? String(err))) throw err;
-    let holder = '';
+    let holder: string | undefined;
     try {
-      holder = ` (pid ${readFileSync(join(dir, PID_FILE), 'utf8').trim()})`;
+      holder = readFileSync(join(dir, PID_FILE), 'utf8').trim() || undefined;
     } catch {
       /* no pid file yet */
     }
-    throw new Error(
-      `Another availsync-server${holder} is using ${dir}. The embedded SQLite store serves one process; ` +
-        'stop it, choose another AVAILSYNC_DATA_DIR, or set DATABASE_URL to run several nodes on PostgreSQL.',
-    );
+    throw new DataDirLockedError(dir, holder);
   }
   writeFileSync(join(dir, PID_FILE), String(process.pid));
   return () => {
