@@ -281,8 +281,14 @@ export interface AvailabilityResponse {
   resource: string;
   from: Timestamp;
   to: Timestamp;
+  /** The first 100 busy windows (`busy_count` in all; `busy_truncated` when some are left out). */
   busy: BusyWindow[];
+  busy_count: number;
+  busy_truncated: boolean;
+  /** The first 100 free gaps (`free_count` in all). */
   free: TimeWindow[];
+  free_count: number;
+  free_truncated: boolean;
   /** The first free window of `duration_minutes`, when that was asked. */
   first_free_slot: TimeWindow | null;
 }
@@ -290,7 +296,10 @@ export interface AvailabilityResponse {
 /** `POST /v1/conflicts/check`. */
 export interface ConflictCheckResponse {
   conflict: boolean;
+  /** The first 100 overlapping holds (`conflicts_count` in all; `conflicts_truncated` when some are left out). */
   conflicts: Hold[];
+  conflicts_count: number;
+  conflicts_truncated: boolean;
   next_free_slot: TimeWindow | null;
 }
 

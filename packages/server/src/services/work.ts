@@ -25,7 +25,15 @@ import { iso } from '../clock.js';
 import { decideStart } from '../domain/arbitration.js';
 import { isLive, leaseMinutes, MINUTE, START_AT_SKEW_MS } from '../domain/lease.js';
 import { listed } from '../domain/lists.js';
-import { isLiteralPath, normalizePattern, OverlapBudget, OverlapIndex, PatternTooComplexError, patternOverCaps } from '../domain/paths.js';
+import {
+  isLiteralPath,
+  normalizePattern,
+  OverlapBudget,
+  OverlapIndex,
+  PatternTooComplexError,
+  patternOverCaps,
+  patternsOverlap,
+} from '../domain/paths.js';
 import { type ApiError, errors } from '../http/errors.js';
 import { newId } from '../ids.js';
 import { param, prepare, prepareInsert } from '../storage/prepared.js';
@@ -849,35 +857,39 @@ export class WorkService {
       const index = new OverlapIndex(live);
       const work = new OverlapBudget();
       let sliceStart = 0;
-      for (const path of paths) {
-        let found: OtherFileClaim[];
-        try {
-          found = index.overlapping(path, work);
-        } catch (err) {
-          if (err instanceof PatternTooComplexError) throw tooMuchOverlapWork(err, paths.length, live.length);
-          throw err;
+      const block = (path: string, o: OtherFileClaim) => {
+        blocked.add(path);
+        blockingClaims.add(o.claim_id);
+        blockingCount++;
+        // Only what the answer lists is built (ANSWER_LIST_CAP); the rest is counted.
+        if (blocking.length < ANSWER_LIST_CAP) {
+          blocking.push({
+            path,
+            claim_id: o.claim_id,
+            agent_id: o.agent_id,
+            mode: o.mode as FileModeValue,
+            held_path: o.path,
+            expires_at: iso(o.expires_at),
+          });
         }
-        for (const o of found) {
-          blocked.add(path);
-          blockingClaims.add(o.claim_id);
-          blockingCount++;
-          // Only what the answer lists is built (ANSWER_LIST_CAP); the rest is counted.
-          if (blocking.length < ANSWER_LIST_CAP) {
-            blocking.push({
-              path,
-              claim_id: o.claim_id,
-              agent_id: o.agent_id,
-              mode: o.mode as FileModeValue,
-              held_path: o.path,
-              expires_at: iso(o.expires_at),
-            });
+      };
+      try {
+        for (const path of paths) {
+          const { equal, decide } = index.candidates(path);
+          work.charge(1);
+          for (const o of equal) block(path, o);
+          for (const o of decide) {
+            if (patternsOverlap(path, o.path, work)) block(path, o);
+            // A long run of decisions gives the event loop a turn (/health and other requests answer).
+            if (work.steps - sliceStart >= OVERLAP_SLICE_STEPS) {
+              sliceStart = work.steps;
+              await new Promise((resolve) => setImmediate(resolve));
+            }
           }
         }
-        // A long decision gives the event loop a turn between paths (/health and other requests answer).
-        if (work.steps - sliceStart >= OVERLAP_SLICE_STEPS) {
-          sliceStart = work.steps;
-          await new Promise((resolve) => setImmediate(resolve));
-        }
+      } catch (err) {
+        if (err instanceof PatternTooComplexError) throw tooMuchOverlapWork(err, paths.length, live.length);
+        throw err;
       }
       claimable = paths.filter((x) => !blocked.has(x));
       if (blocked.size > 0) {
