@@ -19,6 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { activityCost } from './activity.js';
+import { adversarialWorkingSet } from './adversarial.js';
 import { inProcessFloor } from './floor.js';
 import { seedGrowth } from './growth.js';
 import { hookBench } from './hooks.js';
@@ -240,7 +241,7 @@ async function measure(nodes: Node[], keys: string[], flow: Flow, clients: numbe
   return record(`${label} ${flow}`, clients, result, loop);
 }
 
-/** BENCH_FLOWS narrows a suite to some of its scenarios (comma list: uncontended-1,uncontended,contended,working-set,noop). */
+/** BENCH_FLOWS narrows a suite to some of its scenarios (comma list: uncontended-1,uncontended,contended,working-set,working-set-adversarial,noop). */
 const FLOWS = process.env.BENCH_FLOWS ? new Set(process.env.BENCH_FLOWS.split(',')) : undefined;
 
 async function suite(label: string, nodes: Node[], opts: { extras: boolean }) {
@@ -251,6 +252,14 @@ async function suite(label: string, nodes: Node[], opts: { extras: boolean }) {
   if (wanted('contended')) await measure(nodes, keys, 'contended', 32, label);
   if (opts.extras) {
     if (wanted('working-set')) await measure(nodes, keys, 'working-set', 32, label);
+    if (wanted('working-set-adversarial')) {
+      const r = await adversarialWorkingSet(nodes[0]!, keys, 32, SECONDS, WARMUP);
+      const row = record(`${label} working-set adversarial (caps)`, 32, fromRun(r));
+      const normal = find(`${label} working-set`);
+      console.log(
+        `  answers by status ${JSON.stringify(r.statuses)}${normal ? `; p99 ÷ working-set p99 ${(row.result.p99 / normal.result.p99).toFixed(2)}` : ''}`,
+      );
+    }
     if (wanted('noop')) await measure(nodes, keys, 'noop', 32, label);
   }
 }

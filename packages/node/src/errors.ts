@@ -70,7 +70,8 @@ export function kindOfStatus(status: number, code: string): AvailsyncErrorKind {
   if (status === 402 || code === 'plan_limit_reached') return 'plan_limit';
   if (status === 409) return 'conflict';
   if (status === 429) return 'rate_limit';
-  if (status === 400 || status === 413 || status === 422) return 'validation';
+  // 422 covers idempotency_key_reused and pattern_too_complex (a working-set path over the caps, or a request over its overlap budget).
+  if (status === 400 || status === 413 || status === 422 || code === 'pattern_too_complex') return 'validation';
   return 'api';
 }
 

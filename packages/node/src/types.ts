@@ -49,7 +49,10 @@ export interface Claim {
   released_at: Timestamp | null;
   outcome: Outcome | null;
   renewal_count: number;
+  /** The live file claims, at most 500 (see `working_set_count` / `working_set_truncated`). */
   working_set: FileClaim[];
+  working_set_count: number;
+  working_set_truncated: boolean;
 }
 
 export interface BlockingClaim {
@@ -110,22 +113,37 @@ export interface BlockingPath {
   expires_at: Timestamp;
 }
 
-export interface WorkingSetUpdated {
-  action: 'updated';
+/** This run's own working set in an answer: up to 500 file claims, with the whole count beside them. */
+export interface WorkingSetList {
   working_set: FileClaim[];
+  working_set_count: number;
+  /** True when `working_set` lists only the first 500 of `working_set_count`. */
+  working_set_truncated: boolean;
 }
-export interface WorkingSetPartial {
+/**
+ * Who blocked which paths. Every list is capped at 100 entries: `<list>_count` says how many there are in all
+ * and `<list>_truncated` is true when the list shows only the first 100.
+ */
+export interface BlockedLists {
+  blocked_paths: string[];
+  blocked_paths_count: number;
+  blocked_paths_truncated: boolean;
+  /** One entry per (requested path, held file claim) that overlap. */
+  blocking: BlockingPath[];
+  blocking_count: number;
+  blocking_truncated: boolean;
+}
+export interface WorkingSetUpdated extends WorkingSetList {
+  action: 'updated';
+}
+export interface WorkingSetPartial extends WorkingSetList, BlockedLists {
   action: 'partial_proceed';
   claimed_paths: string[];
-  blocked_paths: string[];
-  blocking: BlockingPath[];
-  working_set: FileClaim[];
+  claimed_paths_count: number;
+  claimed_paths_truncated: boolean;
 }
-export interface WorkingSetBlocked {
+export interface WorkingSetBlocked extends WorkingSetList, BlockedLists {
   action: 'blocked';
-  blocked_paths: string[];
-  blocking: BlockingPath[];
-  working_set: FileClaim[];
 }
 
 /** `POST /v1/work/run/working-set` (the SDK returns `blocked` instead of throwing on its 409). */
@@ -263,8 +281,14 @@ export interface AvailabilityResponse {
   resource: string;
   from: Timestamp;
   to: Timestamp;
+  /** The first 100 busy windows (`busy_count` in all; `busy_truncated` when some are left out). */
   busy: BusyWindow[];
+  busy_count: number;
+  busy_truncated: boolean;
+  /** The first 100 free gaps (`free_count` in all). */
   free: TimeWindow[];
+  free_count: number;
+  free_truncated: boolean;
   /** The first free window of `duration_minutes`, when that was asked. */
   first_free_slot: TimeWindow | null;
 }
@@ -272,7 +296,10 @@ export interface AvailabilityResponse {
 /** `POST /v1/conflicts/check`. */
 export interface ConflictCheckResponse {
   conflict: boolean;
+  /** The first 100 overlapping holds (`conflicts_count` in all; `conflicts_truncated` when some are left out). */
   conflicts: Hold[];
+  conflicts_count: number;
+  conflicts_truncated: boolean;
   next_free_slot: TimeWindow | null;
 }
 

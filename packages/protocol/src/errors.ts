@@ -10,6 +10,7 @@ export const ERROR_STATUS = {
   hold_conflict: 409,
   payload_too_large: 413,
   idempotency_key_reused: 422,
+  pattern_too_complex: 422,
   rate_limited: 429,
   internal_error: 500,
   service_unavailable: 503,

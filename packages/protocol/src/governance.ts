@@ -241,8 +241,12 @@ export const ValueHealthResponse = z.object({
   claims_started_7d: z.number().int(),
   tokens_reported: z.number().int(),
   cost_reported_usd: z.number(),
-  hotspots: z.array(Hotspot),
-  agents: z.array(AgentHealthRow),
+  hotspots: z.array(Hotspot).describe('The 10 resources and paths with the most conflicts'),
+  hotspots_count: z.number().int().describe('How many resources and paths had conflicts in the window'),
+  hotspots_truncated: z.boolean().describe('True when hotspots lists only the first 10'),
+  agents: z.array(AgentHealthRow).describe('The first 100 agents, oldest first'),
+  agents_count: z.number().int().describe('How many agents the workspace has'),
+  agents_truncated: z.boolean().describe('True when agents lists only the first 100'),
 });
 
 // ---------------------------------------------------------------------------------------------------

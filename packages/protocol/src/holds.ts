@@ -68,7 +68,9 @@ export const HoldConflictResponse = z.object({
   error: z.literal('hold_conflict'),
   message: z.string(),
   request_id: z.string(),
-  conflicts: z.array(Hold),
+  conflicts: z.array(Hold).describe('The overlapping active holds, at most 100'),
+  conflicts_count: z.number().int().describe('How many active holds the window overlaps in all'),
+  conflicts_truncated: z.boolean().describe('True when conflicts lists only the first 100'),
   next_free_slot: TimeWindow.nullable().describe('The earliest window of the same length that is free, within 31 days'),
 });
 
@@ -101,8 +103,12 @@ export const AvailabilityResponse = z.object({
   resource: z.string(),
   from: Timestamp,
   to: Timestamp,
-  busy: z.array(BusyWindow).describe('Active holds overlapping [from, to), with their full windows'),
-  free: z.array(TimeWindow).describe('The gaps between busy windows, within [from, to)'),
+  busy: z.array(BusyWindow).describe('Active holds overlapping [from, to), with their full windows; the first 100 by start'),
+  busy_count: z.number().int().describe('How many busy windows there are in all'),
+  busy_truncated: z.boolean().describe('True when busy lists only the first 100'),
+  free: z.array(TimeWindow).describe('The gaps between busy windows, within [from, to); the first 100'),
+  free_count: z.number().int().describe('How many free gaps there are in all'),
+  free_truncated: z.boolean().describe('True when free lists only the first 100'),
   first_free_slot: TimeWindow.nullable().describe(
     'With duration_minutes: the first free window of exactly that length, starting no earlier than now; otherwise null',
   ),
@@ -112,7 +118,9 @@ export const ConflictsCheckRequest = z.object({ resource: HoldResourceField, sta
 
 export const ConflictsCheckResponse = z.object({
   conflict: z.boolean(),
-  conflicts: z.array(Hold),
+  conflicts: z.array(Hold).describe('The overlapping active holds, at most 100'),
+  conflicts_count: z.number().int().describe('How many active holds the window overlaps in all'),
+  conflicts_truncated: z.boolean().describe('True when conflicts lists only the first 100'),
   next_free_slot: TimeWindow.nullable().describe('The requested window when free, else the earliest free one of the same length'),
 });
 

@@ -39,6 +39,18 @@ const AgentIdField = z
   .optional()
   .describe('Required with a session cookie; with an agent key it is optional and must match the key');
 
+/**
+ * Every list in an answer is capped (SPEC §14): at most ANSWER_LIST_CAP entries, with `<list>_count` (how
+ * many there are in all) and `<list>_truncated` (true when some were left out) beside it. The one exception
+ * is a claim's own `working_set`, which lists up to WORKING_SET_LIST_CAP file claims (a single request may
+ * claim 500 paths, and its answer shows them all) with the same two fields beside it.
+ */
+export const ANSWER_LIST_CAP = 100;
+export const WORKING_SET_LIST_CAP = 500;
+const countOf = (list: string, cap: number = ANSWER_LIST_CAP) =>
+  z.number().int().describe(`How many ${list} there are in all (the list shows at most ${cap})`);
+const truncatedOf = (list: string, cap: number = ANSWER_LIST_CAP) => z.boolean().describe(`True when ${list} lists only the first ${cap}`);
+
 // ---------------------------------------------------------------------------------------------------
 // Objects returned by the API
 
@@ -73,6 +85,8 @@ export const Claim = z.object({
   outcome: Outcome.nullable(),
   renewal_count: z.number().int(),
   working_set: z.array(FileClaim),
+  working_set_count: countOf('working_set entries', WORKING_SET_LIST_CAP),
+  working_set_truncated: truncatedOf('working_set', WORKING_SET_LIST_CAP),
 });
 
 export const BlockingClaim = z.object({
@@ -187,21 +201,31 @@ export const BlockingPath = z.object({
   expires_at: Timestamp,
 });
 
+const WorkingSetList = {
+  working_set: z.array(FileClaim),
+  working_set_count: countOf('working_set entries', WORKING_SET_LIST_CAP),
+  working_set_truncated: truncatedOf('working_set', WORKING_SET_LIST_CAP),
+};
+const BlockedLists = {
+  blocked_paths: z.array(z.string()),
+  blocked_paths_count: countOf('blocked paths'),
+  blocked_paths_truncated: truncatedOf('blocked_paths'),
+  blocking: z.array(BlockingPath).describe('One entry per (requested path, held file claim) that overlap'),
+  blocking_count: countOf('blocking entries'),
+  blocking_truncated: truncatedOf('blocking'),
+};
+
 export const WorkingSetResult = z.union([
-  z.object({ action: z.literal('updated'), working_set: z.array(FileClaim) }),
+  z.object({ action: z.literal('updated'), ...WorkingSetList }),
   z.object({
     action: z.literal('partial_proceed'),
     claimed_paths: z.array(z.string()),
-    blocked_paths: z.array(z.string()),
-    blocking: z.array(BlockingPath),
-    working_set: z.array(FileClaim),
+    claimed_paths_count: countOf('claimed paths'),
+    claimed_paths_truncated: truncatedOf('claimed_paths'),
+    ...BlockedLists,
+    ...WorkingSetList,
   }),
-  z.object({
-    action: z.literal('blocked'),
-    blocked_paths: z.array(z.string()),
-    blocking: z.array(BlockingPath),
-    working_set: z.array(FileClaim),
-  }),
+  z.object({ action: z.literal('blocked'), ...BlockedLists, ...WorkingSetList }),
 ]);
 
 export const ShadowDecision = z.object({

@@ -338,7 +338,11 @@ for (const kind of STORES) {
           { start_at: at(base + 10 * HOUR), end_at: at(base + 11 * HOUR), hold_id: a.body.hold.id, agent_id: agent.id },
           { start_at: at(base + 13 * HOUR), end_at: at(base + 14 * HOUR), hold_id: b.body.hold.id, agent_id: other.id },
         ],
+        busy_count: 2,
+        busy_truncated: false,
         free: [win(base, 9, 10), win(base, 11, 13), win(base, 14, 15)],
+        free_count: 3,
+        free_truncated: false,
         first_free_slot: win(base, 11, 13),
       });
       assert.deepEqual((await q('&duration_minutes=30')).body.first_free_slot, win(base, 9, 9.5));
@@ -375,10 +379,22 @@ for (const kind of STORES) {
 
       const free = await t.request('POST', '/v1/conflicts/check', { key, body: { resource: 'release:prod', ...win(base, 11, 12) } });
       assert.equal(free.status, 200);
-      assert.deepEqual(free.body, { conflict: false, conflicts: [], next_free_slot: win(base, 11, 12) });
+      assert.deepEqual(free.body, {
+        conflict: false,
+        conflicts: [],
+        conflicts_count: 0,
+        conflicts_truncated: false,
+        next_free_slot: win(base, 11, 12),
+      });
 
       const busy = await t.request('POST', '/v1/conflicts/check', { key, body: { resource: 'release:prod', ...win(base, 9.5, 10.5) } });
-      assert.deepEqual(busy.body, { conflict: true, conflicts: [a.body.hold], next_free_slot: win(base, 11, 12) });
+      assert.deepEqual(busy.body, {
+        conflict: true,
+        conflicts: [a.body.hold],
+        conflicts_count: 1,
+        conflicts_truncated: false,
+        next_free_slot: win(base, 11, 12),
+      });
 
       const bySession = await t.request('POST', '/v1/conflicts/check', {
         session,

@@ -1,7 +1,23 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { normalizePattern, OverlapIndex, patternMatches, patternsOverlap, patternsOverlapByAutomata } from '../src/domain/paths.js';
+import {
+  decideOverlap,
+  decideOverlapByAutomata,
+  normalizePattern,
+  OverlapBudget,
+  OverlapIndex,
+  overlapWork,
+  PAIR_BUDGET,
+  PATTERN_MAX_LENGTH,
+  PATTERN_MAX_WILDCARDS,
+  PatternTooComplexError,
+  patternMatches,
+  patternOverCaps,
+  patternsOverlap,
+  patternsOverlapByAutomata,
+  patternWildcards,
+} from '../src/domain/paths.js';
 
 /** Both entry points (with and without the literal/prefix/suffix shortcuts), both argument orders. */
 function overlapEverywhere(a: string, b: string): boolean[] {
@@ -370,6 +386,152 @@ describe('OverlapIndex', () => {
           .map((item) => item.i)
           .sort((a, b) => a - b);
         assert.deepEqual(actual, expected);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Bounded cost (SPEC §14): caps, the per-pair bound, the request budget, work counted in steps
+// ---------------------------------------------------------------------------------------------------------------
+
+describe('pattern caps', () => {
+  it('counts wildcards: each * run, ?, ** segment, class and a trailing /', () => {
+    const cases: Array<[string, number]> = [
+      ['src/a.ts', 0],
+      ['src/', 1],
+      ['src/**', 1],
+      ['src/**/', 2],
+      ['a**b', 1], // `**` inside a segment is one `*`
+      ['*a*', 2],
+      ['a?b[cd]e[!f]', 3],
+      ['**/x/**', 2],
+      ['[]]x[!]]', 2],
+    ];
+    for (const [pattern, expected] of cases) assert.equal(patternWildcards(pattern), expected, pattern);
+  });
+
+  it('names the cap a pattern is over', () => {
+    assert.equal(patternOverCaps('x'.repeat(PATTERN_MAX_LENGTH)), undefined);
+    assert.equal(patternOverCaps('x'.repeat(PATTERN_MAX_LENGTH + 1))?.limit, 'length');
+    assert.equal(patternOverCaps(`${'*a'.repeat(PATTERN_MAX_WILDCARDS - 1)}/`), undefined);
+    const over = patternOverCaps(`${'*a'.repeat(PATTERN_MAX_WILDCARDS)}/`);
+    assert.deepEqual(over && { limit: over.limit, max: over.max, actual: over.actual }, {
+      limit: 'wildcards',
+      max: PATTERN_MAX_WILDCARDS,
+      actual: PATTERN_MAX_WILDCARDS + 1,
+    });
+  });
+});
+
+/** The pair that took 186 ms of CPU before the search was bounded (over the caps: the domain function still decides it). */
+const PROBE_A = `${'*a'.repeat(511)}*`;
+const PROBE_B = `${'*b'.repeat(505)}*0*`;
+
+describe('overlap work', () => {
+  it("decides the probe's pair within the per-pair budget, counted by overlapWork()", () => {
+    const before = overlapWork();
+    assert.equal(patternsOverlap(PROBE_A, PROBE_B), true);
+    assert.equal(patternsOverlap(PROBE_B, PROBE_A), true);
+    const spent = overlapWork() - before;
+    assert.ok(spent <= 2 * PAIR_BUDGET, `${spent} steps`);
+    const d = decideOverlap(PROBE_A, PROBE_B);
+    assert.equal(d.overlap, true);
+    assert.ok(d.steps < 10_000, `${d.steps} steps`); // a straight run to a common match
+  });
+
+  it('a request budget cuts a decision short and throws rather than answer "no overlap"', () => {
+    // Over the caps and with no overlap, so the search is long: a small budget runs out first.
+    const a = `${'*a'.repeat(200)}*`;
+    const b = `x${'?'.repeat(150)}`; // 150 characters after the x: never 200 a's
+    const exact = decideOverlap(a, b, 8 * PAIR_BUDGET);
+    assert.equal(exact.overlap, false);
+    const cut = decideOverlap(a, b, 1000);
+    assert.equal(cut.overlap, undefined);
+    assert.ok(cut.steps > 1000 && cut.steps < 2000);
+    const work = new OverlapBudget(5000);
+    assert.throws(
+      () => {
+        for (let i = 0; i < 100; i++) patternsOverlap(a, b, work);
+      },
+      (err: unknown) => err instanceof PatternTooComplexError && err.budget === 5000,
+    );
+    assert.ok(work.steps > 5000 && work.steps < 5100, `${work.steps} steps`);
+  });
+
+  it('charges every decision of an index query to the request', () => {
+    const index = new OverlapIndex([{ path: 'src/*.ts' }, { path: 'src/a.ts' }, { path: 'docs/**' }]);
+    const work = new OverlapBudget();
+    assert.deepEqual(
+      index.overlapping('src/*', work).map((x) => x.path),
+      ['src/*.ts', 'src/a.ts'],
+    );
+    assert.ok(work.steps > 0);
+    // docs/** was never a candidate: its literal directory differs.
+    assert.deepEqual(
+      index.candidates('src/*').decide.map((x) => x.path),
+      ['src/*.ts', 'src/a.ts'],
+    );
+    assert.deepEqual(index.candidates('src/a.ts'), { equal: [{ path: 'src/a.ts' }], decide: [{ path: 'src/*.ts' }] });
+    assert.deepEqual(
+      index.candidates('**/x').decide.map((x) => x.path),
+      ['src/*.ts', 'src/a.ts', 'docs/**'],
+    );
+  });
+});
+
+/**
+ * Adversarial patterns: wildcard tokens (`*`, `?`, `**`, classes) separated by runs of one letter or of
+ * segments, the shapes that make the product of two automata large.
+ */
+const ADVERSARIAL_WILDCARDS = ['*', '?', '**', '[ab]', '[!a]', '[a-b]'];
+function adversarialArb(maxRun: number, maxWildcards: number) {
+  return fc
+    .tuple(
+      fc.array(
+        fc.record({
+          wildcard: fc.constantFrom(...ADVERSARIAL_WILDCARDS),
+          run: fc.nat(maxRun),
+          letter: fc.constantFrom('a', 'b', 'a/', 'b/', '/a'),
+        }),
+        { minLength: 1, maxLength: maxWildcards },
+      ),
+      fc.boolean(),
+    )
+    .map(([parts, directory]) => {
+      const raw = parts.map((p) => (p.wildcard === '**' ? '/**/' : p.wildcard) + p.letter.repeat(p.run)).join('');
+      return `${raw.replace(/^\/+/, '')}${directory ? '/' : ''}`;
+    })
+    .map((raw) => normalizePattern(raw))
+    .filter((r) => r.ok && patternOverCaps(r.value) === undefined)
+    .map((r) => (r.ok ? r.value : ''));
+}
+
+describe('overlap within the caps is bounded (property)', () => {
+  it('random adversarial patterns at the caps decide within the per-pair budget, the same both ways', () => {
+    fc.assert(
+      fc.property(adversarialArb(40, PATTERN_MAX_WILDCARDS), adversarialArb(40, PATTERN_MAX_WILDCARDS), (a, b) => {
+        const ab = decideOverlap(a, b);
+        const ba = decideOverlap(b, a);
+        const automata = decideOverlapByAutomata(a, b);
+        for (const d of [ab, ba, automata]) {
+          assert.notEqual(d.overlap, undefined, `${a} vs ${b}: undecided after ${d.steps} steps`);
+          assert.ok(d.steps <= PAIR_BUDGET);
+        }
+        assert.equal(ab.overlap, ba.overlap);
+        assert.equal(automata.overlap, ab.overlap);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('short adversarial patterns agree with the brute-force oracle', () => {
+    fc.assert(
+      fc.property(adversarialArb(2, 3), adversarialArb(2, 3), (a, b) => {
+        fc.pre(witnessBound(a, b) <= MAX_LENGTH);
+        const expected = oracle(a, b);
+        assert.deepEqual(overlapEverywhere(a, b), [expected, expected, expected, expected], `${a} vs ${b}`);
       }),
       { numRuns: 2000 },
     );

@@ -27,6 +27,8 @@ export const errors = {
   unauthorized: (message = 'A valid credential is required') => new ApiError('unauthorized', message),
   forbidden: (message: string) => new ApiError('forbidden', message),
   notFound: (what: string) => new ApiError('not_found', `${what} not found`),
+  /** 422: a working-set pattern over the caps, or a request over its overlap budget (SPEC §14). */
+  patternTooComplex: (message: string, details: Record<string, unknown>) => new ApiError('pattern_too_complex', message, details),
 };
 
 export function errorBody(err: ApiError, requestId: string): Record<string, unknown> {

@@ -70,7 +70,12 @@ const errorResponses = Object.fromEntries(
     [402, 'plan_limit_reached: `details` is { limit, current, max, plan }'],
     [403, 'Authenticated but not allowed'],
     [404, 'Unknown id, or an id of another workspace'],
-    [422, 'Idempotency-Key reused with a different request'],
+    [
+      422,
+      'idempotency_key_reused: Idempotency-Key reused with a different request; or pattern_too_complex: a working-set path over the caps ' +
+        '(512 characters, 16 wildcards: `details` is { field, path_index, limit: "length"|"wildcards", max, actual }) or a request whose ' +
+        'overlap work passed its budget (`details.limit` "work")',
+    ],
     [429, 'Rate limited; see Retry-After'],
     [500, 'Internal error'],
   ].map(([code, description]) => [code, { description, content: { 'application/json': { schema: ErrorResponse } } }]),

@@ -1,9 +1,10 @@
 /** Reading claims and shaping them for the API. */
 import type { BlockingClaim, Claim, FileClaim } from '@availsync/protocol';
-import { formatResource } from '@availsync/protocol';
+import { formatResource, WORKING_SET_LIST_CAP } from '@availsync/protocol';
 import type { Selectable } from 'kysely';
 import { iso, isoOrNull } from '../clock.js';
 import { effectiveStatus } from '../domain/lease.js';
+import { listed } from '../domain/lists.js';
 import { param, prepare } from '../storage/prepared.js';
 import type { ClaimsTable, FileClaimsTable } from '../storage/schema.js';
 import type { Executor } from '../storage/store.js';
@@ -45,8 +46,17 @@ export function toClaim(row: ClaimRow, workingSet: FileClaimRow[], now: number):
     released_at: isoOrNull(row.released_at),
     outcome: row.outcome as Claim['outcome'],
     renewal_count: row.renewal_count,
-    working_set: status === 'active' ? liveFileClaims(workingSet, now) : [],
+    ...workingSetList(status === 'active' ? workingSet : [], now),
   };
+}
+
+/**
+ * A claim's own working set as an answer lists it: the live file claims, at most WORKING_SET_LIST_CAP (500,
+ * what one request may claim, so an answer always shows what it just claimed) with `working_set_count` and
+ * `working_set_truncated` beside them. The whole set can grow past that through `op: add`.
+ */
+export function workingSetList(rows: FileClaimRow[], now: number) {
+  return listed('working_set', liveFileClaims(rows, now), WORKING_SET_LIST_CAP);
 }
 
 /** The file claims still leased at `now`, in a stable order. */

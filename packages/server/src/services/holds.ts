@@ -9,6 +9,7 @@
  * as the same 409, never a 500.
  */
 import {
+  ANSWER_LIST_CAP,
   type AvailabilityQuery,
   type AvailabilityResponse,
   type ConflictsCheckRequest,
@@ -38,6 +39,7 @@ import {
   type Window,
 } from '../domain/holds.js';
 import { MINUTE } from '../domain/lease.js';
+import { listed } from '../domain/lists.js';
 import { errors } from '../http/errors.js';
 import { newId } from '../ids.js';
 import type { HoldsTable } from '../storage/holds-table.js';
@@ -162,7 +164,12 @@ export class HoldService {
       body: {
         error: 'hold_conflict' as const,
         message: `The window overlaps ${conflicts.length} active hold${conflicts.length === 1 ? '' : 's'} on ${formatResource(ref)}`,
-        conflicts: conflicts.map((h) => toHold(h, now)),
+        ...listed(
+          'conflicts',
+          conflicts.slice(0, ANSWER_LIST_CAP).map((h) => toHold(h, now)),
+          ANSWER_LIST_CAP,
+          conflicts.length,
+        ),
         next_free_slot: next ? toWindow(next) : null,
       },
     };
@@ -268,7 +275,8 @@ export class HoldService {
                 agent_id: agent.id,
                 start_at: iso(wanted.start),
                 end_at: iso(wanted.end),
-                conflicting_hold_ids: conflicts.map((h) => h.id),
+                conflicting_hold_ids: conflicts.slice(0, ANSWER_LIST_CAP).map((h) => h.id),
+                ...(conflicts.length > ANSWER_LIST_CAP ? { conflicting_hold_ids_count: conflicts.length } : {}),
               },
             });
             return { status: 409, body };
@@ -466,8 +474,15 @@ export class HoldService {
       resource: formatResource(ref),
       from: iso(from),
       to: iso(to),
-      busy: live.map((h) => ({ start_at: iso(h.start_at), end_at: iso(h.end_at), hold_id: h.id, agent_id: h.agent_id })),
-      free: freeWindows(busy, from, to).map(toWindow),
+      ...listed(
+        'busy',
+        live
+          .slice(0, ANSWER_LIST_CAP)
+          .map((h) => ({ start_at: iso(h.start_at), end_at: iso(h.end_at), hold_id: h.id, agent_id: h.agent_id })),
+        ANSWER_LIST_CAP,
+        live.length,
+      ),
+      ...listed('free', freeWindows(busy, from, to).map(toWindow)),
       first_free_slot: slot ? toWindow(slot) : null,
     };
   }
@@ -479,6 +494,12 @@ export class HoldService {
     const now = await this.store.readNow();
     const live = await this.liveAround(this.store.db, p.org.id, ref, wanted, now);
     const { conflicts, body: shaped } = this.conflictBody(ref, live, wanted, now);
-    return { conflict: conflicts.length > 0, conflicts: shaped.conflicts, next_free_slot: shaped.next_free_slot };
+    return {
+      conflict: conflicts.length > 0,
+      conflicts: shaped.conflicts,
+      conflicts_count: shaped.conflicts_count,
+      conflicts_truncated: shaped.conflicts_truncated,
+      next_free_slot: shaped.next_free_slot,
+    };
   }
 }

@@ -13,9 +13,10 @@
  *   stale      last seen more than 7 days ago
  *   never_seen no request and no heartbeat yet
  */
-import { AGENT_HEALTH_THRESHOLDS, type AgentHealthValue, type ValueHealthResponse } from '@availsync/protocol';
+import { AGENT_HEALTH_THRESHOLDS, type AgentHealthValue, ANSWER_LIST_CAP, type ValueHealthResponse } from '@availsync/protocol';
 import { iso, isoOrNull } from '../clock.js';
 import { MINUTE } from '../domain/lease.js';
+import { listed } from '../domain/lists.js';
 import { ONLINE_WINDOW_MS } from './agents.js';
 import type { Principal, ServiceDeps } from './context.js';
 import { countActiveClaims } from './plans.js';
@@ -133,13 +134,18 @@ export class ValueService {
       claims_started_7d: Number(started.n),
       tokens_reported: num(usage.input) + num(usage.output),
       cost_reported_usd: Math.round(num(usage.cost) * 1e6) / 1e6,
-      hotspots: hotspots.slice(0, HOTSPOTS),
-      agents: agents.map((a) => {
-        const online = a.last_heartbeat_at != null && clockNow - a.last_heartbeat_at < ONLINE_WINDOW_MS;
-        const seen = Math.max(a.last_seen_at ?? -1, a.last_heartbeat_at ?? -1);
-        const lastSeen = seen < 0 ? null : seen;
-        return { id: a.id, name: a.name, health: agentHealth(lastSeen, online, clockNow), last_seen_at: isoOrNull(lastSeen), online };
-      }),
+      ...listed('hotspots', hotspots, HOTSPOTS),
+      ...listed(
+        'agents',
+        agents.slice(0, ANSWER_LIST_CAP).map((a) => {
+          const online = a.last_heartbeat_at != null && clockNow - a.last_heartbeat_at < ONLINE_WINDOW_MS;
+          const seen = Math.max(a.last_seen_at ?? -1, a.last_heartbeat_at ?? -1);
+          const lastSeen = seen < 0 ? null : seen;
+          return { id: a.id, name: a.name, health: agentHealth(lastSeen, online, clockNow), last_seen_at: isoOrNull(lastSeen), online };
+        }),
+        ANSWER_LIST_CAP,
+        agents.length,
+      ),
     };
   }
 }

@@ -5,6 +5,7 @@
  * idempotency record, commit, and only then answer.
  */
 import {
+  ANSWER_LIST_CAP,
   type BlockingPath,
   type CheckResponse,
   type Claim,
@@ -23,8 +24,17 @@ import { sql } from 'kysely';
 import { iso } from '../clock.js';
 import { decideStart } from '../domain/arbitration.js';
 import { isLive, leaseMinutes, MINUTE, START_AT_SKEW_MS } from '../domain/lease.js';
-import { isLiteralPath, normalizePattern, OverlapIndex } from '../domain/paths.js';
-import { errors } from '../http/errors.js';
+import { listed } from '../domain/lists.js';
+import {
+  isLiteralPath,
+  normalizePattern,
+  OverlapBudget,
+  OverlapIndex,
+  PatternTooComplexError,
+  patternOverCaps,
+  patternsOverlap,
+} from '../domain/paths.js';
+import { type ApiError, errors } from '../http/errors.js';
 import { newId } from '../ids.js';
 import { param, prepare, prepareInsert } from '../storage/prepared.js';
 import { ACTIVE, claimById, deferWrite, type Executor, type Query, type ResourceKey, type Tx } from '../storage/store.js';
@@ -33,9 +43,9 @@ import {
   type ClaimRow,
   claimsWithWorkingSets,
   type FileClaimRow,
-  liveFileClaims,
   toBlockingClaim,
   toClaim,
+  workingSetList,
   workingSetOf,
 } from './claims-view.js';
 import { type AgentRow, actorOf, idempotencyScope, type Principal, type Reply, type ServiceDeps } from './context.js';
@@ -132,6 +142,18 @@ export function heldByOthers(
   return held()
     .where(inList(arrays, 'file_claims.path', ws.paths))
     .unionAll(held().where(HELD_PATTERN));
+}
+
+/** Steps of overlap work between two turns of the event loop (a few milliseconds at the most). */
+const OVERLAP_SLICE_STEPS = 100_000;
+
+/** A working-set request whose overlap decisions spent the request's budget: 422, and nothing changes. */
+function tooMuchOverlapWork(err: PatternTooComplexError, requested: number, held: number): ApiError {
+  return errors.patternTooComplex(
+    `Deciding which held paths these patterns overlap needs more than the request's budget of ${err.budget} steps; ` +
+      'send fewer or simpler patterns (literal paths cost little)',
+    { limit: 'work', max: err.budget, actual: err.steps, requested_paths: requested, held_paths: held },
+  );
 }
 
 /** Thrown inside a start's transaction when its resource turns out to have dependency rules (see start()). */
@@ -757,13 +779,31 @@ export class WorkService {
     }
     const bad: Record<string, string> = {};
     const paths: string[] = [];
+    const seen = new Set<string>();
+    let overCaps: { index: number; limit: ReturnType<typeof patternOverCaps> } | undefined;
     input.paths.forEach((raw, i) => {
       const n = normalizePattern(raw);
-      if (n.ok) {
-        if (!paths.includes(n.value)) paths.push(n.value);
-      } else bad[`${field}paths.${i}`] = n.message;
+      if (!n.ok) bad[`${field}paths.${i}`] = n.message;
+      else {
+        const limit = patternOverCaps(n.value);
+        if (limit !== undefined) overCaps ??= { index: i, limit };
+        if (!seen.has(n.value)) {
+          seen.add(n.value);
+          paths.push(n.value);
+        }
+      }
     });
     if (Object.keys(bad).length > 0) throw errors.invalid('Some paths are not valid repo-relative paths', bad);
+    if (overCaps?.limit) {
+      const { limit, max, actual, message } = overCaps.limit;
+      throw errors.patternTooComplex(`paths[${overCaps.index}]: ${message}`, {
+        field: `${field}paths.${overCaps.index}`,
+        path_index: overCaps.index,
+        limit,
+        max,
+        actual,
+      });
+    }
     return {
       ref,
       paths,
@@ -807,15 +847,22 @@ export class WorkService {
     const mine = new Map(files.filter(isMine).map((f) => [f.path, f]));
 
     let blocking: BlockingPath[] = [];
+    let blockingCount = 0;
     let claimable = paths;
     if (op !== 'remove' && mode !== 'review') {
       // Held by live runs, under live leases.
       const live = others.filter((o) => o.expires_at > now && o.claim_expires_at > now);
       const blocked = new Set<string>();
+      const blockingClaims = new Set<string>();
       const index = new OverlapIndex(live);
-      for (const path of paths) {
-        for (const o of index.overlapping(path)) {
-          blocked.add(path);
+      const work = new OverlapBudget();
+      let sliceStart = 0;
+      const block = (path: string, o: OtherFileClaim) => {
+        blocked.add(path);
+        blockingClaims.add(o.claim_id);
+        blockingCount++;
+        // Only what the answer lists is built (ANSWER_LIST_CAP); the rest is counted.
+        if (blocking.length < ANSWER_LIST_CAP) {
           blocking.push({
             path,
             claim_id: o.claim_id,
@@ -825,22 +872,53 @@ export class WorkService {
             expires_at: iso(o.expires_at),
           });
         }
+      };
+      try {
+        for (const path of paths) {
+          const { equal, decide } = index.candidates(path);
+          work.charge(1);
+          for (const o of equal) block(path, o);
+          for (const o of decide) {
+            if (patternsOverlap(path, o.path, work)) block(path, o);
+            // A long run of decisions gives the event loop a turn (/health and other requests answer).
+            if (work.steps - sliceStart >= OVERLAP_SLICE_STEPS) {
+              sliceStart = work.steps;
+              await new Promise((resolve) => setImmediate(resolve));
+            }
+          }
+        }
+      } catch (err) {
+        if (err instanceof PatternTooComplexError) throw tooMuchOverlapWork(err, paths.length, live.length);
+        throw err;
       }
       claimable = paths.filter((x) => !blocked.has(x));
       if (blocked.size > 0) {
+        const claimIds = [...blockingClaims];
         await writeAudit(trx, now, {
           org_id: claim.org_id,
           actor: actorOf(p),
           event: 'working_set.conflict',
           resource: formatResource(ref),
           claim_id: claim.id,
-          details: { mode, blocked_paths: [...blocked], blocking_claim_ids: [...new Set(blocking.map((b) => b.claim_id))] },
+          details: {
+            mode,
+            blocked_paths: [...blocked],
+            blocking_claim_ids: claimIds.slice(0, ANSWER_LIST_CAP),
+            ...(claimIds.length > ANSWER_LIST_CAP ? { blocking_claim_ids_count: claimIds.length } : {}),
+          },
         });
       }
       if (claimable.length === 0) {
-        const current = liveFileClaims(files, now);
         return {
-          reply: { status: 409, body: { action: 'blocked', blocked_paths: [...blocked], blocking, working_set: current } },
+          reply: {
+            status: 409,
+            body: {
+              action: 'blocked',
+              ...listed('blocked_paths', [...blocked]),
+              ...listed('blocking', blocking, ANSWER_LIST_CAP, blockingCount),
+              ...workingSetList(files, now),
+            },
+          },
           files,
         };
       }
@@ -909,18 +987,25 @@ export class WorkService {
         else after.push(v);
       }
     }
-    const current = liveFileClaims(after, now);
-    if (blocking.length > 0) {
-      const blockedPaths = [...new Set(blocking.map((b) => b.path))];
+    const current = workingSetList(after, now);
+    if (blockingCount > 0) {
+      const claimed = new Set(claimable);
+      const blockedPaths = paths.filter((x) => !claimed.has(x));
       return {
         reply: {
           status: 200,
-          body: { action: 'partial_proceed', claimed_paths: claimable, blocked_paths: blockedPaths, blocking, working_set: current },
+          body: {
+            action: 'partial_proceed',
+            ...listed('claimed_paths', claimable),
+            ...listed('blocked_paths', blockedPaths),
+            ...listed('blocking', blocking, ANSWER_LIST_CAP, blockingCount),
+            ...current,
+          },
         },
         files: after,
       };
     }
-    return { reply: { status: 200, body: { action: 'updated', working_set: current } }, files: after };
+    return { reply: { status: 200, body: { action: 'updated', ...current } }, files: after };
   }
 
   // -------------------------------------------------------------------------------------------------

@@ -102,7 +102,11 @@ export function workRoutes(r: Router) {
       operationId: 'updateWorkingSet',
       tags,
       summary: 'Declare the files this run is touching',
-      description: 'Returns updated, partial_proceed, or 409 blocked when no requested edit/delete path was claimable.',
+      description:
+        'Returns updated, partial_proceed, or 409 blocked when no requested edit/delete path was claimable. Each path has at most 512 ' +
+        'characters and 16 wildcards (*, ?, **, [...] and a trailing / each count), else 422 pattern_too_complex; so does a request ' +
+        'whose overlap decisions pass its work budget. blocking, blocked_paths and claimed_paths list at most 100 entries, with ' +
+        '<list>_count and <list>_truncated beside them; working_set lists up to 500.',
       request: { body: json(WorkingSetRequest) },
       responses: { 200: ok(WorkingSetResult, 'updated or partial_proceed'), 409: ok(WorkingSetResult, 'blocked, or claim_not_active') },
     }),
