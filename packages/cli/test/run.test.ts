@@ -130,7 +130,10 @@ describe('availsync run (real server, real processes)', { concurrency: true }, (
     const env = cliEnv({ AVAILSYNC_API_KEY: observer.key, AVAILSYNC_API_URL: t.url });
     const r = await cli(['run', 'repo:owner/obs', '--json', '--', ...printEnv(0)], env);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /observe mode: Availsync would have skipped this run \(Another active work claim of equal priority holds this resource until it ends; held by holder/);
+    assert.match(
+      r.stderr,
+      /observe mode: Availsync would have skipped this run \(Another active work claim of equal priority holds this resource until it ends; held by holder/,
+    );
     const [childLine, summaryLine] = r.stdout.trim().split('\n');
     assert.deepEqual(JSON.parse(childLine ?? ''), { claim: null, token: null, unguarded: null });
     const summary = JSON.parse(summaryLine ?? '');
