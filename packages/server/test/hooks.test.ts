@@ -317,5 +317,26 @@ for (const kind of STORES) {
       const bad = await t.request('POST', '/v1/hooks/guard', { key: ws.key, body: { resource: res, paths: ['../x'] } });
       assert.equal(bad.status, 400);
     });
+
+    it('retention forgets a session idle past its days; the session starts afresh with a run of its own', async () => {
+      const ws = await t.workspace({ name: 'idle' });
+      const res = `repo:acme/idle-${kind}`;
+      const sessions = () => t.store.db.selectFrom('hook_sessions').select('session_id').where('org_id', '=', ws.session.orgId).execute();
+      assert.equal(decision(await hook(ws.key, pre('idle', 'Edit', 'src/a.ts'), { resource: res })), 'allow');
+      const [first] = await active(ws.key);
+      assert.equal((await sessions()).length, 1);
+      // A day short of the retention the row stays; past it, it goes.
+      await t.services.retention.prune(t.clock.now() + 6 * 24 * 60 * MIN);
+      assert.equal((await sessions()).length, 1);
+      t.clock.advance(8 * 24 * 60 * MIN);
+      const pruned = await t.services.retention.prune();
+      assert.ok(pruned.hook_sessions >= 1);
+      assert.equal((await sessions()).length, 0);
+      // The old run lapsed long ago; the same session id now gets a new run, not a replay of the old start.
+      assert.equal(decision(await hook(ws.key, pre('idle', 'Edit', 'src/a.ts'), { resource: res })), 'allow');
+      const [second] = await active(ws.key);
+      assert.ok(second?.id && second.id !== first.id);
+      assert.equal((await sessions()).length, 1);
+    });
   });
 }

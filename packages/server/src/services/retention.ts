@@ -1,6 +1,6 @@
 /**
- * Retention: activity rows, idempotency records and lapsed rate-limit buckets are pruned on a schedule;
- * the audit log is kept.
+ * Retention: activity rows, idempotency records, lapsed rate-limit buckets and idle coding-agent hook
+ * sessions are pruned on a schedule; the audit log is kept.
  * Deletes run in small batches so the embedded store (one writer) never stalls requests for long.
  */
 import { sql } from 'kysely';
@@ -11,6 +11,12 @@ export const DEFAULT_ACTIVITY_RETENTION_DAYS = 30;
 export const DEFAULT_IDEMPOTENCY_RETENTION_HOURS = 48;
 /** Idempotency keys are kept at least 24 h (SPEC §3), whatever the configuration says. */
 export const MIN_IDEMPOTENCY_RETENTION_HOURS = 24;
+/**
+ * A hook session untouched this long is forgotten (its run ended or lapsed long before: runs last at most 12 h).
+ * Never sooner than a day after the idempotency records: a session's start key is derived from its row, and a
+ * row made afresh must not meet the old row's key still on record.
+ */
+export const HOOK_SESSION_RETENTION_DAYS = 7;
 const BATCH = 2_000;
 const HOUR = 3_600_000;
 
@@ -37,7 +43,9 @@ export class RetentionService {
    * Delete activity older than the retention days, idempotency records older than the retention hours,
    * and rate-limit buckets whose window lapsed (they would start over anyway).
    */
-  async prune(now = this.deps.clock.now()): Promise<{ activity: number; idempotency_keys: number; rate_limits: number }> {
+  async prune(
+    now = this.deps.clock.now(),
+  ): Promise<{ activity: number; idempotency_keys: number; rate_limits: number; hook_sessions: number }> {
     const db = this.deps.store.db;
     const activityCutoff = now - this.activityDays * 24 * HOUR;
     const idemCutoff = now - this.idempotencyHours * HOUR;
@@ -62,6 +70,17 @@ export class RetentionService {
       if (n < BATCH) break;
     }
     const rateLimits = await new Throttle(this.deps.store).prune(now, BATCH);
-    return { activity, idempotency_keys: idempotency, rate_limits: rateLimits };
+    const hookCutoff = now - Math.max(HOOK_SESSION_RETENTION_DAYS * 24, this.idempotencyHours + 24) * HOUR;
+    let hookSessions = 0;
+    for (;;) {
+      const res = await sql`
+        delete from hook_sessions where (org_id, agent_id, session_key) in (
+          select org_id, agent_id, session_key from hook_sessions where updated_at < ${hookCutoff} limit ${BATCH}
+        )`.execute(db);
+      const n = Number(res.numAffectedRows ?? 0);
+      hookSessions += n;
+      if (n < BATCH) break;
+    }
+    return { activity, idempotency_keys: idempotency, rate_limits: rateLimits, hook_sessions: hookSessions };
   }
 }
