@@ -5,35 +5,14 @@
  * set of files of one repository: the working-set path after the session's run has started.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RunResult, runClosedLoop } from './loadgen.js';
-import { startNode, tempDataDir } from './servers.js';
+import { setup, startNode, tempDataDir } from './servers.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const BIN = join(root, 'packages/cli/dist/bin.js');
-
-async function agents(url: string, n: number): Promise<string[]> {
-  const res = await fetch(`${url}/v1/auth/signup`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: `hooks-${randomUUID()}@example.com`, password: 'benchmark-password', workspace_name: 'Hooks' }),
-  });
-  const cookie = /availsync_session=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1];
-  const { csrf_token: csrf, workspace } = (await res.json()) as { csrf_token: string; workspace: { id: string } };
-  const keys: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const a = await fetch(`${url}/v1/orgs/${workspace.id}/agents`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', cookie: `availsync_session=${cookie}`, 'x-csrf-token': csrf },
-      body: JSON.stringify({ name: `hook-${i}` }),
-    });
-    keys.push(((await a.json()) as { api_key: string }).api_key);
-  }
-  return keys;
-}
 
 function repo(): string {
   const dir = mkdtempSync(join(tmpdir(), 'availsync-bench-hooks-'));
@@ -81,7 +60,7 @@ export async function hookBench(seconds: number, warmup: number): Promise<{ name
   const out: { name: string; clients: number; result: RunResult }[] = [];
   try {
     for (const clients of [1, 8]) {
-      const keys = await agents(node.url, clients);
+      const keys = await setup(node.url, clients);
       let n = 0;
       const http = await runClosedLoop(
         clients,

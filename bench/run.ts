@@ -26,7 +26,7 @@ import { hookBench } from './hooks.js';
 import type { RunResult } from './loadgen.js';
 import { mcpToolCalls } from './mcp.js';
 import { redisLockFloor } from './redis.js';
-import { type Node, startNode, tempDatabase, tempDataDir } from './servers.js';
+import { type Node, setup, startNode, tempDatabase, tempDataDir } from './servers.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
@@ -87,27 +87,6 @@ function record(name: string, clients: number, result: Measured, loop?: Row['loo
     `${name.padEnd(44)} c=${String(clients).padStart(2)}  ${row.flowsPerSecond.toFixed(0).padStart(6)} ok/s  ${row.requestsPerSecond.toFixed(0).padStart(6)} req/s  p50 ${p50.padStart(6)} ms  p99 ${p99.padStart(6)} ms  skip ${result.skipped}  err ${result.errors}${extra}`,
   );
   return row;
-}
-
-/** Sign up, create `n` agents; returns their keys. */
-async function setup(url: string, n: number): Promise<string[]> {
-  const res = await fetch(`${url}/v1/auth/signup`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: `bench-${randomUUID()}@example.com`, password: 'benchmark-password', workspace_name: 'Bench' }),
-  });
-  const cookie = /availsync_session=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1];
-  const { csrf_token: csrf, workspace } = (await res.json()) as { csrf_token: string; workspace: { id: string } };
-  const keys: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const a = await fetch(`${url}/v1/orgs/${workspace.id}/agents`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', cookie: `availsync_session=${cookie}`, 'x-csrf-token': csrf },
-      body: JSON.stringify({ name: `bench-${i}` }),
-    });
-    keys.push(((await a.json()) as { api_key: string }).api_key);
-  }
-  return keys;
 }
 
 type Flow = 'uncontended' | 'contended' | 'noop' | 'working-set';

@@ -1,6 +1,6 @@
 /** Start and stop real availsync-server processes for the benchmark (built dist + the probe preload). */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -99,4 +99,25 @@ export async function tempDatabase(): Promise<{ url: string; drop: () => Promise
       await c.end();
     },
   };
+}
+
+/** Sign up, create `n` agents; returns their keys. */
+export async function setup(url: string, n: number): Promise<string[]> {
+  const res = await fetch(`${url}/v1/auth/signup`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: `bench-${randomUUID()}@example.com`, password: 'benchmark-password', workspace_name: 'Bench' }),
+  });
+  const cookie = /availsync_session=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1];
+  const { csrf_token: csrf, workspace } = (await res.json()) as { csrf_token: string; workspace: { id: string } };
+  const keys: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const a = await fetch(`${url}/v1/orgs/${workspace.id}/agents`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie: `availsync_session=${cookie}`, 'x-csrf-token': csrf },
+      body: JSON.stringify({ name: `bench-${i}` }),
+    });
+    keys.push(((await a.json()) as { api_key: string }).api_key);
+  }
+  return keys;
 }
