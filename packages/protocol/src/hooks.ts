@@ -77,7 +77,9 @@ export const HookGuardSession = z.object({
 export const HookGuardResponse = z.object({
   /** This agent's hook sessions on the resource that have not ended, newest first. */
   sessions: z.array(HookGuardSession),
-  /** Which of the paths other runs hold (edit or delete) under live leases. */
+  /** Which of the paths other runs hold (edit or delete) under live leases: the first 100 (SPEC §14). */
   blocking: z.array(BlockingPath),
+  blocking_count: z.number().int(),
+  blocking_truncated: z.boolean(),
 });
 export type HookGuardResponse = z.infer<typeof HookGuardResponse>;

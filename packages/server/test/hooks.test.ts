@@ -338,5 +338,20 @@ for (const kind of STORES) {
       assert.ok(second?.id && second.id !== first.id);
       assert.equal((await sessions()).length, 1);
     });
+
+    it('POST /v1/hooks/guard lists at most 100 holders and says how many there are', async () => {
+      const ws = await t.workspace({ name: 'guard-cap' });
+      const other = await t.createAgent(ws.session, { name: 'many' });
+      const res = `repo:acme/guard-cap-${kind}`;
+      const run = await t.start(other.key, { resource: res });
+      const paths = Array.from({ length: 150 }, (_, i) => `src/f${i}.ts`);
+      const set = await t.request('POST', '/v1/work/run/working-set', { key: other.key, body: { claim_id: run.body.claim.id, paths } });
+      assert.equal(set.body.action, 'updated');
+      const g = await t.request('POST', '/v1/hooks/guard', { key: ws.key, body: { resource: res, paths } });
+      assert.equal(g.status, 200);
+      assert.equal(g.body.blocking.length, 100);
+      assert.equal(g.body.blocking_count, 150);
+      assert.equal(g.body.blocking_truncated, true);
+    });
   });
 }

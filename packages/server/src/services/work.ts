@@ -96,7 +96,7 @@ interface PreparedWorkingSet {
 }
 
 /** Another run's file claim on a working set's resource (heldByOthers), with its claim's agent and lease. */
-type OtherFileClaim = FileClaimRow & { agent_id: string; claim_expires_at: number };
+export type OtherFileClaim = FileClaimRow & { agent_id: string; claim_expires_at: number };
 
 /**
  * Held paths that are patterns, not literals (domain/paths.ts isLiteralPath: a wildcard, a class, or a
@@ -154,6 +154,67 @@ function tooMuchOverlapWork(err: PatternTooComplexError, requested: number, held
       'send fewer or simpler patterns (literal paths cost little)',
     { limit: 'work', max: err.budget, actual: err.steps, requested_paths: requested, held_paths: held },
   );
+}
+
+/** What holds a working set's requested paths: the first ANSWER_LIST_CAP blocking entries, and counts. */
+export interface FoundBlocking {
+  /** Requested paths some live held path overlaps. */
+  blocked: Set<string>;
+  /** The claims holding them. */
+  claimIds: Set<string>;
+  /** The first ANSWER_LIST_CAP (path, holder) pairs; the rest are only counted. */
+  blocking: BlockingPath[];
+  blockingCount: number;
+}
+
+/**
+ * Which of `paths` the live held paths `live` overlap, under one request's overlap budget (a 422 past it,
+ * never a silent "no overlap"), giving the event loop a turn every OVERLAP_SLICE_STEPS. The working-set
+ * update and the git guard's check (services/hooks) both decide through here.
+ */
+export async function findBlocking(paths: readonly string[], live: readonly OtherFileClaim[]): Promise<FoundBlocking> {
+  const blocked = new Set<string>();
+  const claimIds = new Set<string>();
+  const blocking: BlockingPath[] = [];
+  let blockingCount = 0;
+  const index = new OverlapIndex(live);
+  const work = new OverlapBudget();
+  let sliceStart = 0;
+  const block = (path: string, o: OtherFileClaim) => {
+    blocked.add(path);
+    claimIds.add(o.claim_id);
+    blockingCount++;
+    // Only what the answer lists is built (ANSWER_LIST_CAP); the rest is counted.
+    if (blocking.length < ANSWER_LIST_CAP) {
+      blocking.push({
+        path,
+        claim_id: o.claim_id,
+        agent_id: o.agent_id,
+        mode: o.mode as FileModeValue,
+        held_path: o.path,
+        expires_at: iso(o.expires_at),
+      });
+    }
+  };
+  try {
+    for (const path of paths) {
+      const { equal, decide } = index.candidates(path);
+      work.charge(1);
+      for (const o of equal) block(path, o);
+      for (const o of decide) {
+        if (patternsOverlap(path, o.path, work)) block(path, o);
+        // A long run of decisions gives the event loop a turn (/health and other requests answer).
+        if (work.steps - sliceStart >= OVERLAP_SLICE_STEPS) {
+          sliceStart = work.steps;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
+    }
+  } catch (err) {
+    if (err instanceof PatternTooComplexError) throw tooMuchOverlapWork(err, paths.length, live.length);
+    throw err;
+  }
+  return { blocked, claimIds, blocking, blockingCount };
 }
 
 /** Thrown inside a start's transaction when its resource turns out to have dependency rules (see start()). */
@@ -615,7 +676,7 @@ export class WorkService {
     const files = workingSetOf.bind(trx, { id: row.id });
     const checked = ws.op !== 'remove' && ws.mode !== 'review';
     const locked = checked
-      ? await this.store.lockResourcesThen(trx, keys, [fresh, files, heldByOthers(trx, row, ws, this.store.kind === 'postgres')] as const)
+      ? await this.store.lockResourcesThen(trx, keys, [fresh, files, heldByOthers(trx, row, ws, this.store.arrayParameters)] as const)
       : await this.store.lockResourcesThen(trx, keys, [fresh, files] as const);
     const [[claim], held, others = []] = locked.results;
     if (!claim) throw errors.notFound('Claim');
@@ -852,45 +913,11 @@ export class WorkService {
     if (op !== 'remove' && mode !== 'review') {
       // Held by live runs, under live leases.
       const live = others.filter((o) => o.expires_at > now && o.claim_expires_at > now);
-      const blocked = new Set<string>();
-      const blockingClaims = new Set<string>();
-      const index = new OverlapIndex(live);
-      const work = new OverlapBudget();
-      let sliceStart = 0;
-      const block = (path: string, o: OtherFileClaim) => {
-        blocked.add(path);
-        blockingClaims.add(o.claim_id);
-        blockingCount++;
-        // Only what the answer lists is built (ANSWER_LIST_CAP); the rest is counted.
-        if (blocking.length < ANSWER_LIST_CAP) {
-          blocking.push({
-            path,
-            claim_id: o.claim_id,
-            agent_id: o.agent_id,
-            mode: o.mode as FileModeValue,
-            held_path: o.path,
-            expires_at: iso(o.expires_at),
-          });
-        }
-      };
-      try {
-        for (const path of paths) {
-          const { equal, decide } = index.candidates(path);
-          work.charge(1);
-          for (const o of equal) block(path, o);
-          for (const o of decide) {
-            if (patternsOverlap(path, o.path, work)) block(path, o);
-            // A long run of decisions gives the event loop a turn (/health and other requests answer).
-            if (work.steps - sliceStart >= OVERLAP_SLICE_STEPS) {
-              sliceStart = work.steps;
-              await new Promise((resolve) => setImmediate(resolve));
-            }
-          }
-        }
-      } catch (err) {
-        if (err instanceof PatternTooComplexError) throw tooMuchOverlapWork(err, paths.length, live.length);
-        throw err;
-      }
+      const found = await findBlocking(paths, live);
+      const { blocked } = found;
+      blocking = found.blocking;
+      blockingCount = found.blockingCount;
+      const blockingClaims = found.claimIds;
       claimable = paths.filter((x) => !blocked.has(x));
       if (blocked.size > 0) {
         const claimIds = [...blockingClaims];
@@ -929,7 +956,7 @@ export class WorkService {
     // Deferred, in one statement with the commit on PostgreSQL: the removals and the upsert touch
     // different paths, so neither depends on the other.
     const expiresAt = Math.min(now + ws.leaseMs, claim.expires_at);
-    const arrays = this.store.kind === 'postgres';
+    const arrays = this.store.arrayParameters;
     const removeRows = (list: string[]) =>
       deferWrite(
         trx,

@@ -56,6 +56,11 @@ export interface Store {
    * writes can commit between two reads of one transaction. PostgreSQL: false.
    */
   readonly serialized: boolean;
+  /**
+   * A list can be bound as one array parameter (`column = any($1)`), so a statement's text does not depend
+   * on the list's length. PostgreSQL: true; SQLite has no array type: false.
+   */
+  readonly arrayParameters: boolean;
   readonly db: Kysely<DB>;
   readonly clock: Clock;
   /** Run `fn` in one transaction, retrying deadlocks and serialization failures a few times. */
@@ -298,6 +303,7 @@ export function createPostgresStore(opts: PostgresOptions): Store {
   const store: Store = {
     kind: 'postgres',
     serialized: false,
+    arrayParameters: true,
     db,
     clock,
     async transaction(fn) {
@@ -776,6 +782,7 @@ export function createSqliteStore(opts: SqliteOptions): Store {
   const store: Store = {
     kind: 'sqlite',
     serialized: true,
+    arrayParameters: false,
     db,
     clock,
     transaction: (fn) => groupCommit.run(fn),

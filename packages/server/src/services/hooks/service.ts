@@ -6,12 +6,13 @@
  */
 import { createHash } from 'node:crypto';
 import type { BlockingClaim, BlockingPath, Claim, HookClient, HookGuardResponse, HookScope } from '@availsync/protocol';
-import { formatResource, parseWorkResource } from '@availsync/protocol';
+import { ANSWER_LIST_CAP, formatResource, parseWorkResource } from '@availsync/protocol';
 import { iso } from '../../clock.js';
-import { normalizePattern, OverlapIndex } from '../../domain/paths.js';
+import { listed } from '../../domain/lists.js';
+import { normalizePattern } from '../../domain/paths.js';
 import { ApiError, errors } from '../../http/errors.js';
 import type { Principal, ServiceDeps } from '../context.js';
-import { effectiveMode, heldByOthers, type WorkService } from '../work.js';
+import { effectiveMode, findBlocking, heldByOthers, type WorkService } from '../work.js';
 import { type HookSessionRow, HookSessions, type SessionRef, startKey } from './sessions.js';
 import { at, changedBetween, filesHeldText, holderText, resourceHeldText } from './text.js';
 
@@ -323,23 +324,11 @@ export class HookService {
           this.deps.store.db,
           { id: '', org_id: p.org.id },
           { ref: parsed.value, paths },
-          this.deps.store.kind === 'postgres',
+          this.deps.store.arrayParameters,
         ).execute()
       : [];
-    const index = new OverlapIndex(held.filter((h) => h.expires_at > now && h.claim_expires_at > now && !own.has(h.claim_id)));
-    const blocking: BlockingPath[] = [];
-    for (const path of paths) {
-      for (const h of index.overlapping(path)) {
-        blocking.push({
-          path,
-          claim_id: h.claim_id,
-          agent_id: h.agent_id,
-          mode: h.mode as BlockingPath['mode'],
-          held_path: h.path,
-          expires_at: iso(h.expires_at),
-        });
-      }
-    }
-    return { sessions, blocking };
+    const live = held.filter((h) => h.expires_at > now && h.claim_expires_at > now && !own.has(h.claim_id));
+    const found = await findBlocking(paths, live);
+    return { sessions, ...listed('blocking', found.blocking, ANSWER_LIST_CAP, found.blockingCount) };
   }
 }
