@@ -11,7 +11,7 @@ import type { Logger } from '../logger.js';
 import type { Services } from '../services/index.js';
 import { VERSION } from '../version.js';
 import type { AppEnv, RouteInfo } from './env.js';
-import { ApiError, errorBody } from './errors.js';
+import { ApiError, errorBody, errorHeaders, httpStatus } from './errors.js';
 import { responseHeaders } from './middleware/headers.js';
 import { createRouter } from './registry.js';
 import { accountRoutes } from './routes/accounts.js';
@@ -154,14 +154,12 @@ export function createApp(opts: AppOptions) {
       );
     } else if (services.deps.store.isUnavailable(err)) {
       logger.warn('database unavailable', { request_id: requestId, error: err.message });
-      apiErr = new ApiError('service_unavailable', 'The database is unavailable; retry shortly', undefined, undefined, {
-        'Retry-After': '1',
-      });
+      apiErr = new ApiError('service_unavailable', 'The database is unavailable; retry shortly', undefined, undefined, 1);
     } else {
       logger.error('unhandled error', { request_id: requestId, error: err.message, stack: err.stack });
       apiErr = new ApiError('internal_error', 'Something went wrong on our side. Quote the request id if you contact support.');
     }
-    return c.json(errorBody(apiErr, requestId), apiErr.status as 400, apiErr.headers);
+    return c.json(errorBody(apiErr, requestId), httpStatus(apiErr) as 400, errorHeaders(apiErr));
   };
   app.onError(onError);
   app.notFound((c) => c.json(errorBody(new ApiError('not_found', `No route ${c.req.method} ${c.req.path}`), c.get('requestId')), 404));

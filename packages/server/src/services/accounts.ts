@@ -2,8 +2,8 @@
 import type { Selectable } from 'kysely';
 import { iso } from '../clock.js';
 import type { ThrottlePolicy } from '../domain/throttle.js';
+import { ApiError, errors } from '../errors.js';
 import { limitKeyOf } from '../http/client-address.js';
-import { ApiError, errors } from '../http/errors.js';
 import { newId } from '../ids.js';
 import { csrfTokenFor, generateSessionToken, sha256 } from '../security/keys.js';
 import { hashPassword, verifyPassword } from '../security/passwords.js';
@@ -24,7 +24,7 @@ export const LOGIN_PER_ADDRESS_EMAIL: ThrottlePolicy = { windowMs: 15 * 60_000, 
 export const LOGIN_PER_ADDRESS: ThrottlePolicy = { windowMs: 15 * 60_000, free: 50, baseDelayMs: 10_000 };
 
 function rateLimited(message: string, retryAfterS: number) {
-  return new ApiError('rate_limited', message, { retry_after_s: retryAfterS }, undefined, { 'Retry-After': String(retryAfterS) });
+  return new ApiError('rate_limited', message, { retry_after_s: retryAfterS }, undefined, retryAfterS);
 }
 
 export interface SessionView {

@@ -11,7 +11,7 @@ import type { Activity, ActivityListQuery, ActivityTypeValue, UsageReport, Usage
 import type { Selectable } from 'kysely';
 import { iso } from '../clock.js';
 import { checkCapacity, limitsOf, periodOf } from '../domain/plans.js';
-import { errors } from '../http/errors.js';
+import { errors } from '../errors.js';
 import { newId } from '../ids.js';
 import type { ActivityEventsTable, UsageReportsTable } from '../storage/governance-tables.js';
 import type { OrgRow, Principal, Reply, ServiceDeps } from './context.js';

@@ -3,7 +3,7 @@ import type { AuditEvent, AuditListQuery } from '@availsync/protocol';
 import { parseHoldResource } from '@availsync/protocol';
 import { sql } from 'kysely';
 import { iso } from '../clock.js';
-import { errors } from '../http/errors.js';
+import { errors } from '../errors.js';
 import { timeRange } from './activity.js';
 import type { Principal, ServiceDeps } from './context.js';
 

@@ -10,6 +10,7 @@
  */
 import {
   type ConnectionCheck,
+  ERROR_STATUS,
   SETUP_TEST_RESOURCE,
   type SetupTestResponse,
   type SetupTestStep,
@@ -17,7 +18,7 @@ import {
 } from '@availsync/protocol';
 import { iso } from '../clock.js';
 import { limitsOf } from '../domain/plans.js';
-import { ApiError, errors } from '../http/errors.js';
+import { ApiError, errors } from '../errors.js';
 import type { ActivityRecorder } from './activity.js';
 import { writeAudit } from './audit.js';
 import type { AgentRow, Principal, Reply, ServiceDeps } from './context.js';
@@ -131,7 +132,10 @@ export class ConnectionService {
         reply = await call();
       } catch (err) {
         if (!(err instanceof ApiError)) throw err;
-        reply = { status: err.status, body: { error: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } };
+        reply = {
+          status: ERROR_STATUS[err.code],
+          body: { error: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) },
+        };
       }
       const body = reply.body as { action?: unknown; error?: unknown; message?: unknown; claim?: { resource?: string } | null };
       const action = typeof body.action === 'string' ? body.action : null;

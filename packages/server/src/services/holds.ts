@@ -40,7 +40,7 @@ import {
 } from '../domain/holds.js';
 import { MINUTE } from '../domain/lease.js';
 import { listed } from '../domain/lists.js';
-import { errors } from '../http/errors.js';
+import { errors } from '../errors.js';
 import { newId } from '../ids.js';
 import type { HoldsTable } from '../storage/holds-table.js';
 import { ACTIVE, type Executor, type ResourceKey, type Tx } from '../storage/store.js';

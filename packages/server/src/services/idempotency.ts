@@ -5,7 +5,7 @@
  * different request is 422.
  */
 import { createHash } from 'node:crypto';
-import { ApiError } from '../http/errors.js';
+import { ApiError } from '../errors.js';
 import { param, prepare } from '../storage/prepared.js';
 import { deferWrite, type Store, sendAhead, type Tx } from '../storage/store.js';
 import type { Reply } from './context.js';

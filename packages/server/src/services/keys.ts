@@ -10,7 +10,7 @@
  * rolls back and the request runs again with the principal read afresh (or gets 401 if the key is gone).
  * Every other route reads the key directly, as before.
  */
-import { errors } from '../http/errors.js';
+import { errors } from '../errors.js';
 import { param, prepare } from '../storage/prepared.js';
 import { type Executor, sendAhead, type Tx } from '../storage/store.js';
 import type { AgentRow, OrgRow, Principal, ServiceDeps } from './context.js';

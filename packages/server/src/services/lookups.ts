@@ -1,5 +1,5 @@
 /** Small reads several services share. */
-import { errors } from '../http/errors.js';
+import { errors } from '../errors.js';
 import type { Executor } from '../storage/store.js';
 import type { AgentRow } from './context.js';
 

@@ -11,7 +11,7 @@
 import type { BillingStatusResponse, PlanLimitNameValue, PlanValue, ResourceRef } from '@availsync/protocol';
 import { iso } from '../clock.js';
 import { checkCapacity, hasFiniteLimit, isPlan, limitsOf, PLANS, periodOf, planOrFree, upgradeHints } from '../domain/plans.js';
-import { ApiError } from '../http/errors.js';
+import { ApiError } from '../errors.js';
 import { ACTIVE, type Executor, type Store, type Tx } from '../storage/store.js';
 import type { ActivityRecorder } from './activity.js';
 import { writeAudit } from './audit.js';

@@ -15,7 +15,7 @@ import {
   type Rules,
   type RulesUpdateRequest,
 } from '@availsync/protocol';
-import { errors } from '../http/errors.js';
+import { errors } from '../errors.js';
 import { param, prepare } from '../storage/prepared.js';
 import type { Executor } from '../storage/store.js';
 import { writeAudit } from './audit.js';

@@ -34,7 +34,7 @@ import {
   patternOverCaps,
   patternsOverlap,
 } from '../domain/paths.js';
-import { type ApiError, errors } from '../http/errors.js';
+import { type ApiError, errors } from '../errors.js';
 import { newId } from '../ids.js';
 import { param, prepare, prepareInsert } from '../storage/prepared.js';
 import { ACTIVE, claimById, deferWrite, type Executor, type Query, type ResourceKey, type Tx } from '../storage/store.js';

@@ -13,7 +13,7 @@ import type { ActivityTypeValue } from '@availsync/protocol';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { ActivityRecorder } from '../../services/activity.js';
 import type { AppEnv } from '../env.js';
-import { ApiError } from '../errors.js';
+import { ApiError, httpStatus } from '../errors.js';
 
 /** The activity type of a route, from its path. */
 export function activityTypeOf(path: string): ActivityTypeValue {
@@ -98,7 +98,7 @@ export function recordActivity(recorder: ActivityRecorder, route: { method: stri
       await next();
       status = c.res.status;
     } catch (err) {
-      status = err instanceof ApiError ? err.status : 500;
+      status = err instanceof ApiError ? httpStatus(err) : 500;
       throw err;
     } finally {
       try {

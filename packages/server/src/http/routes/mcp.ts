@@ -22,7 +22,7 @@ import type { Logger } from '../../logger.js';
 import type { Services } from '../../services/index.js';
 import { VERSION } from '../../version.js';
 import type { AppEnv, RouteInfo } from '../env.js';
-import { ApiError } from '../errors.js';
+import { ApiError, HttpError } from '../errors.js';
 import { authenticate } from '../middleware/auth.js';
 
 export const MCP_PATH = '/mcp';
@@ -41,7 +41,7 @@ const challenge = { 'WWW-Authenticate': 'Bearer' };
 
 function withChallenge(err: unknown): unknown {
   if (!(err instanceof ApiError) || err.code !== 'unauthorized') return err;
-  return new ApiError(err.code, err.message, err.details, err.extra, { ...err.headers, ...challenge });
+  return new HttpError(err, challenge);
 }
 
 export function mcpRoutes(app: OpenAPIHono<AppEnv>, opts: McpRouteOptions): void {

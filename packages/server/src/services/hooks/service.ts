@@ -10,7 +10,7 @@ import { ANSWER_LIST_CAP, formatResource, parseWorkResource } from '@availsync/p
 import { iso } from '../../clock.js';
 import { listed } from '../../domain/lists.js';
 import { normalizePattern } from '../../domain/paths.js';
-import { ApiError, errors } from '../../http/errors.js';
+import { ApiError, errors } from '../../errors.js';
 import type { Principal, ServiceDeps } from '../context.js';
 import { effectiveMode, findBlocking, heldByOthers, type WorkService } from '../work.js';
 import { type HookSessionRow, HookSessions, type SessionRef, startKey } from './sessions.js';
