@@ -1,5 +1,5 @@
 /**
- * The README's wrapper recipes, run as written against a real server: the cron line (its command, as cron's
+ * The README's and docs/cli.md's wrapper recipes, run as written against a real server: the cron line (its command, as cron's
  * sh would run it), the GitHub Actions step (its `run:` script, with the `${{ }}` expressions GitHub would
  * substitute, and the `npm install` line replaced by a local `availsync` on PATH), and the `codex exec`
  * wrapper (with a stand-in `codex` that records what it was given).
@@ -13,9 +13,9 @@ import { startServer, type TestServer } from '../../node/test/helpers.js';
 import { ROOT, shimDir } from './helpers.js';
 
 function block(name: string, lang: string): string {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const readme = ['README.md', 'docs/cli.md'].map((f) => readFileSync(join(ROOT, f), 'utf8')).join('\n');
   const m = new RegExp(`<!-- ${name}:start -->\\s*\`\`\`${lang}\\n([\\s\\S]*?)\`\`\`\\s*<!-- ${name}:end -->`).exec(readme);
-  assert.ok(m?.[1], `README has the ${name} block`);
+  assert.ok(m?.[1], `README.md or docs/cli.md has the ${name} block`);
   return m[1];
 }
 

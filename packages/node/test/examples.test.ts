@@ -48,11 +48,27 @@ describe('examples/ (the SDK page, run as written against a real server)', { con
     return { ws, env, claims };
   }
 
-  it('README embeds examples/basic-guarded-run.ts verbatim', () => {
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-    const block = /<!-- sdk-example:start -->\s*```ts\n([\s\S]*?)```\s*<!-- sdk-example:end -->/.exec(readme);
-    assert.ok(block?.[1], 'README has the SDK example block');
-    assert.equal(block[1], readFileSync(join(ROOT, 'examples/basic-guarded-run.ts'), 'utf8'));
+  it('docs/sdk.md embeds examples/basic-guarded-run.ts and the README examples/quick-start.ts verbatim', () => {
+    for (const [doc, name, file] of [
+      ['docs/sdk.md', 'sdk-example', 'basic-guarded-run.ts'],
+      ['README.md', 'sdk-quick', 'quick-start.ts'],
+    ] as const) {
+      const text = readFileSync(join(ROOT, doc), 'utf8');
+      const block = new RegExp(`<!-- ${name}:start -->\\s*\`\`\`ts\\n([\\s\\S]*?)\`\`\`\\s*<!-- ${name}:end -->`).exec(text);
+      assert.ok(block?.[1], `${doc} has the ${name} block`);
+      assert.equal(block[1], readFileSync(join(ROOT, 'examples', file), 'utf8'));
+    }
+  });
+
+  it('quick start (README): proceeds, declares its working set, works, finishes', async () => {
+    const { env, claims } = await agent();
+    const r = await runExample('quick-start.ts', env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /working on src\/app\.ts/);
+    const [claim] = await claims();
+    assert.equal(claim.resource, 'repo:owner/repo');
+    assert.equal(claim.status, 'released');
+    assert.equal(claim.outcome, 'finished');
   });
 
   it('basic guarded run: proceeds, declares its working set, works, finishes', async () => {

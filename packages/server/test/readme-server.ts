@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
@@ -17,14 +17,17 @@ import { createAvailsync, listen } from '../src/server.js';
 import { createSqliteStore } from '../src/storage/store.js';
 import { testConfig } from './harness.js';
 
+/** The README and the docs/ pages it links, as one text: the walk-throughs continue from one to the next. */
 export function readmeText(): string {
-  return readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  const root = new URL('../../../', import.meta.url);
+  const docs = readdirSync(new URL('docs/', root)).filter((f) => f.endsWith('.md'));
+  return ['README.md', ...docs.map((f) => `docs/${f}`)].map((f) => readFileSync(new URL(f, root), 'utf8')).join('\n');
 }
 
 export function readmeBlock(name: string): string {
   const re = new RegExp(`<!-- ${name}:start -->\\s*\`\`\`bash\\n([\\s\\S]*?)\`\`\`\\s*<!-- ${name}:end -->`);
   const block = re.exec(readmeText())?.[1];
-  assert.ok(block, `README has the ${name} block`);
+  assert.ok(block, `README.md or docs/ has the ${name} block`);
   return block;
 }
 

@@ -18,10 +18,12 @@ import { startServer, type TestServer } from '../../node/test/helpers.js';
 import { main } from '../src/index.js';
 
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+/** The README's blocks, and docs/integrations.md's (the hook configuration setup writes). */
+const DOCS = `${README}\n${readFileSync(join(ROOT, 'docs/integrations.md'), 'utf8')}`;
 
 function block(name: string, lang: string): string {
-  const m = new RegExp(`<!-- ${name}:start -->\\s*\`\`\`${lang}\\n([\\s\\S]*?)\`\`\`\\s*<!-- ${name}:end -->`).exec(README);
-  assert.ok(m?.[1], `README has the ${name} block`);
+  const m = new RegExp(`<!-- ${name}:start -->\\s*\`\`\`${lang}\\n([\\s\\S]*?)\`\`\`\\s*<!-- ${name}:end -->`).exec(DOCS);
+  assert.ok(m?.[1], `README.md or docs/integrations.md has the ${name} block`);
   return m[1];
 }
 
