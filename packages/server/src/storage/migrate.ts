@@ -1,4 +1,7 @@
-/** Applying the migrations (migrations/), the same way on both stores; each store's migrate() calls it. */
+/**
+ * Applying the migrations (migrations/) with Kysely's Migrator, the same way on both stores: each store's
+ * migrate() prepares its connection (PostgreSQL: the schema) and calls runMigrations, nothing else does.
+ */
 import { type Kysely, Migrator } from 'kysely';
 import { migrationProvider } from './migrations/index.js';
 import type { DB } from './schema.js';
