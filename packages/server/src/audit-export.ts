@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { iso } from './clock.js';
-import { auditPage, type Store } from './storage/store.js';
+import { type AuditRow, auditPage, type Store } from './storage/store.js';
 
 export const EXPORT_USAGE = `Usage: availsync-server export audit --format ndjson|csv [--from <time>] [--to <time>] [--org <org_id>]
   --from, --to   ISO 8601 times (e.g. 2026-12-01 or 2026-12-01T10:00:00Z); from inclusive, to exclusive
@@ -67,18 +67,6 @@ export function csvField(value: string | null): string {
   return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
 }
 
-interface AuditRow {
-  id: string;
-  org_id: string;
-  actor_type: string;
-  actor_id: string | null;
-  event: string;
-  resource: string | null;
-  claim_id: string | null;
-  details: string;
-  created_at: number;
-}
-
 function ndjsonLine(r: AuditRow): string {
   let details: unknown;
   try {
@@ -126,7 +114,7 @@ export async function exportAudit(store: Store, opts: AuditExportOptions, out: W
     let after: string | undefined;
     let rows = 0;
     for (;;) {
-      const page: AuditRow[] = await auditPage(store, { after, org: opts.org, from: opts.from, to: opts.to, limit: batch });
+      const page = await auditPage(store, { after, org: opts.org, from: opts.from, to: opts.to, limit: batch });
       if (page.length === 0) break;
       let chunk = '';
       for (const r of page) chunk += line(r);

@@ -7,6 +7,9 @@ import { type Selectable, sql } from 'kysely';
 import type { AuditTable } from './schema.js';
 import type { Store } from './types.js';
 
+/** An audit row as the export reads it. */
+export type AuditRow = Selectable<AuditTable>;
+
 export interface AuditPage {
   /** Rows after this id (the last of the previous page); from the first row when absent. */
   after?: string | undefined;
@@ -19,7 +22,7 @@ export interface AuditPage {
 }
 
 /** One page of audit rows in id order: at most `limit`, fewer only at the end. */
-export function auditPage(store: Store, page: AuditPage): Promise<Selectable<AuditTable>[]> {
+export function auditPage(store: Store, page: AuditPage): Promise<AuditRow[]> {
   let q = store.db.selectFrom('audit_events').selectAll().orderBy('id').limit(page.limit);
   if (page.after !== undefined) q = q.where('id', '>', page.after);
   if (page.org !== undefined) {

@@ -13,7 +13,7 @@
  * must differ, the Store names it as a capability (`serialized`, `arrayParameters`, `lockResources`,
  * `skipLocked`, …) or storage offers the operation itself (auditPage).
  */
-export { type AuditPage, auditPage } from './audit-pages.js';
+export { type AuditPage, type AuditRow, auditPage } from './audit-pages.js';
 export { createPostgresStore, type PostgresOptions } from './postgres/store.js';
 export { deferWrite, sendAhead } from './round-trips.js';
 export { ACTIVE, claimById, sortKeys } from './shared-sql.js';
