@@ -43,9 +43,12 @@ export async function deferWrite(ex: Executor, write: Write): Promise<void> {
  * `rows()` then answers without another (asked for before anything else was sent, it sends the statement
  * on its own). Elsewhere (SQLite, no round trips; outside a transaction) it runs at once.
  */
-export async function sendAhead<O>(ex: Executor, query: Query<O>): Promise<Ahead<O>> {
+export function sendAhead<O>(ex: Executor, query: Query<O>): Promise<Ahead<O>> {
   const batch = batches.get(ex);
-  if (batch) return batch.ahead(query);
+  return batch ? batch.ahead(query) : runNow(ex, query);
+}
+
+async function runNow<O>(ex: Executor, query: Query<O>): Promise<Ahead<O>> {
   const rows = await runQuery(ex, query);
   return { rows: async () => rows };
 }
