@@ -3,14 +3,14 @@
  * log streamed to stdout. Keyset pagination over the primary key (ids sort in creation order, ids.ts) in
  * batches, each written before the next is read and held back while the output's buffer is full, so memory
  * stays flat however many rows there are. No index is needed beyond the primary key: a filtered export
- * walks the table once in all.
+ * walks the table once in all (storage's auditPage reads the pages). Rule: formatting and flow here, SQL in
+ * storage/.
  */
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { sql } from 'kysely';
 import { iso } from './clock.js';
-import type { Store } from './storage/store.js';
+import { type AuditRow, auditPage, type Store } from './storage/store.js';
 
 export const EXPORT_USAGE = `Usage: availsync-server export audit --format ndjson|csv [--from <time>] [--to <time>] [--org <org_id>]
   --from, --to   ISO 8601 times (e.g. 2026-12-01 or 2026-12-01T10:00:00Z); from inclusive, to exclusive
@@ -67,18 +67,6 @@ export function csvField(value: string | null): string {
   return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
 }
 
-interface AuditRow {
-  id: string;
-  org_id: string;
-  actor_type: string;
-  actor_id: string | null;
-  event: string;
-  resource: string | null;
-  claim_id: string | null;
-  details: string;
-  created_at: number;
-}
-
 function ndjsonLine(r: AuditRow): string {
   let details: unknown;
   try {
@@ -126,16 +114,7 @@ export async function exportAudit(store: Store, opts: AuditExportOptions, out: W
     let after: string | undefined;
     let rows = 0;
     for (;;) {
-      let q = store.db.selectFrom('audit_events').selectAll().orderBy('id').limit(batch);
-      if (after !== undefined) q = q.where('id', '>', after);
-      if (opts.org !== undefined) {
-        // SQLite without statistics would take the (org_id, created_at) index and sort the workspace's
-        // every row for each batch; `+org_id` keeps it on the primary key. PostgreSQL plans from statistics.
-        q = store.kind === 'sqlite' ? q.where(sql<string>`+${sql.ref('org_id')}`, '=', opts.org) : q.where('org_id', '=', opts.org);
-      }
-      if (opts.from !== undefined) q = q.where('created_at', '>=', opts.from);
-      if (opts.to !== undefined) q = q.where('created_at', '<', opts.to);
-      const page = (await q.execute()) as AuditRow[];
+      const page = await auditPage(store, { after, org: opts.org, from: opts.from, to: opts.to, limit: batch });
       if (page.length === 0) break;
       let chunk = '';
       for (const r of page) chunk += line(r);

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { ManualClock } from '../src/clock.js';
-import { MAX_NAMED_VALUES, pgClientClass } from '../src/storage/pg-client.js';
+import { MAX_NAMED_VALUES, pgClientClass } from '../src/storage/postgres/pg-client.js';
 import { createPostgresStore, type Store } from '../src/storage/store.js';
 import {
   createTestServer,

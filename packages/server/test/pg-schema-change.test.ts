@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { ManualClock } from '../src/clock.js';
-import { isStalePlan } from '../src/storage/pg-client.js';
+import { isStalePlan } from '../src/storage/postgres/pg-client.js';
 import { createPostgresStore, type Store } from '../src/storage/store.js';
 import { createTestServer, makeStore, PG_ENABLED, PG_URL, type TestServer } from './harness.js';
 

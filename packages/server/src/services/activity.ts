@@ -13,7 +13,7 @@ import { iso } from '../clock.js';
 import { checkCapacity, limitsOf, periodOf } from '../domain/plans.js';
 import { errors } from '../errors.js';
 import { newId } from '../ids.js';
-import type { ActivityEventsTable, UsageReportsTable } from '../storage/governance-tables.js';
+import type { ActivityEventsTable, UsageReportsTable } from '../storage/schema.js';
 import type { OrgRow, Principal, Reply, ServiceDeps } from './context.js';
 import { idempotencyScope } from './context.js';
 import { type IdempotentReply, idempotentTransaction } from './idempotency.js';

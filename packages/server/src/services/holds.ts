@@ -42,7 +42,7 @@ import { MINUTE } from '../domain/lease.js';
 import { listed } from '../domain/lists.js';
 import { errors } from '../errors.js';
 import { newId } from '../ids.js';
-import type { HoldsTable } from '../storage/holds-table.js';
+import type { HoldsTable } from '../storage/schema.js';
 import { ACTIVE, type Executor, type ResourceKey, type Tx } from '../storage/store.js';
 import { writeAudit } from './audit.js';
 import { actorOf, idempotencyScope, type Principal, type Reply, type ServiceDeps } from './context.js';

@@ -13,7 +13,7 @@
  */
 import type { Compilable, CompiledQuery } from 'kysely';
 import type { DB } from './schema.js';
-import type { Executor } from './store.js';
+import type { Executor } from './types.js';
 
 class Placeholder {
   constructor(readonly name: string) {}

@@ -8,7 +8,7 @@
 import type { ReadyResponse } from '@availsync/protocol';
 import { sql } from 'kysely';
 import { migrationProvider } from './migrations/index.js';
-import type { Store } from './store.js';
+import type { Store } from './types.js';
 
 type Check = ReadyResponse['checks'][number];
 
@@ -60,8 +60,7 @@ export async function readiness(store: Store): Promise<ReadyResponse> {
     await sql`select ${sql.join(probes)}`.execute(store.db);
     checks.push({ name: 'schema', ok: true, message: `${TABLES.length} tables visible` });
   } catch (err) {
-    const hint =
-      store.kind === 'postgres' ? ' (does the search_path name an existing schema holding the tables? see docs/operations.md)' : '';
+    const hint = store.searchPath ? ' (does the search_path name an existing schema holding the tables? see docs/operations.md)' : '';
     checks.push({ name: 'schema', ok: false, message: `${reason(err)}${hint}` });
   }
   return done();

@@ -1,8 +1,12 @@
 /**
- * Table shapes as Kysely sees them. Every timestamp is epoch milliseconds (bigint): one representation
- * on both stores, compared as numbers, formatted as RFC 3339 only at the HTTP edge. JSON is stored as text.
+ * Every table as Kysely sees it, grouped by area, and `DB`, the whole database. Every timestamp is epoch
+ * milliseconds (bigint): one representation on both stores, compared as numbers, formatted as RFC 3339
+ * only at the HTTP edge. JSON is stored as text. A table's shape here follows its migrations (the
+ * migration that made it is named in its area); change both together, never one alone.
  */
-import type { Generated } from 'kysely';
+
+// ---------------------------------------------------------------------------------------------------
+// Workspaces, people and agents (migration 001)
 
 export interface OrgsTable {
   id: string;
@@ -47,6 +51,9 @@ export interface AgentsTable {
   deleted_at: number | null;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Work: resources, claims and their working sets (migration 001; working-set indexes 004)
+
 export interface ResourcesTable {
   org_id: string;
   resource_type: string;
@@ -90,6 +97,105 @@ export interface FileClaimsTable {
   created_at: number;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Holds: reserved windows on a resource (migration 002; sweep indexes 005)
+
+export interface HoldsTable {
+  id: string;
+  org_id: string;
+  agent_id: string;
+  resource_type: string;
+  resource_key: string;
+  /** The reserved window, `[start_at, end_at)` half-open. */
+  start_at: number;
+  end_at: number;
+  /** `active` | `released` | `expired`. An active row past `expires_at` or `end_at` reads as expired. */
+  status: string;
+  reason: string | null;
+  metadata: string;
+  /** Tentative holds lapse here unless confirmed; null for a firm hold. */
+  expires_at: number | null;
+  idempotency_key: string | null;
+  created_at: number;
+  released_at: number | null;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Governance: dependencies between resources, activity and usage (migration 003)
+
+export interface ResourceDependenciesTable {
+  org_id: string;
+  resource_type: string;
+  resource_key: string;
+  depends_on_type: string;
+  depends_on_key: string;
+  created_at: number;
+}
+
+export interface ActivityEventsTable {
+  id: string;
+  org_id: string;
+  agent_id: string;
+  /** work | hold | usage | heartbeat | setup_test | other */
+  type: string;
+  method: string;
+  /** The route pattern, e.g. /v1/work/claims/:claim_id */
+  route: string;
+  status_code: number;
+  action: string | null;
+  resource: string | null;
+  latency_ms: number;
+  request_id: string;
+  created_at: number;
+}
+
+export interface UsageReportsTable {
+  id: string;
+  org_id: string;
+  agent_id: string;
+  claim_id: string | null;
+  model: string | null;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  cost_usd: number | null;
+  external_run_id: string | null;
+  metadata: string;
+  created_at: number;
+}
+
+export interface UsageCountersTable {
+  org_id: string;
+  /** YYYY-MM, UTC */
+  period: string;
+  api_calls: number;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Agent hook sessions: one per coding-agent session the hooks follow (migration 006)
+
+export interface HookSessionsTable {
+  org_id: string;
+  agent_id: string;
+  session_key: string;
+  client: string;
+  session_id: string;
+  /** The session's run resource (the repository, or the session's own project in `files` scope). */
+  resource: string;
+  /** Where its files are claimed: the repository. */
+  ws_resource: string;
+  generation: number;
+  claim_id: string | null;
+  claim_expires_at: number | null;
+  /** JSON: path → git status letters and content hash, as the command hook last saw the work tree. */
+  git_status: string | null;
+  ended_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Bookkeeping: idempotent replays, the audit log, store metadata, rate limits (migration 001)
+
 export interface IdempotencyTable {
   scope: string;
   key: string;
@@ -122,6 +228,9 @@ export interface RateLimitsTable {
   count: number;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// The database
+
 export interface DB {
   orgs: OrgsTable;
   users: UsersTable;
@@ -130,11 +239,14 @@ export interface DB {
   resources: ResourcesTable;
   claims: ClaimsTable;
   file_claims: FileClaimsTable;
+  holds: HoldsTable;
+  resource_dependencies: ResourceDependenciesTable;
+  activity_events: ActivityEventsTable;
+  usage_reports: UsageReportsTable;
+  usage_counters: UsageCountersTable;
+  hook_sessions: HookSessionsTable;
   idempotency_keys: IdempotencyTable;
   audit_events: AuditTable;
   meta: MetaTable;
   rate_limits: RateLimitsTable;
 }
-
-/** Placeholder so `Generated` stays imported for future serial columns. */
-export type _Generated = Generated<number>;

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Selectable } from 'kysely';
-import type { HookSessionsTable } from '../../storage/hook-sessions-table.js';
+import type { HookSessionsTable } from '../../storage/schema.js';
 import type { Store } from '../../storage/store.js';
 
 export type HookSessionRow = Selectable<HookSessionsTable>;

@@ -1,3 +1,7 @@
+/**
+ * The migrations, in order, for Kysely's Migrator (migrate.ts). One file per change, applied once per
+ * database on both stores; schema.ts describes the tables they make.
+ */
 import type { Migration, MigrationProvider } from 'kysely';
 import * as m001 from './001_initial.js';
 import * as m002 from './002_holds.js';

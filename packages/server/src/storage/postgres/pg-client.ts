@@ -14,7 +14,7 @@
  *  - A write-behind statement (its text starts with `WRITE_BEHIND`: a transaction's deferred writes, whose
  *    result nobody reads) is answered at once and sent in one write with the statement after it, the
  *    `commit`. Its error, if any, is the commit's: the transaction rolls back as a whole.
- *  - A statement sent ahead (its last value is an `AheadSlot`: store.sendAhead) is answered at once too,
+ *  - A statement sent ahead (its last value is an `AheadSlot`: sendAhead, round-trips.ts) is answered at once too,
  *    and goes out in one write with the transaction's next statement; PostgreSQL runs the two in order,
  *    the later one with a snapshot taken after the earlier finished. Its own result arrives in the slot.
  *    If an earlier statement of a write fails, so does the statement the caller awaits, with that error.
