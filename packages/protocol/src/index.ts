@@ -1,4 +1,5 @@
 export * from './errors.js';
+export * from './events.js';
 export * from './governance.js';
 export * from './holds.js';
 export * from './hooks.js';

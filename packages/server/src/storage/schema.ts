@@ -4,6 +4,7 @@
  * only at the HTTP edge. JSON is stored as text. A table's shape here follows its migrations (the
  * migration that made it is named in its area); change both together, never one alone.
  */
+import type { Generated } from 'kysely';
 
 // ---------------------------------------------------------------------------------------------------
 // Workspaces, people and agents (migration 001)
@@ -231,6 +232,20 @@ export interface RateLimitsTable {
 // ---------------------------------------------------------------------------------------------------
 // The database
 
+// ---------------------------------------------------------------------------------------------------
+// Live events (migration 008)
+
+/** One committed change (GET /v1/events, webhooks). `seq` is the public id; see migration 008. */
+export interface EventsTable {
+  /** SQLite: the rowid. PostgreSQL: null until the sequencer numbers it (storage/queries/events.ts). */
+  seq: Generated<number | null>;
+  org_id: string;
+  type: string;
+  created_at: number;
+  /** JSON text. */
+  data: string;
+}
+
 export interface DB {
   orgs: OrgsTable;
   users: UsersTable;
@@ -249,4 +264,5 @@ export interface DB {
   audit_events: AuditTable;
   meta: MetaTable;
   rate_limits: RateLimitsTable;
+  events: EventsTable;
 }

@@ -6,6 +6,7 @@
  */
 import type { CompiledQuery, Kysely, Selectable, SelectQueryBuilder, Transaction } from 'kysely';
 import type { Clock } from '../clock.js';
+import type { Notifications } from './notifications.js';
 import type { ClaimsTable, DB, OrgsTable } from './schema.js';
 
 /** Which database a store is on: for display (health, logs) only, never for a decision. */
@@ -66,6 +67,18 @@ export interface Store {
    * point at a schema that does not exist; readiness then says where to look.
    */
   readonly searchPath: boolean;
+  /**
+   * Events are numbered after they commit, by a sequencer (PostgreSQL: true: its ids are handed out in
+   * insert order, not commit order; migration 008). SQLite numbers them in commit order: false.
+   */
+  readonly sequencesEvents: boolean;
+  /** Wake-ups between server processes (storage/notifications.ts). */
+  readonly notifications: Notifications;
+  /**
+   * Deliver `payload` on `channel` to every process's listeners once `trx` commits, never if it rolls
+   * back (PostgreSQL: `pg_notify` sent with the commit; SQLite: in-process, right after the commit).
+   */
+  notifyOnCommit(trx: Tx, channel: string, payload: string): Promise<void>;
   readonly db: Kysely<DB>;
   readonly clock: Clock;
   /** Run `fn` in one transaction, retrying deadlocks and serialization failures a few times. */

@@ -4,7 +4,7 @@
  * a transaction's deferred and sent-ahead statements batched into fewer round trips (batch.ts). Everything
  * PostgreSQL-specific about running a transaction lives in this folder.
  */
-import { Kysely, PostgresDialect, sql } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Clock } from '../../clock.js';
 import { runMigrations } from '../migrate.js';
@@ -14,6 +14,7 @@ import { runQuery, sortKeys } from '../shared-sql.js';
 import type { Ahead, LockedResource, RowsOf, Store } from '../types.js';
 import { TransactionBatch } from './batch.js';
 import { isRetryable, isUnavailable, isUniqueViolation, LockOrderRetry } from './errors.js';
+import { PostgresNotifications } from './listener.js';
 import { pgClientClass } from './pg-client.js';
 import { DB_NOW, lockClaimRow, lockResourceRow } from './row-locks.js';
 
@@ -38,6 +39,12 @@ export interface PostgresOptions {
   onRoundTrip?: (statements: string[]) => void;
   /** The connections' `application_name`, as `pg_stat_activity` shows it (default `PGAPPNAME`, else `availsync`). */
   applicationName?: string;
+  /**
+   * Where the LISTEN connection goes (storage/notifications.ts): the same URL by default; a direct URL
+   * when `url` is a transaction-mode pooler (PgBouncer cannot keep a LISTEN); false for none (readers
+   * then poll).
+   */
+  listen?: string | false;
 }
 
 const INT8_OID = 20;
@@ -83,6 +90,14 @@ export function createPostgresStore(opts: PostgresOptions): Store {
   });
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   const clock = opts.clock;
+  const notifications = new PostgresNotifications({
+    url: opts.listen || opts.url,
+    enabled: opts.listen !== false,
+    applicationName: opts.applicationName ?? process.env.PGAPPNAME ?? 'availsync',
+    schema: async () =>
+      opts.schema ?? (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema ?? 'public',
+    onError: (err) => opts.onPoolError?.(err),
+  });
 
   const store: Store = {
     kind: 'postgres',
@@ -90,6 +105,15 @@ export function createPostgresStore(opts: PostgresOptions): Store {
     arrayParameters: true,
     plansFromStatistics: true,
     searchPath: true,
+    sequencesEvents: true,
+    notifications,
+    async notifyOnCommit(trx, channel, payload) {
+      // Held, and sent in one write with the commit (or dropped with a rollback): no round trip of its own.
+      await sendAhead(trx, {
+        compile: () =>
+          CompiledQuery.raw(`select pg_notify(left(lower('availsync_' || $1 || '_' || current_schema()), 63), $2)`, [channel, payload]),
+      });
+    },
     db,
     clock,
     async transaction(fn) {
@@ -215,6 +239,7 @@ export function createPostgresStore(opts: PostgresOptions): Store {
       }
     },
     async close() {
+      await notifications.close();
       await db.destroy();
     },
   };

@@ -11,6 +11,7 @@ import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
 import type { Clock } from '../../clock.js';
 import { runMigrations } from '../migrate.js';
+import { LocalNotifications } from '../notifications.js';
 import { param, prepare } from '../prepared.js';
 import type { DB } from '../schema.js';
 import { claimById, runQuery } from '../shared-sql.js';
@@ -88,6 +89,11 @@ export function createSqliteStore(opts: SqliteOptions): Store {
   };
   // The mark is persisted once per commit (a batch's transactions share it), in the same commit as the
   // writes that used it; never lowered (an operator command on a shared store may be behind the server).
+  // Notifications asked for by the transactions of the batch now running: told after its commit. (One
+  // writer: whatever is pending at a commit was asked for by that batch; a transaction rolled back inside
+  // it costs its listeners a spare read, never a missed one.)
+  const notifications = new LocalNotifications();
+  let pendingNotes: [channel: string, payload: string][] = [];
   const groupCommit = new GroupCommit(
     db,
     async (trx) => {
@@ -98,7 +104,13 @@ export function createSqliteStore(opts: SqliteOptions): Store {
         .where(sql<number>`cast(value as integer)`, '<', hwm)
         .execute();
     },
-    opts.onCommit,
+    (transactions) => {
+      opts.onCommit?.(transactions);
+      if (pendingNotes.length === 0) return;
+      const notes = pendingNotes;
+      pendingNotes = [];
+      for (const [channel, payload] of notes) notifications.emit(channel, payload);
+    },
   );
   const pingStatement = raw.prepare('select 1');
 
@@ -108,6 +120,11 @@ export function createSqliteStore(opts: SqliteOptions): Store {
     arrayParameters: false,
     plansFromStatistics: false,
     searchPath: false,
+    sequencesEvents: false,
+    notifications,
+    async notifyOnCommit(_trx, channel, payload) {
+      pendingNotes.push([channel, payload]);
+    },
     db,
     clock,
     transaction: (fn) => groupCommit.run(fn),
@@ -175,6 +192,7 @@ export function createSqliteStore(opts: SqliteOptions): Store {
       }
     },
     async close() {
+      await notifications.close();
       await checkpointer?.stop();
       await db.destroy();
       releaseLock();
