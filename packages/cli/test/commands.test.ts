@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { scriptedServer, startServer, type TestServer } from '../../node/test/helpers.js';
+import { type LiveServer, scriptedServer, startServer } from '@availsync/testkit';
 import { main, parseTime, type Stream } from '../src/index.js';
 
 /** A stream that records what is written (a real Writable: the spinner listens on it). */
@@ -25,7 +25,7 @@ class Capture extends Writable implements Stream {
 const ESC = '\u001b[';
 
 describe('availsync check|list|finish|hold|availability (in-process, real server)', () => {
-  let t: TestServer;
+  let t: LiveServer;
   before(async () => {
     t = await startServer('sqlite');
   });

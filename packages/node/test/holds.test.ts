@@ -5,11 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { type LiveServer, startServer } from '@availsync/testkit';
 import { AvailsyncError, createAvailsyncClient } from '../src/index.js';
-import { startServer, type TestServer } from './helpers.js';
 
 describe('SDK holds, availability, conflicts, usage, heartbeat (sqlite, real HTTP)', () => {
-  let t: TestServer;
+  let t: LiveServer;
   let paths: string[] = [];
   before(async () => {
     t = await startServer('sqlite');

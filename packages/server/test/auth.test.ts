@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { createTestServer, MIN, type Session, STORES, type TestServer, uniqueEmail } from '@availsync/testkit';
 import { createApp } from '../src/http/app.js';
 import { silentLogger } from '../src/logger.js';
-import { createTestServer, MIN, type Session, STORES, type TestServer, uniqueEmail } from './harness.js';
 
 const PASSWORD = 'correct horse battery';
 const sha256hex = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');

@@ -8,11 +8,11 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { createTestServer, deferred, MIN, PG_URL, planOf, type Res, STORES, type TestServer, untilWaitingOnLock } from '@availsync/testkit';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { firstFit, freeWindows, mergeWindows, nextFreeSlot } from '../src/domain/holds.js';
 import { type HoldRow, lapsedHolds } from '../src/services/holds.js';
-import { createTestServer, deferred, MIN, PG_URL, planOf, type Res, STORES, type TestServer, untilWaitingOnLock } from './harness.js';
 import { readmeBlock, readmeText, runBash, useReadmeServer } from './readme-server.js';
 
 const HOUR = 60 * MIN;

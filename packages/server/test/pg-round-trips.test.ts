@@ -10,10 +10,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { sql } from 'kysely';
-import { ManualClock } from '../src/clock.js';
-import { MAX_NAMED_VALUES, pgClientClass } from '../src/storage/pg-client.js';
-import { createPostgresStore, type Store } from '../src/storage/store.js';
 import {
   createTestServer,
   deferred,
@@ -23,7 +19,11 @@ import {
   PG_URL,
   type TestServer,
   untilWaitingOnLock,
-} from './harness.js';
+} from '@availsync/testkit';
+import { sql } from 'kysely';
+import { ManualClock } from '../src/clock.js';
+import { MAX_NAMED_VALUES, pgClientClass } from '../src/storage/pg-client.js';
+import { createPostgresStore, type Store } from '../src/storage/store.js';
 
 /**
  * Written in the background, not awaited by the request: the activity recorder's batches, and an agent's

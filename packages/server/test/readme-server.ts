@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { promisify } from 'node:util';
+import { testConfig } from '@availsync/testkit';
 import { systemClock } from '../src/clock.js';
 import { silentLogger } from '../src/logger.js';
 import { createAvailsync, listen } from '../src/server.js';
 import { createSqliteStore } from '../src/storage/store.js';
-import { testConfig } from './harness.js';
 
 export function readmeText(): string {
   return readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');

@@ -39,9 +39,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { createTestServer, MIN, type TestServer } from '@availsync/testkit';
 import fc, { type AsyncCommand } from 'fast-check';
 import { patternsOverlap } from '../../src/domain/paths.js';
-import { createTestServer, MIN, type TestServer } from '../harness.js';
 
 const LONG = process.env.STRESS === 'long';
 const NUM_RUNS = Number(process.env.MODEL_RUNS ?? (LONG ? 1000 : 100));
