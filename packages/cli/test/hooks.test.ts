@@ -9,9 +9,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startServer, type TestServer } from '../../node/test/helpers.js';
+import { BIN, type CliResult, cliEnv, type LiveServer, NODE_ARGS, shimDir, startServer } from '@availsync/testkit';
 import { pushedPaths, repoFromCommonDir, repoFromRemote } from '../src/hooks/index.js';
-import { BIN, type CliResult, cliEnv, NODE_ARGS, shimDir } from './helpers.js';
 
 function runCli(args: string[], env: NodeJS.ProcessEnv, cwd: string, stdin = ''): Promise<CliResult> {
   const child = spawn(process.execPath, [...NODE_ARGS, BIN, ...args], { env, cwd, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -74,7 +73,7 @@ function payload(repo: string, session: string, tool: string, file: string) {
 }
 
 describe('availsync hook claude / guard (real processes, real git, real server)', () => {
-  let t: TestServer;
+  let t: LiveServer;
   before(async () => {
     t = await startServer('sqlite');
   });

@@ -9,8 +9,7 @@ import { execFile } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startServer, type TestServer } from '../../node/test/helpers.js';
-import { ROOT, shimDir } from './helpers.js';
+import { type LiveServer, ROOT, shimDir, startServer } from '@availsync/testkit';
 
 function block(name: string, lang: string): string {
   const readme = ['README.md', 'docs/cli.md'].map((f) => readFileSync(join(ROOT, f), 'utf8')).join('\n');
@@ -43,7 +42,7 @@ const readLog = (log: string) =>
     .map((l) => JSON.parse(l));
 
 describe('README wrapper recipes (real server, real processes)', { concurrency: true }, () => {
-  let t: TestServer;
+  let t: LiveServer;
   before(async () => {
     t = await startServer('sqlite');
   });

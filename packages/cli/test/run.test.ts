@@ -5,8 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { MIN, scriptedServer, startServer, type TestServer } from '../../node/test/helpers.js';
-import { cli, cliEnv, nodeCmd, startCli } from './helpers.js';
+import { cli, cliEnv, type LiveServer, MIN, nodeCmd, scriptedServer, startCli, startServer } from '@availsync/testkit';
 
 /** A command that prints its claim env as JSON, then exits with `code`. */
 const printEnv = (code = 0) =>
@@ -20,7 +19,7 @@ const longRunning = nodeCmd(
 );
 
 describe('availsync run (real server, real processes)', { concurrency: true }, () => {
-  let t: TestServer;
+  let t: LiveServer;
   before(async () => {
     t = await startServer('sqlite');
   });

@@ -14,11 +14,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { createAvailsync, listen, loadConfig, silentLogger } from '@availsync/server';
+import { planCommand } from '@availsync/testkit';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { loadConfig } from '../../server/src/config.js';
-import { silentLogger } from '../../server/src/logger.js';
-import { planCommand } from '../../server/src/operator.js';
-import { createAvailsync, listen } from '../../server/src/server.js';
 
 const CHROMIUM = process.env.AVAILSYNC_CHROMIUM ?? '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { type LiveServer, startServer } from '@availsync/testkit';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { startServer, type TestServer } from '../../node/test/helpers.js';
 import { createMcpServer, type McpConfig } from '../src/index.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -49,7 +49,7 @@ async function connect(config: McpConfig) {
 const text = (r: ToolResult) => r.content.map((c) => c.text).join('\n');
 
 describe('availsync MCP server (real client, real server)', () => {
-  let t: TestServer;
+  let t: LiveServer;
   before(async () => {
     t = await startServer('sqlite');
   });

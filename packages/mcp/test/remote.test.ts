@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { type LiveServer, STORES, startServer } from '@availsync/testkit';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
-import { STORES, startServer, type TestServer } from '../../node/test/helpers.js';
 import { TOOLS } from '../src/index.js';
 
 interface ToolResult {
@@ -102,7 +102,7 @@ function assertEnvelope(res: { status: number; headers: Headers; body: any }, st
 
 for (const kind of STORES) {
   describe(`remote MCP at /mcp (${kind})`, () => {
-    let t: TestServer;
+    let t: LiveServer;
     before(async () => {
       t = await startServer(kind);
     });

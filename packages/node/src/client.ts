@@ -4,30 +4,38 @@
 import { AvailsyncError } from './errors.js';
 import { type Answer, type Call, type FetchLike, type RequestOptions, type RetryInfo, Transport } from './http.js';
 import type {
+  AvailabilityParams,
+  CheckParams,
+  ConflictCheckParams,
+  ExtendParams,
+  FinishParams,
+  HeartbeatParams,
+  HoldCreateParams,
+  HoldListParams,
+  ListParams,
+  StartParams,
+  UsageParams,
+  WorkingSetUpdate,
+} from './params.js';
+import type {
   AgentResponse,
   AvailabilityResponse,
   CheckResponse,
   Claim,
   ClaimResponse,
-  ClaimStatus,
   ConfirmHoldResponse,
   ConflictCheckResponse,
   ExtendResponse,
-  FileMode,
   FinishResponse,
   HeartbeatResponse,
   Hold,
   HoldResponse,
-  HoldStatus,
-  JsonObject,
   List,
-  Outcome,
   ProtectedResource,
   ReleaseClaimResponse,
   ReleaseHoldResponse,
   StartResponse,
   UsageResponse,
-  WorkingSetOp,
   WorkingSetResult,
 } from './types.js';
 import { type WithClaimCallback, type WithClaimOptions, type WithClaimResult, withClaim } from './with-claim.js';
@@ -59,106 +67,6 @@ export interface AvailsyncClientOptions {
   onRetry?: ((info: RetryInfo) => void) | undefined;
   /** Replaces the default User-Agent (`availsync-node/<version> node/<version>`). */
   userAgent?: string | undefined;
-}
-
-export interface StartParams {
-  /** `type:key`, e.g. `repo:owner/repo` or `project:homepage`. */
-  resource: string;
-  durationMinutes?: number | undefined;
-  reason?: string | undefined;
-  /** One key per logical run; a replay returns the first answer. The SDK generates one when absent. */
-  idempotencyKey?: string | undefined;
-  metadata?: JsonObject | undefined;
-  /** At most 5 minutes ahead (clock skew); reserve later windows with holds. */
-  startAt?: string | Date | undefined;
-  /** At most the agent's own priority. */
-  priority?: number | undefined;
-  /** Preempt strictly lower-priority claims. */
-  preempt?: boolean | undefined;
-}
-
-export type CheckParams = Omit<StartParams, 'idempotencyKey'>;
-
-export interface WorkingSetUpdate {
-  /** 1–500 repo-relative POSIX paths; a trailing `/` is a directory; globs allowed. */
-  paths: string[];
-  mode?: FileMode | undefined;
-  /** Default: the claim's resource. `repo:owner/repo` lets project claims coordinate on one repo's paths. */
-  resource?: string | undefined;
-  /** 30–3600, default 600; never past the claim's expiry. */
-  leaseSeconds?: number | undefined;
-  op?: WorkingSetOp | undefined;
-}
-
-export interface ExtendParams {
-  /** Default: the claim's original duration. The new expiry is now + duration (not additive). */
-  durationMinutes?: number | undefined;
-  /** Refresh file claims in the same call. */
-  workingSet?: WorkingSetUpdate | undefined;
-}
-
-export interface FinishParams {
-  outcome?: Outcome | undefined;
-  reason?: string | undefined;
-  metadata?: JsonObject | undefined;
-}
-
-export interface ListParams {
-  resource?: string | undefined;
-  status?: ClaimStatus | undefined;
-  limit?: number | undefined;
-  offset?: number | undefined;
-}
-
-export interface HoldCreateParams {
-  resource: string;
-  startAt: string | Date;
-  endAt: string | Date;
-  reason?: string | undefined;
-  metadata?: JsonObject | undefined;
-  /** A tentative hold lapses after this many minutes unless confirmed. */
-  ttlMinutes?: number | undefined;
-  idempotencyKey?: string | undefined;
-}
-
-export interface HoldListParams {
-  resource?: string | undefined;
-  status?: HoldStatus | undefined;
-  from?: string | Date | undefined;
-  to?: string | Date | undefined;
-  limit?: number | undefined;
-  offset?: number | undefined;
-}
-
-export interface AvailabilityParams {
-  resource: string;
-  from?: string | Date | undefined;
-  to?: string | Date | undefined;
-  /** Ask for `first_free_slot` of at least this length. */
-  durationMinutes?: number | undefined;
-}
-
-export interface ConflictCheckParams {
-  resource: string;
-  startAt: string | Date;
-  endAt: string | Date;
-}
-
-export interface UsageParams {
-  claimId?: string | undefined;
-  model?: string | undefined;
-  inputTokens?: number | undefined;
-  outputTokens?: number | undefined;
-  costUsd?: number | undefined;
-  externalRunId?: string | undefined;
-  metadata?: JsonObject | undefined;
-  idempotencyKey?: string | undefined;
-}
-
-export interface HeartbeatParams {
-  /** e.g. `availsync-mcp`. */
-  client?: string | undefined;
-  version?: string | undefined;
 }
 
 const time = (v: string | Date | undefined) => (v instanceof Date ? v.toISOString() : v);

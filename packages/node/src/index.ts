@@ -5,28 +5,30 @@
  *   const result = await availsync.work.withClaim('repo:owner/repo', { durationMinutes: 45 }, async ({ claim, signal }) => { ... });
  */
 export {
-  type AvailabilityParams,
   type AvailsyncClient,
   type AvailsyncClientOptions,
-  type CheckParams,
-  type ConflictCheckParams,
   createAvailsyncClient,
   DEFAULT_BASE_URL,
   DEFAULT_MAX_RETRIES,
   DEFAULT_TIMEOUT_MS,
-  type ExtendParams,
-  type FinishParams,
-  type HeartbeatParams,
-  type HoldCreateParams,
-  type HoldListParams,
-  type ListParams,
-  type StartParams,
-  type UsageParams,
   type WorkApi,
-  type WorkingSetUpdate,
 } from './client.js';
 export { AvailsyncError, type AvailsyncErrorKind, isAvailsyncError } from './errors.js';
 export type { FetchInitLike, FetchLike, FetchResponseLike, RequestOptions, RetryInfo } from './http.js';
+export type {
+  AvailabilityParams,
+  CheckParams,
+  ConflictCheckParams,
+  ExtendParams,
+  FinishParams,
+  HeartbeatParams,
+  HoldCreateParams,
+  HoldListParams,
+  ListParams,
+  StartParams,
+  UsageParams,
+  WorkingSetUpdate,
+} from './params.js';
 export type {
   Agent,
   AgentMode,

@@ -20,19 +20,29 @@
  *   the run was already started by an earlier call (another process, or one that died), so `fn` is not
  *   called again and the result is `skip_run` with `alreadyStarted` set to the claim as it is now.
  */
-import type { StartParams, WorkApi, WorkingSetUpdate } from './client.js';
 import { AvailsyncError } from './errors.js';
 import type { Answer, RequestOptions } from './http.js';
+import type { ExtendParams, FinishParams, StartParams, WorkingSetUpdate } from './params.js';
 import type {
   BlockingClaim,
   Claim,
+  ClaimResponse,
   ExtendResponse,
+  FinishResponse,
   JsonObject,
   Outcome,
   ShadowDecision,
   StartResponse,
   WorkingSetResult,
 } from './types.js';
+
+/** The calls of the client's work API that withClaim makes (client.ts passes its `work` object). */
+interface WorkCalls {
+  get(claimId: string, opts?: RequestOptions): Promise<ClaimResponse>;
+  extend(claimId: string, params?: ExtendParams, opts?: RequestOptions): Promise<ExtendResponse>;
+  finish(claimId: string, params?: FinishParams, opts?: RequestOptions): Promise<FinishResponse>;
+  updateWorkingSet(claimId: string, update: WorkingSetUpdate, opts?: RequestOptions): Promise<WorkingSetResult>;
+}
 
 export interface WithClaimOptions extends Omit<StartParams, 'resource'> {
   /**
@@ -152,7 +162,7 @@ class LeaseKeeper {
   private readonly stopper = new AbortController();
 
   constructor(
-    private readonly work: WorkApi,
+    private readonly work: WorkCalls,
     claim: Claim,
     private readonly lease: AbortController,
     private readonly auto: { intervalMs: number; durationMinutes: number | undefined; workingSet: WorkingSetUpdate | undefined },
@@ -319,7 +329,7 @@ function toBlocking(claim: Claim): BlockingClaim {
 }
 
 export async function withClaim<T>(
-  work: WorkApi,
+  work: WorkCalls,
   startAnswer: StartAnswer,
   resource: string,
   options: WithClaimOptions,

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { startServer, type TestServer } from './helpers.js';
+import { type LiveServer, startServer } from '@availsync/testkit';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const TSX = import.meta.resolve('tsx');
@@ -33,7 +33,7 @@ function runExample(file: string, env: NodeJS.ProcessEnv): Promise<Ran> {
 }
 
 describe('examples/ (the SDK page, run as written against a real server)', { concurrency: true }, () => {
-  let t: TestServer;
+  let t: LiveServer;
   before(async () => {
     t = await startServer('sqlite');
   });

@@ -1,31 +1,22 @@
 /**
- * Holds, availability, conflicts, usage and the MCP heartbeat through the SDK, against a real server.
- * These routes were built in parallel with the SDK: a server without them (no path in /v1/openapi.json)
- * skips this suite and says so; the request shapes are covered against a scripted server in transport.test.ts.
+ * Holds, availability, conflicts, usage and the MCP heartbeat through the SDK, against a real server (the
+ * request shapes are also covered against a scripted server in transport.test.ts).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { type LiveServer, startServer } from '@availsync/testkit';
 import { AvailsyncError, createAvailsyncClient } from '../src/index.js';
-import { startServer, type TestServer } from './helpers.js';
 
 describe('SDK holds, availability, conflicts, usage, heartbeat (sqlite, real HTTP)', () => {
-  let t: TestServer;
-  let paths: string[] = [];
+  let t: LiveServer;
   before(async () => {
     t = await startServer('sqlite');
-    paths = Object.keys((await t.api('GET', '/v1/openapi.json')).body.paths ?? {});
   });
   after(async () => {
     await t.close();
   });
-  const needs = (ctx: { skip(msg: string): void }, ...wanted: string[]) => {
-    const missing = wanted.filter((p) => !paths.includes(p));
-    if (missing.length) ctx.skip(`server has no ${missing.join(', ')} yet`);
-    return missing.length === 0;
-  };
 
-  it('holds.create → conflict → availability → conflicts.check → list → release', async (ctx) => {
-    if (!needs(ctx, '/v1/holds', '/v1/availability', '/v1/conflicts/check')) return;
+  it('holds.create → conflict → availability → conflicts.check → list → release', async () => {
     const ws = await t.workspace();
     const other = await ws.other();
     const a = createAvailsyncClient({ apiKey: ws.agent.key, agentId: ws.agent.id, baseUrl: t.url });
@@ -72,8 +63,7 @@ describe('SDK holds, availability, conflicts, usage, heartbeat (sqlite, real HTT
     assert.equal((await a.holds.release(created.hold.id)).action, 'already_released');
   });
 
-  it('activity.reportUsage records usage (idempotent with the same key); mcp.heartbeat sets the agent online', async (ctx) => {
-    if (!needs(ctx, '/v1/activity/usage', '/v1/mcp/heartbeat')) return;
+  it('activity.reportUsage records usage (idempotent with the same key); mcp.heartbeat sets the agent online', async () => {
     const ws = await t.workspace();
     const a = createAvailsyncClient({ apiKey: ws.agent.key, baseUrl: t.url });
     const started = await a.work.start({ resource: 'repo:owner/usage' });

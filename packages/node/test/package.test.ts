@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { type LiveServer, startServer } from '@availsync/testkit';
 import { VERSION } from '../src/index.js';
-import { startServer, type TestServer } from './helpers.js';
 import { OLDEST_NODE, oldestNode } from './oldest-node.js';
 
 const run = promisify(execFile);
@@ -32,7 +32,7 @@ function files(dir: string, out: string[] = []): string[] {
 }
 
 describe('@availsync/node as published: dist, ESM, CommonJS, TypeScript', () => {
-  let t: TestServer;
+  let t: LiveServer;
   let env: NodeJS.ProcessEnv;
   before(async () => {
     await run(process.execPath, [join(pkgDir, 'scripts/build.mjs')], { cwd: pkgDir });

@@ -5,14 +5,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { inspect } from 'node:util';
+import { aborted, type LiveServer, MIN, STORES, startServer } from '@availsync/testkit';
 import { AvailsyncError, createAvailsyncClient, type FetchLike } from '../src/index.js';
-import { aborted, MIN, STORES, startServer, type TestServer } from './helpers.js';
 
 const realFetch = globalThis.fetch as unknown as FetchLike;
 
 for (const kind of STORES) {
   describe(`SDK work calls against a real server (${kind})`, () => {
-    let t: TestServer;
+    let t: LiveServer;
     before(async () => {
       t = await startServer(kind);
     });
@@ -321,7 +321,7 @@ for (const kind of STORES) {
 }
 
 describe('SDK against a real server (sqlite): observe mode, agent, errors, finishError/autoExtendError', () => {
-  let t: TestServer;
+  let t: LiveServer;
   before(async () => {
     t = await startServer('sqlite');
   });

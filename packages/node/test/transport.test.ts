@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { inspect } from 'node:util';
+import { aborted, deferred, fakeClaim, json, MIN, scriptedServer } from '@availsync/testkit';
 import { Transport } from '../src/http.js';
 import { AvailsyncError, createAvailsyncClient, type FetchLike, type RetryInfo } from '../src/index.js';
-import { aborted, deferred, fakeClaim, json, MIN, scriptedServer } from './helpers.js';
 
 const KEY = `avs_live_${'K'.repeat(43)}`;
 const servers: { close(): Promise<void> }[] = [];

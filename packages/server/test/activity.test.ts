@@ -4,12 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { createTestServer, MIN, type Session, STORES, type TestServer, testConfig } from '@availsync/testkit';
 import { ManualClock } from '../src/clock.js';
 import { createLogger } from '../src/logger.js';
 import { ActivityRecorder } from '../src/services/activity.js';
 import { RetentionService } from '../src/services/retention.js';
 import type { Store } from '../src/storage/store.js';
-import { createTestServer, MIN, type Session, STORES, type TestServer, testConfig } from './harness.js';
 
 const DAY = 24 * 60 * MIN;
 

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { type Call, createTestServer, MIN, type Res, type Session, STORES, type TestServer } from '@availsync/testkit';
 import type { RouteInfo } from '../src/http/env.js';
-import { type Call, createTestServer, MIN, type Res, type Session, STORES, type TestServer } from './harness.js';
 
 /** A request the server must refuse: what to expect back. `field` must be named in `details`. */
 interface Refusal {

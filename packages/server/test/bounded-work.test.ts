@@ -9,8 +9,8 @@
 import assert from 'node:assert/strict';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
+import { createTestServer, MIN, STORES, type TestServer } from '@availsync/testkit';
 import { PATTERN_MAX_LENGTH, REQUEST_BUDGET } from '../src/domain/paths.js';
-import { createTestServer, MIN, STORES, type TestServer } from './harness.js';
 
 const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;

@@ -8,9 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { createTestServer, MIN, PG_ENABLED, type Res, STORES, type TestServer } from '@availsync/testkit';
 import { ManualClock } from '../src/clock.js';
 import { createPostgresStore } from '../src/storage/store.js';
-import { createTestServer, MIN, PG_ENABLED, type Res, STORES, type TestServer } from './harness.js';
 import {
   type ApiClient,
   apiClient,

@@ -14,10 +14,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createTestServer, MIN, makeStore, PG_ENABLED, type Res } from '@availsync/testkit';
 import SqliteDatabase from 'better-sqlite3';
 import { ManualClock } from '../src/clock.js';
 import { migrationProvider } from '../src/storage/migrations/index.js';
-import { createTestServer, MIN, makeStore, PG_ENABLED, type Res } from './harness.js';
 import {
   apiClient,
   createTestDatabase,

@@ -8,9 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { makeStore, STORES } from '@availsync/testkit';
 import { ManualClock } from '../src/clock.js';
 import { createSqliteStore, GROUP_COMMIT_MAX_BATCH, type Store } from '../src/storage/store.js';
-import { makeStore, STORES } from './harness.js';
 
 const N = 24;
 const FAILING = 7;

@@ -11,6 +11,7 @@ import type { Server } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { createTestServer, MIN, readResponse, STORES, type TestServer, uniqueEmail } from '@availsync/testkit';
 import { ConfigError, type HttpLimits, loadConfig } from '../src/config.js';
 import { periodOf } from '../src/domain/plans.js';
 import { decideAttempt } from '../src/domain/throttle.js';
@@ -20,7 +21,6 @@ import { HSTS } from '../src/http/middleware/headers.js';
 import { serveHttp } from '../src/http/node-server.js';
 import { createLogger } from '../src/logger.js';
 import { LOGIN_PER_ADDRESS_EMAIL } from '../src/services/accounts.js';
-import { createTestServer, MIN, readResponse, STORES, type TestServer, uniqueEmail } from './harness.js';
 
 const PASSWORD = 'correct horse battery';
 

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createTestServer, MIN, STORES, type TestServer } from './harness.js';
+import { createTestServer, MIN, STORES, type TestServer } from '@availsync/testkit';
 
 const ROOT = '/home/dev/acme-app';
 const REPO = 'repo:acme/app';

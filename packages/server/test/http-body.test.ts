@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { createTestServer, STORES, type TestServer } from '@availsync/testkit';
 import { serve } from '@hono/node-server';
 import { MAX_BODY_BYTES } from '../src/http/app.js';
-import { createTestServer, STORES, type TestServer } from './harness.js';
 
 interface Raw {
   status: number;

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { createTestServer, STORES, type TestServer } from './harness.js';
+import { createTestServer, STORES, type TestServer } from '@availsync/testkit';
 
 for (const kind of STORES) {
   describe(`key cache of the claim path (${kind})`, () => {

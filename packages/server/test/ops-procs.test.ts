@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { PG_ENABLED, PG_URL } from '@availsync/testkit';
 import SqliteDatabase from 'better-sqlite3';
 import { sql } from 'kysely';
 import { ManualClock } from '../src/clock.js';
 import { createSqliteStore } from '../src/storage/store.js';
-import { PG_ENABLED, PG_URL } from './harness.js';
 import { apiClient, createTestDatabase, killAllServerProcesses, runServerCli, startServerProcess } from './procs.js';
 
 const MAX_RSS = fileURLToPath(new URL('./fixtures/max-rss.cjs', import.meta.url));

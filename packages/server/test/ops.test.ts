@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { createTestServer, makeStore, readResponse, STORES, type TestServer, testConfig } from '@availsync/testkit';
 import { exportAudit, parseExportArgs } from '../src/audit-export.js';
 import { ManualClock } from '../src/clock.js';
 import { ConfigError, loadConfig } from '../src/config.js';
@@ -16,7 +17,6 @@ import { silentLogger } from '../src/logger.js';
 import { createAvailsync } from '../src/server.js';
 import { createServices } from '../src/services/index.js';
 import { createPostgresStore, type Store } from '../src/storage/store.js';
-import { createTestServer, makeStore, readResponse, STORES, type TestServer, testConfig } from './harness.js';
 import { createTestDatabase } from './procs.js';
 
 const TOKEN = 'metrics-token-0123456789';

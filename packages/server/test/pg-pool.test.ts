@@ -7,10 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it, mock } from 'node:test';
+import { onConnectionsAtOnce, PG_ENABLED, PG_URL } from '@availsync/testkit';
 import { sql } from 'kysely';
 import { ManualClock } from '../src/clock.js';
 import { createPostgresStore, type Store } from '../src/storage/store.js';
-import { onConnectionsAtOnce, PG_ENABLED, PG_URL } from './harness.js';
 
 describe('PostgreSQL connection pool', { skip: !PG_ENABLED }, () => {
   let store: Store;

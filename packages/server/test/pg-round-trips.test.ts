@@ -1,5 +1,5 @@
 /**
- * Round trips to PostgreSQL on the claim path (storage/pg-client.ts, store.lockClaim, WorkService.start).
+ * Round trips to PostgreSQL on the claim path (storage/postgres/pg-client.ts, store.lockClaim, WorkService.start).
  * On the benchmark's machine the server's CPU goes mostly into one socket write per round trip, so the
  * number per claim is a figure worth guarding: a change that adds one fails here, with the statements
  * of every round trip in the message.
@@ -10,10 +10,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { sql } from 'kysely';
-import { ManualClock } from '../src/clock.js';
-import { MAX_NAMED_VALUES, pgClientClass } from '../src/storage/postgres/pg-client.js';
-import { createPostgresStore, type Store } from '../src/storage/store.js';
 import {
   createTestServer,
   deferred,
@@ -23,7 +19,11 @@ import {
   PG_URL,
   type TestServer,
   untilWaitingOnLock,
-} from './harness.js';
+} from '@availsync/testkit';
+import { sql } from 'kysely';
+import { ManualClock } from '../src/clock.js';
+import { MAX_NAMED_VALUES, pgClientClass } from '../src/storage/postgres/pg-client.js';
+import { createPostgresStore, type Store } from '../src/storage/store.js';
 
 /**
  * Written in the background, not awaited by the request: the activity recorder's batches, and an agent's

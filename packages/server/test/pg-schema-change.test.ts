@@ -6,11 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { createTestServer, makeStore, PG_ENABLED, PG_URL, type TestServer } from '@availsync/testkit';
 import pg from 'pg';
 import { ManualClock } from '../src/clock.js';
 import { isStalePlan } from '../src/storage/postgres/pg-client.js';
 import { createPostgresStore, type Store } from '../src/storage/store.js';
-import { createTestServer, makeStore, PG_ENABLED, PG_URL, type TestServer } from './harness.js';
 
 describe('a schema change under a running node (rolling upgrade)', { skip: !PG_ENABLED }, () => {
   const clock = new ManualClock(Date.now());

@@ -13,7 +13,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { PG_ENABLED, PG_URL } from './harness.js';
+import { PG_ENABLED, PG_URL } from '@availsync/testkit';
 import {
   type ApiClient,
   apiClient,

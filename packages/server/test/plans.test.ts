@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { createTestServer, MIN, PG_ENABLED, type Res, type Session, STORES, type TestServer } from '@availsync/testkit';
 import { ManualClock } from '../src/clock.js';
 import { periodOf } from '../src/domain/plans.js';
 import { planCommand } from '../src/operator.js';
 import { createSqliteStore } from '../src/storage/store.js';
-import { createTestServer, MIN, PG_ENABLED, type Res, type Session, STORES, type TestServer } from './harness.js';
 import {
   type ApiClient,
   apiClient,

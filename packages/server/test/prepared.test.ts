@@ -8,11 +8,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { makeStore, PG_ENABLED, PG_URL, STORES } from '@availsync/testkit';
 import { sql } from 'kysely';
 import { ManualClock } from '../src/clock.js';
 import { param, prepare } from '../src/storage/prepared.js';
 import { createPostgresStore, deferWrite, type Store } from '../src/storage/store.js';
-import { makeStore, PG_ENABLED, PG_URL, STORES } from './harness.js';
 
 let builds = 0;
 const metaRow = prepare((db) => {

@@ -10,8 +10,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { accountHelpers, type Call, PG_URL, type Res, readResponse, requestInit } from '@availsync/testkit';
 import pg from 'pg';
-import { accountHelpers, type Call, PG_URL, type Res, readResponse, requestInit } from './harness.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const SERVER_MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));

@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { promisify } from 'node:util';
+import { testConfig } from '@availsync/testkit';
 import { systemClock } from '../src/clock.js';
 import { silentLogger } from '../src/logger.js';
 import { createAvailsync, listen } from '../src/server.js';
 import { createSqliteStore } from '../src/storage/store.js';
-import { testConfig } from './harness.js';
 
 /** The README and the docs/ pages it links, as one text: the walk-throughs continue from one to the next. */
 export function readmeText(): string {

@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createTestServer, MIN, type Res, type Session, STORES, type TestServer } from './harness.js';
+import { createTestServer, MIN, type Res, type Session, STORES, type TestServer } from '@availsync/testkit';
 import { readmeBlock, runBash, useReadmeServer } from './readme-server.js';
 
 for (const kind of STORES) {

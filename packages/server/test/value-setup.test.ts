@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createTestServer, MIN, STORES, type TestServer } from './harness.js';
+import { createTestServer, MIN, STORES, type TestServer } from '@availsync/testkit';
 
 const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;

@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { createTestServer, MIN, planOf, STORES, type TestServer } from '@availsync/testkit';
 import { patternsOverlap } from '../src/domain/paths.js';
 import { heldByOthers } from '../src/services/work.js';
-import { createTestServer, MIN, planOf, STORES, type TestServer } from './harness.js';
 
 for (const kind of STORES) {
   describe(`working sets (${kind})`, () => {

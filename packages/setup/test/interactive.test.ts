@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { startServer, type TestServer } from '../../node/test/helpers.js';
+import { type LiveServer, startServer } from '@availsync/testkit';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const BIN = join(ROOT, 'packages/setup/src/bin.ts');
@@ -17,7 +17,7 @@ const TSX = import.meta.resolve('tsx');
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 describe('availsync-setup on a terminal (clack prompts)', () => {
-  let t: TestServer;
+  let t: LiveServer;
   before(async () => {
     t = await startServer('sqlite');
   });

@@ -10,7 +10,7 @@ import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startServer, type TestServer } from '../../node/test/helpers.js';
+import { type LiveServer, startServer } from '@availsync/testkit';
 import { ignorePattern, main, secretPlace, setCursorHooks, setHookGroups, setJsonMember } from '../src/index.js';
 
 const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8' });
@@ -56,7 +56,7 @@ function staged(dir: string, key: string): { files: string[]; withKey: string[] 
 }
 
 describe('keys never land in a committable file (real git repository)', () => {
-  let t: TestServer;
+  let t: LiveServer;
   let key: string;
   before(async () => {
     t = await startServer('sqlite');

@@ -12,10 +12,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFile
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { type LiveServer, ROOT, startServer } from '@availsync/testkit';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { ROOT } from '../../cli/test/helpers.js';
-import { startServer, type TestServer } from '../../node/test/helpers.js';
 
 const PUBLIC = ['protocol', 'server', 'node', 'cli', 'mcp', 'setup'];
 const CLOSED = 'http://127.0.0.1:9/';
@@ -71,7 +70,7 @@ describe('npm run pack: the tarballs install and run without the registry', () =
   let tarballs: Map<string, string>;
   let project: string;
   let skipped: string | null = null;
-  let t: TestServer;
+  let t: LiveServer;
 
   before(async () => {
     tarballs = pack();

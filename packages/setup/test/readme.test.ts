@@ -10,11 +10,10 @@ import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createMcpServer } from '@availsync/mcp';
+import { type LiveServer, ROOT, shimDir, startServer } from '@availsync/testkit';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import { ROOT, shimDir } from '../../cli/test/helpers.js';
-import { createMcpServer } from '../../mcp/src/index.js';
-import { startServer, type TestServer } from '../../node/test/helpers.js';
 import { main } from '../src/index.js';
 
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -35,7 +34,7 @@ function section(title: string): string {
 }
 
 describe('README: Claude Code in one command, Codex / Cursor / Windsurf, Enforce with hooks', () => {
-  let t: TestServer;
+  let t: LiveServer;
   let key: string;
   let agentId: string;
   before(async () => {

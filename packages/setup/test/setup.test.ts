@@ -8,8 +8,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { type LiveServer, startServer } from '@availsync/testkit';
 import { parse as parseToml } from 'smol-toml';
-import { startServer, type TestServer } from '../../node/test/helpers.js';
 import {
   addClaudeHook,
   claudeHttpCommand,
@@ -104,7 +104,7 @@ function fakeClone(built = true, under = "my repo's clone") {
 }
 
 describe('availsync-setup (in-process, real server, temporary HOME)', () => {
-  let t: TestServer;
+  let t: LiveServer;
   let key: string;
   let agentId: string;
   before(async () => {

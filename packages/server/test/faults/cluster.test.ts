@@ -13,7 +13,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { PG_ENABLED, type Res } from '../harness.js';
+import { PG_ENABLED, type Res } from '@availsync/testkit';
 import {
   type ApiClient,
   apiClient,

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { createTestServer, STORES, type TestServer } from '../harness.js';
+import { createTestServer, STORES, type TestServer } from '@availsync/testkit';
 import { prng } from '../procs.js';
 import { type ClaimRow, checkHistory, FencedStore, type FileRow, History } from './history.js';
 

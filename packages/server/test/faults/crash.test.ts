@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import type { Res } from '@availsync/testkit';
 import Database from 'better-sqlite3';
-import type { Res } from '../harness.js';
 import { type ApiClient, apiClient, killAllServerProcesses, prng, type ServerProcess, startServerProcess } from '../procs.js';
 import { type ClaimRow, checkHistory, type FileRow, History } from './history.js';
 

@@ -4,8 +4,9 @@
  * and the answer is definite; `fail` a definite refusal (a 4xx); `info` an indefinite outcome (network
  * error, 5xx, a crash mid-request): the operation may or may not have happened.
  */
+
+import type { Res } from '@availsync/testkit';
 import { patternsOverlap } from '../../src/domain/paths.js';
-import type { Res } from '../harness.js';
 import { type LeaseRow, leaseViolations } from '../procs.js';
 
 export type Fn = 'start' | 'extend' | 'finish' | 'working-set' | 'get';
