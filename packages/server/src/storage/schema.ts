@@ -239,6 +239,8 @@ export interface RateLimitsTable {
 export interface EventsTable {
   /** SQLite: the rowid. PostgreSQL: null until the sequencer numbers it (storage/queries/events.ts). */
   seq: Generated<number | null>;
+  /** The order of appends within one transaction (migration 008). */
+  ord: number;
   org_id: string;
   type: string;
   created_at: number;

@@ -10,8 +10,9 @@ import { type Kysely, PostgresAdapter, sql } from 'kysely';
  *   - PostgreSQL: a sequence would be assigned in insert order, not commit order (a transaction that took
  *     id 10 can commit after one that took 11, after a reader moved past 11). So rows are inserted with
  *     `seq` null and the id of their transaction (`txid`); a sequencer (storage/queries/events.ts) numbers,
- *     in (txid, rid) order, only rows below the oldest transaction still running, which therefore can no
- *     longer gain a row before them. The statement trigger wakes every node's listener when events commit.
+ *     in (txid, ord) order, only rows below the oldest transaction still running, which therefore can no
+ *     longer gain a row before them. `ord` is the order of appends within a transaction (its deferred
+ *     writes run as CTEs, whose serial values come in no set order). The statement trigger wakes every node's listener when events commit.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
@@ -20,12 +21,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       rid bigserial PRIMARY KEY,
       seq bigint UNIQUE,
       txid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+      ord bigint NOT NULL,
       org_id text NOT NULL,
       type text NOT NULL,
       created_at bigint NOT NULL,
       data text NOT NULL
     )`.execute(db);
-    await sql`CREATE INDEX events_unsequenced ON events (txid, rid) WHERE seq IS NULL`.execute(db);
+    await sql`CREATE INDEX events_unsequenced ON events (txid, ord) WHERE seq IS NULL`.execute(db);
     await sql`CREATE FUNCTION availsync_events_committed() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
         PERFORM pg_notify(left('availsync_events_' || lower(current_schema()), 63), '');
@@ -36,6 +38,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   } else {
     await sql`CREATE TABLE events (
       seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      ord bigint NOT NULL,
       org_id text NOT NULL,
       type text NOT NULL,
       created_at bigint NOT NULL,

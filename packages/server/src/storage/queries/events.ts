@@ -22,7 +22,10 @@ export interface NewEvent {
   data: Record<string, unknown>;
 }
 
-const insertEvent = prepareInsert('events', ['org_id', 'type', 'created_at', 'data']);
+const insertEvent = prepareInsert('events', ['ord', 'org_id', 'type', 'created_at', 'data']);
+
+/** Appends of this process, counted: a transaction's events are all appended by one process, in order. */
+let appended = 0;
 
 /** The notifications channel the event log wakes its readers on (services/events/feed.ts). */
 export const EVENTS_CHANNEL = 'events';
@@ -37,7 +40,7 @@ export async function appendEvents(store: Store, trx: Tx, events: readonly NewEv
   for (const e of events) {
     await deferWrite(
       trx,
-      insertEvent.bind(trx, { org_id: e.org_id, type: e.type, created_at: e.created_at, data: JSON.stringify(e.data) }),
+      insertEvent.bind(trx, { ord: ++appended, org_id: e.org_id, type: e.type, created_at: e.created_at, data: JSON.stringify(e.data) }),
     );
   }
   if (!store.sequencesEvents) await store.notifyOnCommit(trx, EVENTS_CHANNEL, '');
@@ -82,7 +85,7 @@ export async function latestSeq(ex: Executor): Promise<number> {
 
 /**
  * PostgreSQL only (store.sequencesEvents): number the committed events that no running transaction can
- * precede any more, in (txid, rid) order, continuing from the highest `seq`. One node at a time numbers
+ * precede any more, in (txid, ord) order, continuing from the highest `seq`. One node at a time numbers
  * (a transaction-level advisory lock; a node that does not get it leaves the work to the one that did,
  * whose commit wakes everyone). Returns how many it numbered.
  */
@@ -94,11 +97,11 @@ export async function sequenceEvents(store: Store, batch = 1_000): Promise<numbe
     if (!lock.rows[0]?.ok) return 0;
     const done = await sql`
       with todo as (
-        select rid, row_number() over (order by txid, rid) as n
+        select rid, row_number() over (order by txid, ord) as n
         from (
-          select rid, txid from events
+          select rid, txid, ord from events
           where seq is null and txid < pg_snapshot_xmin(pg_current_snapshot())
-          order by txid, rid limit ${batch}
+          order by txid, ord limit ${batch}
         ) t
       ), base as (select coalesce(max(seq), 0) as b from events)
       update events e set seq = base.b + todo.n from todo, base where e.rid = todo.rid`.execute(trx);
