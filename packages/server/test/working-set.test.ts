@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { patternsOverlap } from '../src/domain/paths.js';
-import { heldByOthers } from '../src/services/work.js';
+import { heldByOthers } from '../src/storage/queries/working-sets.js';
 import { createTestServer, MIN, planOf, STORES, type TestServer } from './harness.js';
 
 for (const kind of STORES) {

@@ -20,13 +20,11 @@ import {
   type WorkingSetResult,
   type WorkingSetUpdate,
 } from '@availsync/protocol';
-import { sql } from 'kysely';
 import { iso } from '../clock.js';
 import { decideStart } from '../domain/arbitration.js';
 import { isLive, leaseMinutes, MINUTE, START_AT_SKEW_MS } from '../domain/lease.js';
 import { listed } from '../domain/lists.js';
 import {
-  isLiteralPath,
   normalizePattern,
   OverlapBudget,
   OverlapIndex,
@@ -36,55 +34,41 @@ import {
 } from '../domain/paths.js';
 import { type ApiError, errors } from '../errors.js';
 import { newId } from '../ids.js';
-import { param, prepare, prepareInsert } from '../storage/prepared.js';
+import {
+  activeClaimsOfAgent,
+  advanceToken,
+  claimRow,
+  endIfActive,
+  expireIfActive,
+  insertClaim,
+  type LiveClaimRow,
+  lapsedClaims,
+  liveClaimsAndRules,
+  liveClaimsOn,
+  releaseClaim,
+  renewClaim,
+} from '../storage/queries/claims.js';
+import { relatedResources } from '../storage/queries/dependencies.js';
+import {
+  deleteLapsedFileClaims,
+  deleteWorkingSet,
+  dropWorkingSet,
+  heldByOthers,
+  type OtherFileClaim,
+  removeFileClaims,
+  upsertFileClaims,
+  workingSetOf,
+} from '../storage/queries/working-sets.js';
 import { ACTIVE, claimById, deferWrite, type Executor, type Query, type ResourceKey, type Tx } from '../storage/store.js';
 import { writeAudit } from './audit.js';
-import {
-  type ClaimRow,
-  claimsWithWorkingSets,
-  type FileClaimRow,
-  toBlockingClaim,
-  toClaim,
-  workingSetList,
-  workingSetOf,
-} from './claims-view.js';
+import { type ClaimRow, claimsWithWorkingSets, type FileClaimRow, toBlockingClaim, toClaim, workingSetList } from './claims-view.js';
 import { type AgentRow, actorOf, idempotencyScope, type Principal, type Reply, type ServiceDeps } from './context.js';
 import { idempotentTransaction } from './idempotency.js';
 import type { KeyService } from './keys.js';
 import { findLiveAgent } from './lookups.js';
 import { ensurePlanCapacity } from './plans.js';
-import { hasDependencies, relatedResources } from './rules.js';
 
 type ResourceSelector = Pick<RunStartRequest, 'resource' | 'resource_type' | 'resource_key'>;
-
-// The claim path's statements, prepared once (storage/prepared.ts): a start and a finish run each of these.
-/** A workspace's active claims with their agents' names; narrowed to resources by the callers. */
-function liveClaims(db: Executor, orgId: string) {
-  return db
-    .selectFrom('claims')
-    .leftJoin('agents', 'agents.id', 'claims.agent_id')
-    .selectAll('claims')
-    .select('agents.name as agent_name')
-    .where('claims.org_id', '=', orgId)
-    .where('claims.status', '=', ACTIVE);
-}
-const onOneResource = (db: Executor) =>
-  liveClaims(db, param('org'))
-    .where('claims.resource_type', '=', param<string>('type'))
-    .where('claims.resource_key', '=', param<string>('key'));
-// On one resource: prepared once.
-const liveClaimsOnOne = prepare(onOneResource);
-/**
- * A start's read after locking its resource (prepared once): the resource's live claims, and whether a
- * dependency rule relates it to other resources. One row with null claim columns when there are none.
- */
-const liveClaimsAndRules = prepare((db) =>
-  db
-    .selectFrom(hasDependencies(db, param('org'), param('type'), param('key')))
-    .leftJoin(onOneResource(db).as('live'), (join) => join.onTrue())
-    .selectAll('live')
-    .select('rules.related'),
-);
 
 /** A validated working-set change (prepareWorkingSet). */
 interface PreparedWorkingSet {
@@ -93,55 +77,6 @@ interface PreparedWorkingSet {
   mode: FileModeValue;
   op: NonNullable<WorkingSetUpdate['op']>;
   leaseMs: number;
-}
-
-/** Another run's file claim on a working set's resource (heldByOthers), with its claim's agent and lease. */
-export type OtherFileClaim = FileClaimRow & { agent_id: string; claim_expires_at: number };
-
-/**
- * Held paths that are patterns, not literals (domain/paths.ts isLiteralPath: a wildcard, a class, or a
- * trailing '/'; none is special to LIKE). Word for word the condition of the partial index
- * `file_claims_patterns` (migration 004): only a query that says it exactly can use that index.
- */
-const HELD_PATTERN = sql<boolean>`(file_claims.path LIKE '%*%' OR file_claims.path LIKE '%?%' OR file_claims.path LIKE '%[%' OR file_claims.path LIKE '%/')`;
-
-/**
- * `column IN (list)`; with `arrays` (PostgreSQL) `column = ANY($1)`, one statement text whatever the list's
- * length, so it stays a prepared statement (storage/pg-client.ts) and uses the same indexes.
- */
-function inList(arrays: boolean, column: string, list: string[]) {
-  return arrays ? sql<boolean>`${sql.ref(column)} = any(${list})` : sql<boolean>`${sql.ref(column)} in (${sql.join(list)})`;
-}
-
-/**
- * Other runs' edit/delete file claims on a working set's resource, of claims still marked active (their
- * leases are checked by the caller, against the clock read after the locks). When every requested path is
- * a literal file path, only two kinds of held path can overlap one (OverlapIndex): the same literal, and a
- * pattern. The database finds those two by index (migration 004), so the check costs the same however
- * many paths other runs hold on a large shared repository.
- */
-export function heldByOthers(
-  ex: Executor,
-  claim: Pick<ClaimRow, 'id' | 'org_id'>,
-  ws: Pick<PreparedWorkingSet, 'ref' | 'paths'>,
-  arrays: boolean,
-) {
-  const held = () =>
-    ex
-      .selectFrom('file_claims')
-      .innerJoin('claims', 'claims.id', 'file_claims.claim_id')
-      .selectAll('file_claims')
-      .select(['claims.agent_id as agent_id', 'claims.expires_at as claim_expires_at'])
-      .where('file_claims.org_id', '=', claim.org_id)
-      .where('file_claims.resource_type', '=', ws.ref.resource_type)
-      .where('file_claims.resource_key', '=', ws.ref.resource_key)
-      .where('file_claims.claim_id', '!=', claim.id)
-      .where('file_claims.mode', 'in', ['edit', 'delete'])
-      .where('claims.status', '=', ACTIVE);
-  if (ws.paths.length === 0 || !ws.paths.every(isLiteralPath)) return held();
-  return held()
-    .where(inList(arrays, 'file_claims.path', ws.paths))
-    .unionAll(held().where(HELD_PATTERN));
 }
 
 /** Steps of overlap work between two turns of the event loop (a few milliseconds at the most). */
@@ -219,49 +154,6 @@ export async function findBlocking(paths: readonly string[], live: readonly Othe
 
 /** Thrown inside a start's transaction when its resource turns out to have dependency rules (see start()). */
 class HasDependencies extends Error {}
-const advanceToken = prepare((db) =>
-  db
-    .updateTable('resources')
-    .set({ fencing_token: param('token'), last_claimed_at: param('now') })
-    .where('org_id', '=', param<string>('org'))
-    .where('resource_type', '=', param<string>('type'))
-    .where('resource_key', '=', param<string>('key')),
-);
-const insertClaim = prepareInsert('claims', [
-  'id',
-  'org_id',
-  'agent_id',
-  'resource_type',
-  'resource_key',
-  'status',
-  'mode',
-  'reason',
-  'priority',
-  'metadata',
-  'fencing_token',
-  'idempotency_key',
-  'duration_minutes',
-  'created_at',
-  'started_at',
-  'expires_at',
-  'released_at',
-  'outcome',
-  'renewal_count',
-]);
-const releaseClaim = prepare((db) =>
-  db
-    .updateTable('claims')
-    .set({ status: 'released', released_at: param('now'), outcome: param('outcome'), metadata: param('metadata') })
-    .where('id', '=', param<string>('id')),
-);
-const renewClaim = prepare((db) =>
-  db
-    .updateTable('claims')
-    .set({ expires_at: param('expires_at'), renewal_count: param('renewal_count') })
-    .where('id', '=', param<string>('id')),
-);
-const dropWorkingSet = prepare((db) => db.deleteFrom('file_claims').where('claim_id', '=', param<string>('id')));
-
 /** `resource: "type:key"` or `resource_type` + `resource_key`, validated as a work resource. */
 export function resolveWorkResource(input: ResourceSelector): ResourceRef {
   let parsed: ReturnType<typeof parseWorkResource>;
@@ -289,8 +181,6 @@ export function effectiveMode(agent: AgentRow, org: { default_mode: string }): '
   const mode = agent.mode === 'inherit' ? org.default_mode : agent.mode;
   return mode === 'observe' ? 'observe' : 'enforce';
 }
-
-type LiveClaimRow = ClaimRow & { agent_name: string | null };
 
 interface StartInput extends RunStartRequest {
   idempotency_key?: string;
@@ -358,7 +248,7 @@ export class WorkService {
   private async lockAndReadScope(trx: Tx, orgId: string, ref: ResourceRef, withRules: boolean) {
     if (withRules) {
       const { scope, now, rows } = await this.lockConflictScope(trx, orgId, ref);
-      return { now, locked: rows, current: await this.liveClaimsOn(trx, orgId, scope) };
+      return { now, locked: rows, current: await liveClaimsOn(trx, orgId, scope) };
     }
     const key: ResourceKey = { org_id: orgId, resource_type: ref.resource_type, resource_key: ref.resource_key };
     const read = liveClaimsAndRules.bind(trx, { org: orgId, type: ref.resource_type, key: ref.resource_key });
@@ -372,31 +262,11 @@ export class WorkService {
     return { now, locked, current: rows.filter((r) => r.id !== null) as LiveClaimRow[] };
   }
 
-  private async liveClaimsOn(ex: Executor, orgId: string, refs: ResourceRef[]): Promise<LiveClaimRow[]> {
-    if (refs.length === 0) return [];
-    if (refs.length === 1) {
-      const [ref] = refs as [ResourceRef];
-      return liveClaimsOnOne.execute(ex, { org: orgId, type: ref.resource_type, key: ref.resource_key });
-    }
-    return liveClaims(ex, orgId)
-      .where((eb) =>
-        eb.or(refs.map((r) => eb.and([eb('claims.resource_type', '=', r.resource_type), eb('claims.resource_key', '=', r.resource_key)]))),
-      )
-      .execute();
-  }
-
   /** Mark lapsed leases `expired`, release their working sets and audit it. Guarded: only rows still active. */
   private async expireClaims(trx: Tx, rows: ClaimRow[], now: number): Promise<void> {
     for (const row of rows) {
-      const done = await trx
-        .updateTable('claims')
-        .set({ status: 'expired', released_at: row.expires_at })
-        .where('id', '=', row.id)
-        .where('status', '=', 'active')
-        .returning('id')
-        .executeTakeFirst();
-      if (!done) continue;
-      await trx.deleteFrom('file_claims').where('claim_id', '=', row.id).execute();
+      if (!(await expireIfActive(trx, row.id, row.expires_at))) continue;
+      await deleteWorkingSet(trx, row.id);
       await writeAudit(trx, now, {
         org_id: row.org_id,
         actor: { type: 'system', id: null },
@@ -547,13 +417,8 @@ export class WorkService {
     }
 
     for (const victim of decision.preempt) {
-      await trx
-        .updateTable('claims')
-        .set({ status: 'preempted', released_at: now })
-        .where('id', '=', victim.id)
-        .where('status', '=', 'active')
-        .execute();
-      await trx.deleteFrom('file_claims').where('claim_id', '=', victim.id).execute();
+      await endIfActive(trx, victim.id, 'preempted', now);
+      await deleteWorkingSet(trx, victim.id);
       await writeAudit(trx, now, {
         org_id: p.org.id,
         actor,
@@ -619,7 +484,7 @@ export class WorkService {
     const priority = input.priority ?? agent.priority;
     const now = await this.store.readNow();
     const scope = await this.conflictScope(this.store.db, p.org.id, ref);
-    const live = (await this.liveClaimsOn(this.store.db, p.org.id, scope)).filter((c) => isLive(c, now));
+    const live = (await liveClaimsOn(this.store.db, p.org.id, scope)).filter((c) => isLive(c, now));
     const decision = decideStart(live, { priority, preempt: input.preempt ?? false, agent_id: agent.id });
     const mode = effectiveMode(agent, p.org);
     if (decision.action === 'proceed') {
@@ -672,7 +537,7 @@ export class WorkService {
       { org_id: row.org_id, resource_type: row.resource_type, resource_key: row.resource_key },
       { org_id: row.org_id, ...ws.ref },
     ];
-    const fresh = this.store.forUpdate(trx.selectFrom('claims').selectAll().where('id', '=', row.id));
+    const fresh = this.store.forUpdate(claimRow(trx, row.id));
     const files = workingSetOf.bind(trx, { id: row.id });
     const checked = ws.op !== 'remove' && ws.mode !== 'review';
     const locked = checked
@@ -793,7 +658,7 @@ export class WorkService {
 
   /** Release every active claim of an agent inside the caller's transaction (the agent is being deleted). */
   async releaseAllOf(trx: Tx, p: Principal, agentId: string): Promise<void> {
-    const active = await trx.selectFrom('claims').selectAll().where('agent_id', '=', agentId).where('status', '=', 'active').execute();
+    const active = await activeClaimsOfAgent(trx, agentId);
     if (active.length === 0) return;
     const { now } = await this.store.lockResources(
       trx,
@@ -804,13 +669,8 @@ export class WorkService {
         await this.expireClaims(trx, [claim], now);
         continue;
       }
-      await trx
-        .updateTable('claims')
-        .set({ status: 'released', released_at: now })
-        .where('id', '=', claim.id)
-        .where('status', '=', 'active')
-        .execute();
-      await trx.deleteFrom('file_claims').where('claim_id', '=', claim.id).execute();
+      await endIfActive(trx, claim.id, 'released', now);
+      await deleteWorkingSet(trx, claim.id);
       await writeAudit(trx, now, {
         org_id: claim.org_id,
         actor: actorOf(p),
@@ -957,17 +817,8 @@ export class WorkService {
     // different paths, so neither depends on the other.
     const expiresAt = Math.min(now + ws.leaseMs, claim.expires_at);
     const arrays = this.store.arrayParameters;
-    const removeRows = (list: string[]) =>
-      deferWrite(
-        trx,
-        trx
-          .deleteFrom('file_claims')
-          .where('claim_id', '=', claim.id)
-          .where('resource_type', '=', ref.resource_type)
-          .where('resource_key', '=', ref.resource_key)
-          .where('mode', '=', mode)
-          .where(inList(arrays, 'path', list)),
-      );
+    const slice = { claimId: claim.id, ref, mode };
+    const removeRows = (list: string[]) => deferWrite(trx, removeFileClaims(trx, slice, list, arrays));
     const keep = new Set(claimable);
     const removed = new Set(op === 'remove' ? paths : op === 'set' ? [...mine.keys()].filter((x) => !keep.has(x)) : []);
     const removedHeld = [...removed].filter((x) => mine.has(x));
@@ -989,24 +840,7 @@ export class WorkService {
         expires_at: expiresAt,
         created_at: mine.get(path)?.created_at ?? now,
       }));
-      // On PostgreSQL the rows go as one array per column (unnest): one statement text for any number.
-      const column = <K extends keyof (typeof values)[number]>(k: K) => values.map((v) => v[k]);
-      const insert = trx.insertInto('file_claims');
-      const rows = arrays
-        ? insert
-            .columns(['id', 'org_id', 'claim_id', 'resource_type', 'resource_key', 'path', 'mode', 'expires_at', 'created_at'])
-            .expression(
-              sql`select * from unnest(${column('id')}::text[], ${column('org_id')}::text[], ${column('claim_id')}::text[],
-                ${column('resource_type')}::text[], ${column('resource_key')}::text[], ${column('path')}::text[],
-                ${column('mode')}::text[], ${column('expires_at')}::bigint[], ${column('created_at')}::bigint[])`,
-            )
-        : insert.values(values);
-      await deferWrite(
-        trx,
-        rows.onConflict((oc) =>
-          oc.columns(['claim_id', 'resource_type', 'resource_key', 'mode', 'path']).doUpdateSet({ expires_at: expiresAt }),
-        ),
-      );
+      await deferWrite(trx, upsertFileClaims(trx, values, expiresAt, arrays));
       const at = new Map(after.map((f, i) => [f, i]));
       for (const v of values) {
         const held = mine.get(v.path);
@@ -1122,19 +956,9 @@ export class WorkService {
   async sweep(batch = 500): Promise<number> {
     return this.store.transaction(async (trx) => {
       const now = await this.store.now(trx);
-      const rows = await this.store
-        .skipLocked(
-          trx
-            .selectFrom('claims')
-            .selectAll()
-            .where('status', '=', ACTIVE)
-            .where('expires_at', '<=', now)
-            .orderBy('expires_at')
-            .limit(batch),
-        )
-        .execute();
+      const rows = await this.store.skipLocked(lapsedClaims(trx, now, batch)).execute();
       await this.expireClaims(trx, rows, now);
-      await trx.deleteFrom('file_claims').where('expires_at', '<=', now).execute();
+      await deleteLapsedFileClaims(trx, now);
       return rows.length;
     });
   }

@@ -11,8 +11,9 @@ import { iso } from '../../clock.js';
 import { listed } from '../../domain/lists.js';
 import { normalizePattern } from '../../domain/paths.js';
 import { ApiError, errors } from '../../errors.js';
+import { heldByOthers } from '../../storage/queries/working-sets.js';
 import type { Principal, ServiceDeps } from '../context.js';
-import { effectiveMode, findBlocking, heldByOthers, type WorkService } from '../work.js';
+import { effectiveMode, findBlocking, type WorkService } from '../work.js';
 import { type HookSessionRow, HookSessions, type SessionRef, startKey } from './sessions.js';
 import { at, changedBetween, filesHeldText, holderText, resourceHeldText } from './text.js';
 
