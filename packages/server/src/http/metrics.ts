@@ -11,10 +11,13 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Presenter, Principal } from '../services/context.js';
+import type { IdempotentReply } from '../services/idempotency.js';
 import type { Services } from '../services/index.js';
-import type { WorkService } from '../services/work.js';
+import type { StartInput, StartOutcome, WorkService } from '../services/work/index.js';
 import { ACTIVE, type Store } from '../storage/store.js';
 import type { AppEnv, RouteInfo } from './env.js';
+import { startReply } from './replies.js';
 
 const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const TX_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -172,21 +175,26 @@ function timeTransactions(store: Store, observe: (seconds: number) => void): voi
 }
 
 /**
- * Count run starts by their decision: `present` (which shapes the reply inside the transaction) sees the
- * decision's mode and action, and legacy claims and setup tests go through `start` too. Counted once the
- * start has returned a reply that is not an idempotent replay, so a rolled-back attempt is not.
+ * Count run starts by their decision: `present` (which answers the outcome) sees the decision's mode and
+ * action, and legacy claims, hooks and setup tests go through `start` too. Counted once the start has
+ * returned a reply that is not an idempotent replay, so a rolled-back attempt is not.
  */
 function countStarts(work: WorkService, count: (mode: string, action: string) => void): void {
-  const start = work.start.bind(work);
-  work.start = ((p, input, route, present = (r) => r) => {
-    let decided: { mode?: unknown; action?: unknown } | undefined;
-    return start(p, input, route, (reply) => {
-      decided = reply.body as typeof decided;
-      return present(reply);
-    }).then((result) => {
+  const start = work.start.bind(work) as (
+    p: Principal,
+    input: StartInput,
+    present?: Presenter<StartOutcome>,
+    route?: string,
+  ) => Promise<IdempotentReply<unknown>>;
+  work.start = ((p: Principal, input: StartInput, present?: Presenter<StartOutcome>, route?: string) => {
+    let decided: StartOutcome | undefined;
+    const counted: Presenter<StartOutcome> = (outcome) => {
+      decided = outcome;
+      return (present ?? startReply)(outcome);
+    };
+    return start(p, input, counted, route).then((result) => {
       // A replay may have decided too (in a transaction then rolled back for the stored reply): not counted.
-      const replayed = (result as { replayed?: boolean }).replayed === true;
-      if (!replayed && typeof decided?.mode === 'string' && typeof decided.action === 'string') count(decided.mode, decided.action);
+      if (!result.replayed && decided) count(decided.mode, decided.action);
       return result;
     });
   }) as WorkService['start'];

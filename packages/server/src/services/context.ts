@@ -41,9 +41,19 @@ export function idempotencyScope(p: Principal): string {
   return p.kind === 'agent' ? p.agent.id : p.userId;
 }
 
-/** A service's answer when the status is part of the result (and must be stored for replays). */
+/**
+ * An outcome as the interface answers it: what an idempotent request keeps for its replays (services/
+ * idempotency.ts), so that a replay answers exactly as the first request did. Built by a Presenter.
+ */
 export interface Reply<B = unknown> {
   status: number;
   body: B;
   headers?: Record<string, string>;
 }
+
+/**
+ * Outcome → Reply. The interface supplies it (http/replies.ts): a route hands one to the use case it
+ * calls, and services that answer as a route would (a hook's start, the setup test) are given one when
+ * the services are composed (server.ts). Services never build a status themselves.
+ */
+export type Presenter<O, B = unknown> = (outcome: O) => Reply<B>;

@@ -1,9 +1,9 @@
 import { AccountService } from './accounts.js';
 import { ActivityRecorder, ActivityService } from './activity.js';
-import { AgentService } from './agents.js';
+import { type AgentCreated, AgentService } from './agents.js';
 import { AuditLogService } from './audit-log.js';
-import { ConnectionService } from './connection.js';
-import type { ServiceDeps } from './context.js';
+import { ConnectionService, type SetupReplies } from './connection.js';
+import type { Presenter, ServiceDeps } from './context.js';
 import { HoldService } from './holds.js';
 import { createHookServices, type HookServices } from './hooks/index.js';
 import { KeyService } from './keys.js';
@@ -11,7 +11,7 @@ import { PlanService } from './plans.js';
 import { RetentionService } from './retention.js';
 import { RulesService } from './rules.js';
 import { ValueService } from './value.js';
-import { WorkService } from './work.js';
+import { type StartOutcome, WorkService } from './work/index.js';
 
 export interface Services {
   deps: ServiceDeps;
@@ -31,15 +31,26 @@ export interface Services {
   retention: RetentionService;
 }
 
-export function createServices(deps: ServiceDeps): Services {
+/**
+ * The interface's answers the services give where they answer as a route would (http/replies.ts supplies
+ * them): a start or an agent create made in process keeps its idempotency record in its route's form, and
+ * the setup test reports each step as its route would have answered.
+ */
+export interface ServiceReplies extends SetupReplies {
+  start: Presenter<StartOutcome, StartOutcome>;
+  agentCreated: Presenter<AgentCreated, AgentCreated>;
+}
+
+/** Every service, wired once: `replies` from the interface (server.ts passes http/replies.ts). */
+export function assembleServices(deps: ServiceDeps, replies: ServiceReplies): Services {
   const keys = new KeyService(deps);
-  const work = new WorkService(deps, keys);
+  const work = new WorkService(deps, keys, replies.start);
   const recorder = new ActivityRecorder(deps);
   return {
     deps,
     work,
     accounts: new AccountService(deps),
-    agents: new AgentService(deps, work),
+    agents: new AgentService(deps, work, replies.agentCreated),
     keys,
     holds: new HoldService(deps, work),
     hooks: createHookServices(deps, work),
@@ -48,7 +59,7 @@ export function createServices(deps: ServiceDeps): Services {
     plans: new PlanService(deps, recorder),
     audit: new AuditLogService(deps),
     value: new ValueService(deps),
-    connection: new ConnectionService(deps, work, recorder),
+    connection: new ConnectionService(deps, work, recorder, replies),
     retention: new RetentionService(deps, {
       activityDays: deps.config.activityRetentionDays,
       idempotencyHours: deps.config.idempotencyRetentionHours,
@@ -56,4 +67,4 @@ export function createServices(deps: ServiceDeps): Services {
   };
 }
 
-export type { Principal, Reply, ServiceDeps } from './context.js';
+export type { Presenter, Principal, Reply, ServiceDeps } from './context.js';

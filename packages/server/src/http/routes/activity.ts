@@ -8,6 +8,7 @@ import {
 } from '@availsync/protocol';
 import { createRoute } from '@hono/zod-openapi';
 import { idempotencyKey, page, type Router, send } from '../registry.js';
+import { usageReply } from '../replies.js';
 import { json, ok, sessionUser } from './own-workspace.js';
 
 const tags = ['Activity and diagnostics'];
@@ -47,7 +48,7 @@ export function activityRoutes(r: Router) {
     }),
     async (c) => {
       const body = c.req.valid('json');
-      const reply = await activity.reportUsage(c.get('principal'), body, idempotencyKey(c, body.idempotency_key));
+      const reply = await activity.reportUsage(c.get('principal'), body, idempotencyKey(c, body.idempotency_key), usageReply);
       return send(c, reply);
     },
   );
