@@ -17,7 +17,7 @@ import type { ActivityEventsTable, UsageReportsTable } from '../storage/governan
 import type { OrgRow, Presenter, Principal, ServiceDeps } from './context.js';
 import { idempotencyScope } from './context.js';
 import { type IdempotentReply, idempotentTransaction } from './idempotency.js';
-import { planLimitError } from './plans.js';
+import { planLimitError } from './plan-limits.js';
 
 export type ActivityRow = Selectable<ActivityEventsTable>;
 export type UsageRow = Selectable<UsageReportsTable>;

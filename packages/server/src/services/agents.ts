@@ -3,17 +3,35 @@
 import type { Agent, AgentModeValue, AgentTypeValue } from '@availsync/protocol';
 import { iso, isoOrNull } from '../clock.js';
 import { effectiveMode } from '../domain/arbitration.js';
+import { errors } from '../errors.js';
 import { newId } from '../ids.js';
 import { generateApiKey } from '../security/keys.js';
-import { writeAudit } from './audit.js';
+import type { Executor, Tx } from '../storage/store.js';
+import { writeAudit } from './audit-write.js';
 import type { AgentRow, OrgRow, Presenter, Principal, ServiceDeps } from './context.js';
 import { idempotencyScope } from './context.js';
 import { type IdempotentReply, idempotentTransaction } from './idempotency.js';
-import { findLiveAgent } from './lookups.js';
-import { ensurePlanCapacity } from './plans.js';
-import type { WorkService } from './work/index.js';
+import { ensurePlanCapacity } from './plan-limits.js';
 
 export const ONLINE_WINDOW_MS = 2 * 60_000;
+
+/** A live (not deleted) agent of this workspace; anything else reads as not found. */
+export async function findLiveAgent(ex: Executor, orgId: string, agentId: string): Promise<AgentRow> {
+  const row = await ex
+    .selectFrom('agents')
+    .selectAll()
+    .where('id', '=', agentId)
+    .where('org_id', '=', orgId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+  if (!row) throw errors.notFound('Agent');
+  return row;
+}
+
+/** What deleting an agent needs of the work service (WorkService): its claims released in the same transaction. */
+export interface ClaimReleaser {
+  releaseAllOf(trx: Tx, p: Principal, agentId: string): Promise<void>;
+}
 
 export function toAgent(row: AgentRow, org: Pick<OrgRow, 'default_mode'>, now: number): Agent {
   return {
@@ -48,7 +66,7 @@ export class AgentService {
   /** `presentCreated`: how POST /v1/orgs/:org_id/agents answers a create (http/replies.ts), for in-process callers. */
   constructor(
     private readonly deps: ServiceDeps,
-    private readonly work: WorkService,
+    private readonly work: ClaimReleaser,
     private readonly presentCreated: Presenter<AgentCreated, AgentCreated>,
   ) {}
 

@@ -1,3 +1,4 @@
+/** What every service is handed and speaks in: its dependencies, the caller (Principal), and Reply/Presenter. */
 import type { Selectable } from 'kysely';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
@@ -25,7 +26,7 @@ export type Principal =
       kind: 'agent';
       org: OrgRow;
       agent: AgentRow;
-      /** Taken from this node's key cache: its transaction confirms it (services/keys.ts). */
+      /** Taken from this node's key cache: its transaction confirms it (services/principals.ts). */
       unconfirmed?: { hash: string; fingerprint: string } | undefined;
     }
   | { kind: 'user'; org: OrgRow; userId: string; sessionHash: string };

@@ -43,10 +43,10 @@ import { errors } from '../errors.js';
 import { newId } from '../ids.js';
 import type { HoldsTable } from '../storage/holds-table.js';
 import { ACTIVE, type Executor, type ResourceKey, type Tx } from '../storage/store.js';
-import { writeAudit } from './audit.js';
+import { writeAudit } from './audit-write.js';
 import { actorOf, idempotencyScope, type Presenter, type Principal, type ServiceDeps } from './context.js';
 import { type IdempotentReply, idempotentTransaction } from './idempotency.js';
-import { ensurePlanCapacity } from './plans.js';
+import { ensurePlanCapacity } from './plan-limits.js';
 import type { WorkService } from './work/index.js';
 
 export type HoldRow = Selectable<HoldsTable>;

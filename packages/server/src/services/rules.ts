@@ -17,7 +17,7 @@ import {
 } from '@availsync/protocol';
 import { errors } from '../errors.js';
 import type { Executor } from '../storage/store.js';
-import { writeAudit } from './audit.js';
+import { writeAudit } from './audit-write.js';
 import type { OrgRow, Principal, ServiceDeps } from './context.js';
 
 /** At most this many dependency pairs per workspace. */

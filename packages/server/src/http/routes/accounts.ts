@@ -34,7 +34,7 @@ function ownWorkspace(c: Context<AppEnv>, orgId: string): Principal & { kind: 'u
 
 export function accountRoutes(r: Router, opts: { secureCookies: boolean }) {
   const { accounts, agents } = r.services;
-  const trust = r.services.deps.config.trustProxy ?? NO_PROXY;
+  const trust = accounts.trustProxy ?? NO_PROXY;
   const clientIp = (c: Context<AppEnv>) => requestAddress(c, trust);
   // Over https the cookie is `__Host-` prefixed: Secure, Path=/, no Domain, so no subdomain can plant one.
   const cookieName = sessionCookieName(opts.secureCookies);

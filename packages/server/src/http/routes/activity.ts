@@ -14,7 +14,7 @@ import { json, ok, sessionUser } from './own-workspace.js';
 const tags = ['Activity and diagnostics'];
 
 export function activityRoutes(r: Router) {
-  const { activity, connection } = r.services;
+  const { activity, presence } = r.services;
 
   r.add(
     'session',
@@ -64,6 +64,6 @@ export function activityRoutes(r: Router) {
       request: { body: { ...json(HeartbeatRequest), required: false } },
       responses: { 200: ok(HeartbeatResponse, 'Recorded') },
     }),
-    async (c) => c.json(await connection.heartbeat(c.get('principal')), 200),
+    async (c) => c.json(await presence.heartbeat(c.get('principal')), 200),
   );
 }

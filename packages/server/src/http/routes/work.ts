@@ -26,7 +26,7 @@ const tags = ['Work coordination'];
 
 export const LEGACY_SUNSET = 'Sat, 01 May 2027 00:00:00 GMT';
 
-/** Start, extend, finish and working-set updates confirm the caller's key inside their transaction (services/keys.ts). */
+/** Start, extend, finish and working-set updates confirm the caller's key inside their transaction (services/principals.ts). */
 const confirmsKey: RouteOptions = { keyCache: true };
 
 export function workRoutes(r: Router) {

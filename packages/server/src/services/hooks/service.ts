@@ -12,7 +12,7 @@ import { effectiveMode } from '../../domain/arbitration.js';
 import { listed } from '../../domain/lists.js';
 import { normalizePattern } from '../../domain/paths.js';
 import { ApiError, errors } from '../../errors.js';
-import { heldByOthers } from '../../storage/queries/working-sets.js';
+import { heldByOthersOn } from '../../storage/queries/working-sets.js';
 import type { Principal, ServiceDeps } from '../context.js';
 import type { IdempotentReply } from '../idempotency.js';
 import type { StartOutcome, WorkService } from '../work/index.js';
@@ -315,12 +315,7 @@ export class HookService {
     const own = new Set(sessions.flatMap((x) => (x.claim ? [x.claim.id] : [])));
     const now = await this.now();
     const held = paths.length
-      ? await heldByOthers(
-          this.deps.store.db,
-          { id: '', org_id: p.org.id },
-          { ref: parsed.value, paths },
-          this.deps.store.arrayParameters,
-        ).execute()
+      ? await heldByOthersOn(this.deps.store, this.deps.store.db, { id: '', org_id: p.org.id }, { ref: parsed.value, paths }).execute()
       : [];
     const live = held.filter((h) => h.expires_at > now && h.claim_expires_at > now && !own.has(h.claim_id));
     const found = await findBlocking(paths, live);

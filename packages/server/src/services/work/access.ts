@@ -5,8 +5,8 @@
 import { errors } from '../../errors.js';
 import type { ClaimRow } from '../../storage/queries/claims.js';
 import { claimById, type Executor, type Query, type Tx } from '../../storage/store.js';
+import { findLiveAgent } from '../agents.js';
 import type { AgentRow, Principal } from '../context.js';
-import { findLiveAgent } from '../lookups.js';
 import type { WorkContext } from './context.js';
 import { expireIfLapsed } from './expiry.js';
 

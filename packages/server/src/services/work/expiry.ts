@@ -4,7 +4,7 @@ import { iso } from '../../clock.js';
 import { type ClaimRow, expireIfActive } from '../../storage/queries/claims.js';
 import { deleteWorkingSet } from '../../storage/queries/working-sets.js';
 import type { Tx } from '../../storage/store.js';
-import { writeAudit } from '../audit.js';
+import { writeAudit } from '../audit-write.js';
 
 /** Mark lapsed leases `expired`, release their working sets and audit it. Guarded: only rows still active. */
 export async function expireClaims(trx: Tx, rows: ClaimRow[], now: number): Promise<void> {

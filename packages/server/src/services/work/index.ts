@@ -13,7 +13,7 @@ import type { CheckResponse, Claim, WorkingSetUpdate } from '@availsync/protocol
 import type { Executor, Tx } from '../../storage/store.js';
 import type { AgentRow, Presenter, Principal, ServiceDeps } from '../context.js';
 import type { IdempotentReply } from '../idempotency.js';
-import type { KeyService } from '../keys.js';
+import type { PrincipalService } from '../principals.js';
 import { actingAgent } from './access.js';
 import type { WorkContext } from './context.js';
 import { type ExtendInput, extend, type FinishInput, finish, release, releaseAllOf } from './lifecycle.js';
@@ -36,7 +36,7 @@ export class WorkService {
    */
   constructor(
     deps: ServiceDeps,
-    keys: KeyService,
+    keys: PrincipalService,
     private readonly presentStart: Presenter<StartOutcome, StartOutcome>,
   ) {
     this.ctx = { deps, store: deps.store, keys };

@@ -10,7 +10,7 @@ import { leaseMinutes, MINUTE } from '../../domain/lease.js';
 import { activeClaimsOfAgent, type ClaimRow, endIfActive, releaseClaim, renewClaim } from '../../storage/queries/claims.js';
 import { deleteWorkingSet, dropWorkingSet, workingSetOf } from '../../storage/queries/working-sets.js';
 import { deferWrite, type Tx } from '../../storage/store.js';
-import { writeAudit } from '../audit.js';
+import { writeAudit } from '../audit-write.js';
 import { toClaim } from '../claims-view.js';
 import { actorOf, type Principal } from '../context.js';
 import { findClaim, lockClaimById } from './access.js';

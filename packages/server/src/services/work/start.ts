@@ -29,11 +29,11 @@ import {
 import { relatedResources } from '../../storage/queries/dependencies.js';
 import { deleteWorkingSet } from '../../storage/queries/working-sets.js';
 import { deferWrite, type Executor, type ResourceKey, type Tx } from '../../storage/store.js';
-import { writeAudit } from '../audit.js';
+import { writeAudit } from '../audit-write.js';
 import { toBlockingClaim, toClaim } from '../claims-view.js';
 import { type AgentRow, actorOf, idempotencyScope, type Presenter, type Principal } from '../context.js';
 import { type IdempotentReply, idempotentTransaction } from '../idempotency.js';
-import { ensurePlanCapacity } from '../plans.js';
+import { ensurePlanCapacity } from '../plan-limits.js';
 import { actingAgent } from './access.js';
 import type { WorkContext } from './context.js';
 import { expireClaims } from './expiry.js';

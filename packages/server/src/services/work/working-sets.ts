@@ -29,14 +29,14 @@ import { newId } from '../../ids.js';
 import { type ClaimRow, claimRow } from '../../storage/queries/claims.js';
 import {
   type FileClaimRow,
-  heldByOthers,
+  heldByOthersOn,
   type OtherFileClaim,
   removeFileClaims,
   upsertFileClaims,
   workingSetOf,
 } from '../../storage/queries/working-sets.js';
 import { deferWrite, type Tx } from '../../storage/store.js';
-import { writeAudit } from '../audit.js';
+import { writeAudit } from '../audit-write.js';
 import { workingSetList } from '../claims-view.js';
 import { actorOf, type Principal } from '../context.js';
 import { findClaim } from './access.js';
@@ -192,7 +192,7 @@ export async function lockForWorkingSet(ctx: WorkContext, trx: Tx, row: ClaimRow
   const files = workingSetOf.bind(trx, { id: row.id });
   const checked = ws.op !== 'remove' && ws.mode !== 'review';
   const locked = checked
-    ? await ctx.store.lockResourcesThen(trx, keys, [fresh, files, heldByOthers(trx, row, ws, ctx.store.arrayParameters)] as const)
+    ? await ctx.store.lockResourcesThen(trx, keys, [fresh, files, heldByOthersOn(ctx.store, trx, row, ws)] as const)
     : await ctx.store.lockResourcesThen(trx, keys, [fresh, files] as const);
   const [[claim], held, others = []] = locked.results;
   if (!claim) throw errors.notFound('Claim');
@@ -279,9 +279,8 @@ export async function applyWorkingSet(
   // Deferred, in one statement with the commit on PostgreSQL: the removals and the upsert touch
   // different paths, so neither depends on the other.
   const expiresAt = Math.min(now + ws.leaseMs, claim.expires_at);
-  const arrays = ctx.store.arrayParameters;
   const slice = { claimId: claim.id, ref, mode };
-  const removeRows = (list: string[]) => deferWrite(trx, removeFileClaims(trx, slice, list, arrays));
+  const removeRows = (list: string[]) => deferWrite(trx, removeFileClaims(ctx.store, trx, slice, list));
   const keep = new Set(claimable);
   const removed = new Set(op === 'remove' ? paths : op === 'set' ? [...mine.keys()].filter((x) => !keep.has(x)) : []);
   const removedHeld = [...removed].filter((x) => mine.has(x));
@@ -303,7 +302,7 @@ export async function applyWorkingSet(
       expires_at: expiresAt,
       created_at: mine.get(path)?.created_at ?? now,
     }));
-    await deferWrite(trx, upsertFileClaims(trx, values, expiresAt, arrays));
+    await deferWrite(trx, upsertFileClaims(ctx.store, trx, values, expiresAt));
     const at = new Map(after.map((f, i) => [f, i]));
     for (const v of values) {
       const held = mine.get(v.path);

@@ -10,7 +10,10 @@ import { type Selectable, sql } from 'kysely';
 import { isLiteralPath } from '../../domain/paths.js';
 import { param, prepare } from '../prepared.js';
 import type { FileClaimsTable } from '../schema.js';
-import { ACTIVE, type Executor, type Tx } from '../store.js';
+import { ACTIVE, type Executor, type Store, type Tx } from '../store.js';
+
+/** What decides a list's form: whether the store binds a list as one array parameter. */
+type Lists = Pick<Store, 'arrayParameters'>;
 
 export type FileClaimRow = Selectable<FileClaimsTable>;
 /** Another run's file claim on a working set's resource (heldByOthers), with its claim's agent and lease. */
@@ -54,7 +57,8 @@ function inList(arrays: boolean, column: string, list: readonly string[]) {
  * leases are checked by the caller, against the clock read after the locks). When every requested path is
  * a literal file path, only two kinds of held path can overlap one (OverlapIndex): the same literal, and a
  * pattern. The database finds those two by index (migration 004), so the check costs the same however
- * many paths other runs hold on a large shared repository. `arrays`: store.arrayParameters.
+ * many paths other runs hold on a large shared repository. `arrays`: the store's arrayParameters (the
+ * services call heldByOthersOn, which reads it).
  */
 export function heldByOthers(
   ex: Executor,
@@ -80,6 +84,16 @@ export function heldByOthers(
     .unionAll(held().where(HELD_PATTERN));
 }
 
+/** heldByOthers, in the list form `store` takes. */
+export function heldByOthersOn(
+  store: Lists,
+  ex: Executor,
+  claim: { id: string; org_id: string },
+  ws: { ref: ResourceRef; paths: readonly string[] },
+) {
+  return heldByOthers(ex, claim, ws, store.arrayParameters);
+}
+
 /** Which of a claim's file claims a change removes: its paths on one resource in one mode. */
 export interface WorkingSetSlice {
   claimId: string;
@@ -87,26 +101,26 @@ export interface WorkingSetSlice {
   mode: string;
 }
 
-/** Remove `paths` from the slice: unexecuted, for deferWrite. `arrays`: store.arrayParameters. */
-export function removeFileClaims(trx: Tx, slice: WorkingSetSlice, paths: readonly string[], arrays: boolean) {
+/** Remove `paths` from the slice: unexecuted, for deferWrite. */
+export function removeFileClaims(store: Lists, trx: Tx, slice: WorkingSetSlice, paths: readonly string[]) {
   return trx
     .deleteFrom('file_claims')
     .where('claim_id', '=', slice.claimId)
     .where('resource_type', '=', slice.ref.resource_type)
     .where('resource_key', '=', slice.ref.resource_key)
     .where('mode', '=', slice.mode)
-    .where(inList(arrays, 'path', paths));
+    .where(inList(store.arrayParameters, 'path', paths));
 }
 
 /**
  * One statement for the whole set: new paths are inserted, held ones get the new lease `expiresAt` (and
- * keep their id and created_at). Unexecuted, for deferWrite. With `arrays` (store.arrayParameters) the rows
- * go as one array per column (unnest): one statement text for any number of rows.
+ * keep their id and created_at). Unexecuted, for deferWrite. With array parameters the rows go as one
+ * array per column (unnest): one statement text for any number of rows.
  */
-export function upsertFileClaims(trx: Tx, rows: FileClaimRow[], expiresAt: number, arrays: boolean) {
+export function upsertFileClaims(store: Lists, trx: Tx, rows: FileClaimRow[], expiresAt: number) {
   const column = <K extends keyof FileClaimRow>(k: K) => rows.map((v) => v[k]);
   const insert = trx.insertInto('file_claims');
-  const values = arrays
+  const values = store.arrayParameters
     ? insert.columns(['id', 'org_id', 'claim_id', 'resource_type', 'resource_key', 'path', 'mode', 'expires_at', 'created_at']).expression(
         sql`select * from unnest(${column('id')}::text[], ${column('org_id')}::text[], ${column('claim_id')}::text[],
                 ${column('resource_type')}::text[], ${column('resource_key')}::text[], ${column('path')}::text[],

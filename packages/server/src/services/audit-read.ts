@@ -1,4 +1,4 @@
-/** Reading the audit log (GET /v1/audit): governance events with their actor, filtered and paginated. */
+/** Reading the audit log (GET /v1/audit): governance events with their actor, filtered and paginated (audit-write.ts writes them). */
 import type { AuditEvent, AuditListQuery } from '@availsync/protocol';
 import { parseHoldResource } from '@availsync/protocol';
 import { iso } from '../clock.js';

@@ -1,7 +1,6 @@
 /**
- * Setup checks and the MCP heartbeat (SPEC §7).
+ * Setup checks of an agent (SPEC §7), for the dashboard's connect flow (the MCP heartbeat is presence.ts).
  *
- * - heartbeat: an MCP client says it is alive; the agent reads as `online` for 2 minutes.
  * - test-connection: read-only readiness of one agent (exists, key issued, seen recently, effective mode,
  *   plan capacity). Changes nothing.
  * - setup-test: runs start → working-set → extend → finish on `project:availsync-setup-test` as the agent,
@@ -15,16 +14,15 @@ import {
   type SetupTestStep,
   type TestConnectionResponse,
 } from '@availsync/protocol';
-import { iso } from '../clock.js';
 import { effectiveMode } from '../domain/arbitration.js';
 import { limitsOf } from '../domain/plans.js';
-import { ApiError, errors } from '../errors.js';
+import { ApiError } from '../errors.js';
 import type { ActivityRecorder } from './activity.js';
-import { writeAudit } from './audit.js';
+import { findLiveAgent } from './agents.js';
+import { writeAudit } from './audit-write.js';
 import type { AgentRow, Presenter, Principal, Reply, ServiceDeps } from './context.js';
-import { findLiveAgent } from './lookups.js';
-import { countActiveClaims } from './plans.js';
-import { agentHealth } from './value.js';
+import { countActiveClaims } from './plan-limits.js';
+import { agentHealth } from './value-report.js';
 import type { ExtendOutcome, FinishOutcome, WorkingSetOutcome, WorkService } from './work/index.js';
 
 const SEEN_RECENTLY_MS = 24 * 3600_000;
@@ -50,7 +48,7 @@ function ago(ms: number): string {
   return `${Math.round(h / 24)} days ago`;
 }
 
-export class ConnectionService {
+export class SetupCheckService {
   constructor(
     private readonly deps: ServiceDeps,
     private readonly work: WorkService,
@@ -60,18 +58,6 @@ export class ConnectionService {
 
   private async findAgent(p: Principal, agentId: string): Promise<AgentRow> {
     return findLiveAgent(this.deps.store.db, p.org.id, agentId);
-  }
-
-  /** POST /v1/mcp/heartbeat */
-  async heartbeat(p: Principal): Promise<{ ok: true; server_time: string }> {
-    if (p.kind !== 'agent') throw errors.forbidden('Heartbeats are sent with an agent API key');
-    const now = this.deps.clock.now();
-    await this.deps.store.db
-      .updateTable('agents')
-      .set({ last_heartbeat_at: now, last_seen_at: now })
-      .where('id', '=', p.agent.id)
-      .execute();
-    return { ok: true, server_time: iso(now) };
   }
 
   /** POST /v1/orgs/:org_id/agents/:agent_id/test-connection — read-only. */
