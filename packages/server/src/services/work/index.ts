@@ -6,8 +6,8 @@
  *   working-sets.ts  working-set updates, findBlocking (shared with the git guard)
  *   reads.ts         get, list, resources
  *   sweeper.ts       lapsed leases
- * with access.ts (who may act on a claim) and expiry.ts (ending lapsed leases) beneath them. The SQL is in
- * storage/queries/.
+ * with access.ts (who may act on a claim), expiry.ts (ending lapsed leases) and claims-view.ts (claims as
+ * the API shows them) beneath them. The SQL is in storage/queries/.
  */
 import type { CheckResponse, Claim, WorkingSetUpdate } from '@availsync/protocol';
 import type { Executor, Tx } from '../../storage/store.js';

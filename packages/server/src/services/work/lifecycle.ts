@@ -11,9 +11,9 @@ import { activeClaimsOfAgent, type ClaimRow, endIfActive, releaseClaim, renewCla
 import { deleteWorkingSet, dropWorkingSet, workingSetOf } from '../../storage/queries/working-sets.js';
 import { deferWrite, type Tx } from '../../storage/store.js';
 import { writeAudit } from '../audit-write.js';
-import { toClaim } from '../claims-view.js';
 import { actorOf, type Principal } from '../context.js';
 import { findClaim, lockClaimById } from './access.js';
+import { toClaim } from './claims-view.js';
 import type { WorkContext } from './context.js';
 import { expireClaims } from './expiry.js';
 import type { ExtendOutcome, FinishOutcome } from './outcomes.js';

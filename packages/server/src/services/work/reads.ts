@@ -3,9 +3,9 @@ import { type Claim, formatResource, parseWorkResource } from '@availsync/protoc
 import { iso } from '../../clock.js';
 import { errors } from '../../errors.js';
 import { ACTIVE } from '../../storage/store.js';
-import { claimsWithWorkingSets } from '../claims-view.js';
 import type { Principal } from '../context.js';
 import { findClaim } from './access.js';
+import { claimsWithWorkingSets } from './claims-view.js';
 import type { WorkContext } from './context.js';
 
 export interface ClaimListFilter {

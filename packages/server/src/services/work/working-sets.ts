@@ -37,9 +37,9 @@ import {
 } from '../../storage/queries/working-sets.js';
 import { deferWrite, type Tx } from '../../storage/store.js';
 import { writeAudit } from '../audit-write.js';
-import { workingSetList } from '../claims-view.js';
 import { actorOf, type Principal } from '../context.js';
 import { findClaim } from './access.js';
+import { workingSetList } from './claims-view.js';
 import type { WorkContext } from './context.js';
 import { expireIfLapsed } from './expiry.js';
 import type { NotActive, WorkingSetOutcome } from './outcomes.js';

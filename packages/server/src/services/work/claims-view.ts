@@ -1,14 +1,12 @@
-/** Reading claims and shaping them for the API. */
+/** Claims as the API shows them: a claim with its live working set, a blocking claim, a file claim. */
 import type { BlockingClaim, Claim, FileClaim } from '@availsync/protocol';
 import { formatResource, WORKING_SET_LIST_CAP } from '@availsync/protocol';
-import { iso, isoOrNull } from '../clock.js';
-import { effectiveStatus } from '../domain/lease.js';
-import { listed } from '../domain/lists.js';
-import type { ClaimRow } from '../storage/queries/claims.js';
-import { type FileClaimRow, workingSetOf, workingSetsOf } from '../storage/queries/working-sets.js';
-import type { Executor } from '../storage/store.js';
-
-export type { ClaimRow, FileClaimRow };
+import { iso, isoOrNull } from '../../clock.js';
+import { effectiveStatus } from '../../domain/lease.js';
+import { listed } from '../../domain/lists.js';
+import type { ClaimRow } from '../../storage/queries/claims.js';
+import { type FileClaimRow, workingSetOf, workingSetsOf } from '../../storage/queries/working-sets.js';
+import type { Executor } from '../../storage/store.js';
 
 export function toFileClaim(row: FileClaimRow): FileClaim {
   return {
