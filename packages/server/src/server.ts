@@ -7,8 +7,9 @@ import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
 import { type ServeOptions, serveHttp } from './http/node-server.js';
+import { serviceReplies } from './http/replies.js';
 import { createLogger, type Logger } from './logger.js';
-import { createServices } from './services/index.js';
+import { assembleServices, type ServiceDeps, type Services } from './services/index.js';
 import { createPostgresStore, createSqliteStore, type Store } from './storage/store.js';
 
 const RETENTION_FIRST_RUN_MS = 60_000;
@@ -26,6 +27,11 @@ export function openStore(config: Config, clock: Clock, logger: Logger): Store {
     });
   }
   return createSqliteStore({ dataDir: config.dataDir, clock, synchronous: config.sqliteSynchronous });
+}
+
+/** The services, answering as the HTTP API does wherever they answer for a route (http/replies.ts). */
+export function createServices(deps: ServiceDeps): Services {
+  return assembleServices(deps, serviceReplies);
 }
 
 export interface AvailsyncOptions {

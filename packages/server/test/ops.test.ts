@@ -14,8 +14,7 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { createApp } from '../src/http/app.js';
 import { newId } from '../src/ids.js';
 import { silentLogger } from '../src/logger.js';
-import { createAvailsync } from '../src/server.js';
-import { createServices } from '../src/services/index.js';
+import { createAvailsync, createServices } from '../src/server.js';
 import { createPostgresStore, type Store } from '../src/storage/store.js';
 import { createTestDatabase } from './procs.js';
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createTestServer, MIN, planOf, STORES, type TestServer } from '@availsync/testkit';
 import { patternsOverlap } from '../src/domain/paths.js';
-import { heldByOthers } from '../src/services/work.js';
+import { heldByOthers } from '../src/storage/queries/working-sets.js';
 
 for (const kind of STORES) {
   describe(`working sets (${kind})`, () => {

@@ -46,3 +46,12 @@ export function decideStart<C extends LiveClaim>(live: readonly C[], request: St
           : SKIP_REASON_HELD;
   return { action: 'skip_run', blocking, reason };
 }
+
+/**
+ * Whether an agent's decisions are enforced or only observed: its own mode, or its workspace's default
+ * when it inherits. Observe mode proceeds without a lease and records what enforcement would have done.
+ */
+export function effectiveMode(agent: { mode: string }, org: { default_mode: string }): 'enforce' | 'observe' {
+  const mode = agent.mode === 'inherit' ? org.default_mode : agent.mode;
+  return mode === 'observe' ? 'observe' : 'enforce';
+}

@@ -152,7 +152,7 @@ export function createApp(opts: AppOptions) {
         err.message || 'Malformed request',
         err.status === 413 ? undefined : { body: err.message },
       );
-    } else if (services.deps.store.isUnavailable(err)) {
+    } else if (services.ops.isUnavailable(err)) {
       logger.warn('database unavailable', { request_id: requestId, error: err.message });
       apiErr = new ApiError('service_unavailable', 'The database is unavailable; retry shortly', undefined, undefined, 1);
     } else {
@@ -181,11 +181,12 @@ export function createApp(opts: AppOptions) {
       },
     }),
     async (c) => {
-      const ok = await services.deps.store.ping();
+      const database = await services.ops.health();
+      const { ok } = database;
       return c.json(
         {
           status: ok ? 'ok' : 'degraded',
-          database: { kind: services.deps.store.kind, ok },
+          database,
           version: VERSION,
           uptime_s: Math.round((Date.now() - startedAt) / 1000),
         },

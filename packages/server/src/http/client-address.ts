@@ -5,13 +5,12 @@
  * can send it). With it, the server walks `X-Forwarded-For` from the right, past the proxies it trusts:
  * a hop count (`1` = one proxy in front), or a comma list of proxy addresses and CIDRs (`10.0.0.0/8,
  * ::1`). Node's `net.BlockList` does the CIDR matching and `net.isIP` the parsing, so no dependency.
- *
- * Limits group IPv6 clients by their /64 (one subscriber usually holds a whole /64 and can pick any
- * address in it); IPv4 and IPv4-mapped IPv6 addresses stand alone.
+ * The key an address is limited under (its /64 for IPv6) is domain/addresses.ts.
  */
 import { BlockList, isIP, isIPv4 } from 'node:net';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context } from 'hono';
+import { normalizeAddress as normalize } from '../domain/addresses.js';
 
 export type TrustProxy = { kind: 'none' } | { kind: 'hops'; hops: number } | { kind: 'list'; list: BlockList; text: string };
 
@@ -52,14 +51,6 @@ export function parseTrustProxy(value: string | undefined): TrustProxy {
   return { kind: 'list', list, text };
 }
 
-/** `::ffff:1.2.3.4` → `1.2.3.4`; zone ids dropped; anything else as given. */
-function normalize(addr: string): string {
-  const bare = addr.trim().replace(/^\[|\]$/g, '');
-  const noZone = bare.includes('%') ? bare.slice(0, bare.indexOf('%')) : bare;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(noZone);
-  return mapped?.[1] ?? noZone;
-}
-
 /** An `X-Forwarded-For` entry: a bare address, or `1.2.3.4:5678` / `[::1]:5678`. Undefined when not an address. */
 function forwardedAddress(entry: string): string | undefined {
   let e = entry.trim();
@@ -93,34 +84,6 @@ export function clientAddress(socketAddress: string | undefined, forwardedFor: s
   return addr;
 }
 
-/** Eight 16-bit groups of an IPv6 address (embedded IPv4 tail included), or undefined. */
-function ipv6Groups(addr: string): number[] | undefined {
-  if (isIP(addr) !== 6) return undefined;
-  let text = addr.toLowerCase();
-  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (v4) {
-    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
-    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head = '', tail] = text.split('::');
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const fill = tail === undefined ? [] : Array.from({ length: 8 - h.length - t.length }, () => '0');
-  const groups = [...h, ...fill, ...t].map((g) => Number.parseInt(g, 16));
-  return groups.length === 8 && groups.every((g) => g >= 0 && g <= 0xffff) ? groups : undefined;
-}
-
-/** The key an address is limited under: IPv4 as is, IPv6 as its /64 (`2001:db8:0:1::/64`). */
-export function limitKeyOf(addr: string): string {
-  const n = normalize(addr);
-  if (isIP(n) === 4) return n;
-  const groups = ipv6Groups(n);
-  if (!groups) return n;
-  return `${groups
-    .slice(0, 4)
-    .map((g) => g.toString(16))
-    .join(':')}::/64`;
-}
 /** The caller's address: the socket peer, or X-Forwarded-For past trusted proxies (AVAILSYNC_TRUST_PROXY). */
 export function requestAddress(c: Context, trust: TrustProxy): string {
   let peer: string | undefined;

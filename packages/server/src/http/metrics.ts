@@ -11,15 +11,15 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { Presenter, Principal } from '../services/context.js';
+import type { IdempotentReply } from '../services/idempotency.js';
 import type { Services } from '../services/index.js';
-import type { WorkService } from '../services/work.js';
-import { ACTIVE, type Store } from '../storage/store.js';
+import type { StartInput, StartOutcome, WorkService } from '../services/work/index.js';
 import type { AppEnv, RouteInfo } from './env.js';
+import { startReply } from './replies.js';
 
 const HTTP_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const TX_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
-/** The active-claims count stops here: a scrape costs at most this many index entries. */
-const ACTIVE_COUNT_CAP = 1_000_000;
 
 export interface Metrics {
   registry: Registry;
@@ -60,13 +60,12 @@ export function createMetrics(opts: { token: string; services: Services; routes:
     labelNames: ['mode', 'action'] as const,
     registers: [registry],
   });
-  const store = services.deps.store;
   new Gauge({
     name: 'availsync_claims_active',
     help: 'Claims whose status is active (read from the database at scrape time, capped)',
     registers: [registry],
     async collect() {
-      this.set(await countActive(store));
+      this.set(await services.ops.activeClaims());
     },
   });
   // Set by the wait queue once it exists (SPEC §11); until then a real gauge that reads 0.
@@ -89,7 +88,7 @@ export function createMetrics(opts: { token: string; services: Services; routes:
     registers: [registry],
   });
 
-  timeTransactions(store, (seconds) => transactions.observe(seconds));
+  services.ops.timeTransactions((seconds) => transactions.observe(seconds));
   countStarts(services.work, (mode, action) => claimsStarted.inc({ mode, action }));
 
   let known = new Set<string>();
@@ -144,49 +143,28 @@ export function createMetrics(opts: { token: string; services: Services; routes:
   };
 }
 
-async function countActive(store: Store): Promise<number> {
-  const capped = store.db
-    .selectFrom('claims')
-    .select((eb) => eb.lit(1).as('one'))
-    .where('status', '=', ACTIVE)
-    .limit(ACTIVE_COUNT_CAP)
-    .as('a');
-  const row = await store.db
-    .selectFrom(capped)
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .executeTakeFirst();
-  return Number(row?.n ?? 0);
-}
-
-/** Time every transaction of the store (its `transaction` wrapped, where every service calls it). */
-function timeTransactions(store: Store, observe: (seconds: number) => void): void {
-  const transaction = store.transaction.bind(store);
-  (store as { transaction: Store['transaction'] }).transaction = async (fn) => {
-    const t0 = performance.now();
-    try {
-      return await transaction(fn);
-    } finally {
-      observe((performance.now() - t0) / 1000);
-    }
-  };
-}
-
 /**
- * Count run starts by their decision: `present` (which shapes the reply inside the transaction) sees the
- * decision's mode and action, and legacy claims and setup tests go through `start` too. Counted once the
- * start has returned a reply that is not an idempotent replay, so a rolled-back attempt is not.
+ * Count run starts by their decision: `present` (which answers the outcome) sees the decision's mode and
+ * action, and legacy claims, hooks and setup tests go through `start` too. Counted once the start has
+ * returned a reply that is not an idempotent replay, so a rolled-back attempt is not.
  */
 function countStarts(work: WorkService, count: (mode: string, action: string) => void): void {
-  const start = work.start.bind(work);
-  work.start = ((p, input, route, present = (r) => r) => {
-    let decided: { mode?: unknown; action?: unknown } | undefined;
-    return start(p, input, route, (reply) => {
-      decided = reply.body as typeof decided;
-      return present(reply);
-    }).then((result) => {
+  const start = work.start.bind(work) as (
+    p: Principal,
+    input: StartInput,
+    present?: Presenter<StartOutcome>,
+    route?: string,
+  ) => Promise<IdempotentReply<unknown>>;
+  work.start = ((p: Principal, input: StartInput, present?: Presenter<StartOutcome>, route?: string) => {
+    let decided: StartOutcome | undefined;
+    const counted: Presenter<StartOutcome> = (outcome) => {
+      decided = outcome;
+      // No presenter: an in-process start, which answers as run/start does.
+      return (present ?? startReply)(outcome);
+    };
+    return start(p, input, counted, route).then((result) => {
       // A replay may have decided too (in a transaction then rolled back for the stored reply): not counted.
-      const replayed = (result as { replayed?: boolean }).replayed === true;
-      if (!replayed && typeof decided?.mode === 'string' && typeof decided.action === 'string') count(decided.mode, decided.action);
+      if (!result.replayed && decided) count(decided.mode, decided.action);
       return result;
     });
   }) as WorkService['start'];

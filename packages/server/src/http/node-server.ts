@@ -13,8 +13,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { HttpLimits } from '../config.js';
+import { limitKeyOf } from '../domain/addresses.js';
 import { newId } from '../ids.js';
-import { limitKeyOf } from './client-address.js';
 import { rawResponseHeaders } from './middleware/headers.js';
 
 export const DEFAULT_HTTP_LIMITS: HttpLimits = {

@@ -22,7 +22,7 @@ export interface Router {
 
 export interface RouteOptions {
   /**
-   * The handler's service confirms an agent principal inside its own transaction (services/keys.ts), so
+   * The handler's service confirms an agent principal inside its own transaction (services/principals.ts), so
    * the key may come from this node's cache. Only for services that do: any other would act on a key row
    * it never read.
    */

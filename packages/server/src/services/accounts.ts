@@ -1,14 +1,14 @@
 /** Workspace sign-up, sign-in and sessions. Passwords are argon2id; session tokens are stored hashed. */
 import type { Selectable } from 'kysely';
 import { iso } from '../clock.js';
+import { limitKeyOf } from '../domain/addresses.js';
 import type { ThrottlePolicy } from '../domain/throttle.js';
 import { ApiError, errors } from '../errors.js';
-import { limitKeyOf } from '../http/client-address.js';
 import { newId } from '../ids.js';
 import { csrfTokenFor, generateSessionToken, sha256 } from '../security/keys.js';
 import { hashPassword, verifyPassword } from '../security/passwords.js';
 import type { UsersTable } from '../storage/schema.js';
-import { writeAudit } from './audit.js';
+import { writeAudit } from './audit-write.js';
 import type { OrgRow, ServiceDeps } from './context.js';
 import { Throttle } from './throttle.js';
 
@@ -46,6 +46,11 @@ export class AccountService {
 
   constructor(private readonly deps: ServiceDeps) {
     this.throttle = new Throttle(deps.store);
+  }
+
+  /** Which proxies' X-Forwarded-For names the client whose address is limited (AVAILSYNC_TRUST_PROXY). */
+  get trustProxy(): ServiceDeps['config']['trustProxy'] {
+    return this.deps.config.trustProxy;
   }
 
   /** Sign-ups per client address: a plain limit per hour (AVAILSYNC_SIGNUPS_PER_HOUR). */

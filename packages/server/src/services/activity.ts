@@ -14,10 +14,10 @@ import { checkCapacity, limitsOf, periodOf } from '../domain/plans.js';
 import { errors } from '../errors.js';
 import { newId } from '../ids.js';
 import type { ActivityEventsTable, UsageReportsTable } from '../storage/schema.js';
-import type { OrgRow, Principal, Reply, ServiceDeps } from './context.js';
+import type { OrgRow, Presenter, Principal, ServiceDeps } from './context.js';
 import { idempotencyScope } from './context.js';
 import { type IdempotentReply, idempotentTransaction } from './idempotency.js';
-import { planLimitError } from './plans.js';
+import { planLimitError } from './plan-limits.js';
 
 export type ActivityRow = Selectable<ActivityEventsTable>;
 export type UsageRow = Selectable<UsageReportsTable>;
@@ -253,15 +253,23 @@ export class ActivityService {
     };
   }
 
-  /** POST /v1/activity/usage: 201 { usage }. A claim, if named, must be one of the calling agent's own. */
-  async reportUsage(p: Principal, input: UsageReportRequest, key: string | undefined): Promise<IdempotentReply<unknown>> {
+  /**
+   * POST /v1/activity/usage: the report as stored, answered through `present` (the route's). A claim, if
+   * named, must be one of the calling agent's own.
+   */
+  async reportUsage<B>(
+    p: Principal,
+    input: UsageReportRequest,
+    key: string | undefined,
+    present: Presenter<UsageReport, B>,
+  ): Promise<IdempotentReply<B>> {
     if (p.kind !== 'agent') throw errors.forbidden('Usage is reported with an agent API key');
     const { idempotency_key: _ignored, ...fields } = input;
     return idempotentTransaction(
       this.deps.store,
       { scope: idempotencyScope(p), key, fingerprint: { route: 'activity/usage', ...fields } },
       this.deps.clock.now(),
-      async (trx) => {
+      async (trx): Promise<UsageReport> => {
         if (fields.claim_id !== undefined) {
           const claim = await trx
             .selectFrom('claims')
@@ -286,9 +294,9 @@ export class ActivityService {
           created_at: this.deps.clock.now(),
         };
         await trx.insertInto('usage_reports').values(row).execute();
-        const reply: Reply = { status: 201, body: { usage: toUsage(row) } };
-        return reply;
+        return toUsage(row);
       },
+      present,
     );
   }
 }

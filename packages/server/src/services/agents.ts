@@ -2,18 +2,36 @@
 
 import type { Agent, AgentModeValue, AgentTypeValue } from '@availsync/protocol';
 import { iso, isoOrNull } from '../clock.js';
+import { effectiveMode } from '../domain/arbitration.js';
+import { errors } from '../errors.js';
 import { newId } from '../ids.js';
 import { generateApiKey } from '../security/keys.js';
-import { writeAudit } from './audit.js';
-import type { AgentRow, OrgRow, Principal, ServiceDeps } from './context.js';
+import type { Executor, Tx } from '../storage/store.js';
+import { writeAudit } from './audit-write.js';
+import type { AgentRow, OrgRow, Presenter, Principal, ServiceDeps } from './context.js';
 import { idempotencyScope } from './context.js';
-import { idempotentTransaction } from './idempotency.js';
-import { findLiveAgent } from './lookups.js';
-import { ensurePlanCapacity } from './plans.js';
-import type { WorkService } from './work.js';
-import { effectiveMode } from './work.js';
+import { type IdempotentReply, idempotentTransaction } from './idempotency.js';
+import { ensurePlanCapacity } from './plan-limits.js';
 
 export const ONLINE_WINDOW_MS = 2 * 60_000;
+
+/** A live (not deleted) agent of this workspace; anything else reads as not found. */
+export async function findLiveAgent(ex: Executor, orgId: string, agentId: string): Promise<AgentRow> {
+  const row = await ex
+    .selectFrom('agents')
+    .selectAll()
+    .where('id', '=', agentId)
+    .where('org_id', '=', orgId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+  if (!row) throw errors.notFound('Agent');
+  return row;
+}
+
+/** What deleting an agent needs of the work service (WorkService): its claims released in the same transaction. */
+export interface ClaimReleaser {
+  releaseAllOf(trx: Tx, p: Principal, agentId: string): Promise<void>;
+}
 
 export function toAgent(row: AgentRow, org: Pick<OrgRow, 'default_mode'>, now: number): Agent {
   return {
@@ -31,6 +49,12 @@ export function toAgent(row: AgentRow, org: Pick<OrgRow, 'default_mode'>, now: n
   };
 }
 
+/** A new agent and its key, shown this once (a replay of the request answers `api_key: null`). */
+export interface AgentCreated {
+  agent: Agent;
+  api_key: string | null;
+}
+
 type AgentFields = {
   name?: string | undefined;
   agent_type?: AgentTypeValue | undefined;
@@ -39,9 +63,11 @@ type AgentFields = {
 };
 
 export class AgentService {
+  /** `presentCreated`: how POST /v1/orgs/:org_id/agents answers a create (http/replies.ts), for in-process callers. */
   constructor(
     private readonly deps: ServiceDeps,
-    private readonly work: WorkService,
+    private readonly work: ClaimReleaser,
+    private readonly presentCreated: Presenter<AgentCreated, AgentCreated>,
   ) {}
 
   private async find(p: Principal, agentId: string): Promise<AgentRow> {
@@ -67,12 +93,28 @@ export class AgentService {
     return toAgent(await this.find(p, agentId), p.org, this.deps.clock.now());
   }
 
-  async create(p: Principal & { kind: 'user' }, input: AgentFields & { name: string }, idempotencyKey: string | undefined) {
+  create(
+    p: Principal & { kind: 'user' },
+    input: AgentFields & { name: string },
+    idempotencyKey: string | undefined,
+  ): Promise<IdempotentReply<AgentCreated>>;
+  create<B>(
+    p: Principal & { kind: 'user' },
+    input: AgentFields & { name: string },
+    idempotencyKey: string | undefined,
+    present: Presenter<AgentCreated, B>,
+  ): Promise<IdempotentReply<B>>;
+  create(
+    p: Principal & { kind: 'user' },
+    input: AgentFields & { name: string },
+    idempotencyKey: string | undefined,
+    present: Presenter<AgentCreated, unknown> = this.presentCreated,
+  ) {
     return idempotentTransaction(
       this.deps.store,
       { scope: idempotencyScope(p), key: idempotencyKey, fingerprint: { route: 'agents.create', ...input } },
       this.deps.clock.now(),
-      async (trx) => {
+      async (trx): Promise<AgentCreated> => {
         await ensurePlanCapacity(this.deps, trx, p.org, { agents: true });
         const now = this.deps.clock.now();
         const key = generateApiKey();
@@ -105,10 +147,11 @@ export class AgentService {
             key_prefix: key.prefix,
           },
         });
-        return { status: 201, body: { agent: toAgent(row, p.org, now), api_key: key.key as string | null } };
+        return { agent: toAgent(row, p.org, now), api_key: key.key };
       },
+      present,
       // The key is shown once: a replay of this request returns the agent with api_key null.
-      { forStorage: (body) => ({ ...body, api_key: null }) },
+      { forStorage: (created) => ({ ...created, api_key: null }) },
     );
   }
 

@@ -1,3 +1,4 @@
+/** What every service is handed and speaks in: its dependencies, the caller (Principal), and Reply/Presenter. */
 import type { Selectable } from 'kysely';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
@@ -25,7 +26,7 @@ export type Principal =
       kind: 'agent';
       org: OrgRow;
       agent: AgentRow;
-      /** Taken from this node's key cache: its transaction confirms it (services/keys.ts). */
+      /** Taken from this node's key cache: its transaction confirms it (services/principals.ts). */
       unconfirmed?: { hash: string; fingerprint: string } | undefined;
     }
   | { kind: 'user'; org: OrgRow; userId: string; sessionHash: string };
@@ -41,9 +42,19 @@ export function idempotencyScope(p: Principal): string {
   return p.kind === 'agent' ? p.agent.id : p.userId;
 }
 
-/** A service's answer when the status is part of the result (and must be stored for replays). */
+/**
+ * An outcome as the interface answers it: what an idempotent request keeps for its replays (services/
+ * idempotency.ts), so that a replay answers exactly as the first request did. Built by a Presenter.
+ */
 export interface Reply<B = unknown> {
   status: number;
   body: B;
   headers?: Record<string, string>;
 }
+
+/**
+ * Outcome → Reply. The interface supplies it (http/replies.ts): a route hands one to the use case it
+ * calls, and services that answer as a route would (a hook's start, the setup test) are given one when
+ * the services are composed (server.ts). Services never build a status themselves.
+ */
+export type Presenter<O, B = unknown> = (outcome: O) => Reply<B>;

@@ -3,10 +3,10 @@
  *
  * A create is one transaction, like a work start: idempotency key; lock the resource row (the same lock
  * claims use: `SELECT … FOR UPDATE` on PostgreSQL, the single writer on SQLite); read the clock after the
- * lock; mark lapsed holds `expired` (tentative TTL passed, or the window is over); refuse an overlap with
- * 409 hold_conflict and the next free slot; insert; audit; commit; answer. The schema backs the lock
- * (an exclusion constraint on PostgreSQL, a trigger on SQLite); if it ever refuses a row, that is answered
- * as the same 409, never a 500.
+ * lock; mark lapsed holds `expired` (tentative TTL passed, or the window is over); refuse an overlap
+ * (a `conflict` outcome with the next free slot: 409 hold_conflict); insert; audit; commit; answer. The
+ * schema backs the lock (an exclusion constraint on PostgreSQL, a trigger on SQLite); if it ever refuses a
+ * row, that is answered as the same conflict, never a 500.
  */
 import {
   ANSWER_LIST_CAP,
@@ -16,7 +16,6 @@ import {
   type ConflictsCheckResponse,
   formatResource,
   type Hold,
-  type HoldConflictResponse,
   type HoldCreateRequest,
   type HoldListQuery,
   parseHoldResource,
@@ -44,11 +43,11 @@ import { errors } from '../errors.js';
 import { newId } from '../ids.js';
 import type { HoldsTable } from '../storage/schema.js';
 import { ACTIVE, type Executor, type ResourceKey, type Tx } from '../storage/store.js';
-import { writeAudit } from './audit.js';
-import { actorOf, idempotencyScope, type Principal, type Reply, type ServiceDeps } from './context.js';
+import { writeAudit } from './audit-write.js';
+import { actorOf, idempotencyScope, type Presenter, type Principal, type ServiceDeps } from './context.js';
 import { type IdempotentReply, idempotentTransaction } from './idempotency.js';
-import { ensurePlanCapacity } from './plans.js';
-import type { WorkService } from './work.js';
+import { ensurePlanCapacity } from './plan-limits.js';
+import type { WorkService } from './work/index.js';
 
 export type HoldRow = Selectable<HoldsTable>;
 
@@ -106,8 +105,15 @@ export function isHoldOverlapViolation(err: unknown): boolean {
 }
 
 type CreateInput = HoldCreateRequest & { idempotency_key?: string | undefined };
-/** 201 { hold }, or 409 hold_conflict (the request id is added when sent: replays carry their own). */
-export type CreateBody = { hold: Hold } | Omit<HoldConflictResponse, 'request_id'>;
+
+/** The live holds a wanted window overlaps (the first ANSWER_LIST_CAP listed), and the next free slot of its length. */
+export type HoldConflict = Omit<ConflictsCheckResponse, 'conflict'> & { resource: string };
+
+/** A create: held, or refused because the window overlaps live holds. */
+export type HoldCreateOutcome = { outcome: 'created'; hold: Hold } | ({ outcome: 'conflict' } & HoldConflict);
+
+/** A confirm: confirmed (or already firm), or the hold is no longer active (lapsed or released) and cannot be. */
+export type HoldConfirmOutcome = { action: 'confirmed' | 'already_confirmed'; hold: Hold } | { action: 'not_active'; status: string };
 
 /**
  * Active holds lapsed by `now` (the sweeper's lookups): those whose window has ended, and those whose
@@ -156,19 +162,19 @@ export class HoldService {
     return rows.filter((h) => isLiveHold(h, now));
   }
 
-  private conflictBody(ref: ResourceRef, live: HoldRow[], wanted: Window, now: number) {
-    const conflicts = live.filter((h) => overlaps(windowOf(h), wanted));
+  /** Which of the live holds overlap `wanted`, and the conflict as an answer lists it. */
+  private conflictsWith(ref: ResourceRef, live: HoldRow[], wanted: Window, now: number): { rows: HoldRow[]; found: HoldConflict } {
+    const rows = live.filter((h) => overlaps(windowOf(h), wanted));
     const next = nextFreeSlot(live.map(windowOf), wanted);
     return {
-      conflicts,
-      body: {
-        error: 'hold_conflict' as const,
-        message: `The window overlaps ${conflicts.length} active hold${conflicts.length === 1 ? '' : 's'} on ${formatResource(ref)}`,
+      rows,
+      found: {
+        resource: formatResource(ref),
         ...listed(
           'conflicts',
-          conflicts.slice(0, ANSWER_LIST_CAP).map((h) => toHold(h, now)),
+          rows.slice(0, ANSWER_LIST_CAP).map((h) => toHold(h, now)),
           ANSWER_LIST_CAP,
-          conflicts.length,
+          rows.length,
         ),
         next_free_slot: next ? toWindow(next) : null,
       },
@@ -241,7 +247,8 @@ export class HoldService {
   // -------------------------------------------------------------------------------------------------
   // create
 
-  async create(p: Principal, input: CreateInput): Promise<IdempotentReply<CreateBody>> {
+  /** Hold a window: the outcome answered through `present` (the route's; what an Idempotency-Key keeps). */
+  async create<B>(p: Principal, input: CreateInput, present: Presenter<HoldCreateOutcome, B>): Promise<IdempotentReply<B>> {
     const agent = await this.work.actingAgent(p, input.agent_id);
     const ref = resolveHoldResource(input.resource);
     const wanted = parseWindow(input.start_at, input.end_at);
@@ -252,7 +259,7 @@ export class HoldService {
         this.store,
         { scope: idempotencyScope(p), key, fingerprint: { route: 'holds/create', ...fingerprint } },
         this.deps.clock.now(),
-        async (trx): Promise<Reply<CreateBody>> => {
+        async (trx): Promise<HoldCreateOutcome> => {
           const { now } = await this.store.lockResources(trx, [{ org_id: p.org.id, ...ref }]);
           // A held resource is a protected resource: it counts against the plan.
           await ensurePlanCapacity(this.deps, trx, p.org, { resource: ref });
@@ -264,7 +271,7 @@ export class HoldService {
           const active = await this.activeOn(trx, p.org.id, ref, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
           await this.lapse(trx, active, now);
           const live = active.filter((h) => isLiveHold(h, now));
-          const { conflicts, body } = this.conflictBody(ref, live, wanted, now);
+          const { rows: conflicts, found } = this.conflictsWith(ref, live, wanted, now);
           if (conflicts.length > 0) {
             await writeAudit(trx, now, {
               org_id: p.org.id,
@@ -279,7 +286,7 @@ export class HoldService {
                 ...(conflicts.length > ANSWER_LIST_CAP ? { conflicting_hold_ids_count: conflicts.length } : {}),
               },
             });
-            return { status: 409, body };
+            return { outcome: 'conflict', ...found };
           }
           const row: HoldRow = {
             id: newId('hold'),
@@ -311,8 +318,9 @@ export class HoldService {
               expires_at: isoOrNull(row.expires_at),
             },
           });
-          return { status: 201, body: { hold: toHold(row, now) } };
+          return { outcome: 'created', hold: toHold(row, now) };
         },
+        present,
       );
     } catch (err) {
       if (!isHoldOverlapViolation(err)) throw err;
@@ -321,8 +329,8 @@ export class HoldService {
       this.deps.logger.warn('hold overlap refused by the database', { resource, org_id: p.org.id });
       const now = await this.store.readNow();
       const live = await this.liveAround(this.store.db, p.org.id, ref, wanted, now);
-      const { body } = this.conflictBody(ref, live, wanted, now);
-      return { status: 409, body, replayed: false };
+      const { found } = this.conflictsWith(ref, live, wanted, now);
+      return { ...present({ outcome: 'conflict', ...found }), replayed: false };
     }
   }
 
@@ -381,24 +389,15 @@ export class HoldService {
 
   /**
    * POST /v1/holds/:id/confirm — make a tentative hold firm (clear its TTL). A firm hold is
-   * `already_confirmed`; a hold that has lapsed or was released is 409 conflict with its `status`: its
+   * `already_confirmed`; a hold that has lapsed or was released is `not_active` with its `status`: its
    * window may have been taken since, so the caller creates a new hold.
    */
-  async confirm(p: Principal, holdId: string): Promise<Reply> {
+  async confirm(p: Principal, holdId: string): Promise<HoldConfirmOutcome> {
     const row = await this.findHold(p, holdId, true);
-    return this.store.transaction(async (trx): Promise<Reply> => {
+    return this.store.transaction(async (trx): Promise<HoldConfirmOutcome> => {
       const { now, hold } = await this.lockHold(trx, row);
-      if (hold.status !== 'active') {
-        return {
-          status: 409,
-          body: {
-            error: 'conflict',
-            message: `The hold is ${hold.status}; it can no longer be confirmed. Create a new hold.`,
-            status: hold.status,
-          },
-        };
-      }
-      if (hold.expires_at === null) return { status: 200, body: { action: 'already_confirmed', hold: toHold(hold, now) } };
+      if (hold.status !== 'active') return { action: 'not_active', status: hold.status };
+      if (hold.expires_at === null) return { action: 'already_confirmed', hold: toHold(hold, now) };
       const done: HoldRow = { ...hold, expires_at: null };
       await trx.updateTable('holds').set({ expires_at: null }).where('id', '=', hold.id).execute();
       await writeAudit(trx, now, {
@@ -408,7 +407,7 @@ export class HoldService {
         resource: formatResource(hold),
         details: { hold_id: hold.id, agent_id: hold.agent_id, ttl_expires_at: iso(hold.expires_at) },
       });
-      return { status: 200, body: { action: 'confirmed', hold: toHold(done, now) } };
+      return { action: 'confirmed', hold: toHold(done, now) };
     });
   }
 
@@ -493,13 +492,13 @@ export class HoldService {
     const wanted = parseWindow(body.start_at, body.end_at);
     const now = await this.store.readNow();
     const live = await this.liveAround(this.store.db, p.org.id, ref, wanted, now);
-    const { conflicts, body: shaped } = this.conflictBody(ref, live, wanted, now);
+    const { rows, found } = this.conflictsWith(ref, live, wanted, now);
     return {
-      conflict: conflicts.length > 0,
-      conflicts: shaped.conflicts,
-      conflicts_count: shaped.conflicts_count,
-      conflicts_truncated: shaped.conflicts_truncated,
-      next_free_slot: shaped.next_free_slot,
+      conflict: rows.length > 0,
+      conflicts: found.conflicts,
+      conflicts_count: found.conflicts_count,
+      conflicts_truncated: found.conflicts_truncated,
+      next_free_slot: found.next_free_slot,
     };
   }
 }

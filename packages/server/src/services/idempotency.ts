@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { ApiError } from '../errors.js';
 import { param, prepare } from '../storage/prepared.js';
 import { deferWrite, type Store, sendAhead, type Tx } from '../storage/store.js';
-import type { Reply } from './context.js';
+import type { Presenter, Reply } from './context.js';
 
 export interface IdempotencyRequest {
   scope: string;
@@ -69,45 +69,46 @@ const storedReply = prepare((db) =>
 class Replay extends Error {}
 
 /**
- * `run` in a transaction of its own, at most once per key. The key row goes out ahead (sendAhead): on
- * PostgreSQL in one round trip with `run`'s first statement, which PostgreSQL runs after it. So `run` has
- * already started when it is known whether the key was new: if it was not, or `run` failed and the key was
- * not new, the transaction rolls back — nothing `run` did lands — and the stored reply is returned.
+ * `run` in a transaction of its own, at most once per key, its outcome answered through `present`. The key
+ * row goes out ahead (sendAhead): on PostgreSQL in one round trip with `run`'s first statement, which
+ * PostgreSQL runs after it. So `run` has already started when it is known whether the key was new: if it
+ * was not, or `run` failed and the key was not new, the transaction rolls back — nothing `run` did lands —
+ * and the stored reply is returned.
  *
- * `forStorage` shapes what is kept for replays: a secret in the answer (a new API key) is returned once
- * and never stored, so a replay answers without it.
+ * What is kept for replays is `present`'s reply (the interface's own answer, so a replay is the same
+ * answer). `forStorage` shapes the outcome kept: a secret in it (a new API key) is returned once and never
+ * stored, so a replay answers without it.
  */
-export async function idempotentTransaction<B>(
+export async function idempotentTransaction<O, B>(
   store: Store,
   req: IdempotencyRequest,
   createdAt: number,
-  run: (trx: Tx) => Promise<Reply<B>>,
+  run: (trx: Tx) => Promise<O>,
+  present: Presenter<O, B>,
   opts: {
-    forStorage?: (body: B) => unknown;
+    forStorage?: (outcome: O) => O;
     /** The transaction to run in (default the store's; the claim path's confirms the caller's key). */
     transaction?: <T>(fn: (trx: Tx) => Promise<T>) => Promise<T>;
   } = {},
 ): Promise<IdempotentReply<B>> {
   const { key } = req;
-  const { forStorage = (body: B) => body, transaction = (fn) => store.transaction(fn) } = opts;
-  if (!key) return { ...(await transaction(run)), replayed: false };
+  const { forStorage, transaction = (fn) => store.transaction(fn) } = opts;
+  if (!key) return { ...present(await transaction(run)), replayed: false };
   const hash = requestHash(req.fingerprint);
   for (;;) {
     try {
       return await transaction(async (trx) => {
         const claimed = await sendAhead(trx, claimKey.bind(trx, { scope: req.scope, key, hash, created_at: createdAt }));
         // Whether `run` answered or failed, a key used before means the stored reply.
-        const outcome = await run(trx).then(
-          (reply) => ({ reply }),
+        const ran = await run(trx).then(
+          (outcome) => ({ outcome }),
           (error: unknown) => ({ error }),
         );
         if ((await claimed.rows()).length === 0) throw new Replay();
-        if ('error' in outcome) throw outcome.error;
-        const { reply } = outcome;
-        await deferWrite(
-          trx,
-          recordReply.bind(trx, { status: reply.status, response: JSON.stringify(forStorage(reply.body)), scope: req.scope, key }),
-        );
+        if ('error' in ran) throw ran.error;
+        const reply = present(ran.outcome);
+        const kept = forStorage ? present(forStorage(ran.outcome)) : reply;
+        await deferWrite(trx, recordReply.bind(trx, { status: kept.status, response: JSON.stringify(kept.body), scope: req.scope, key }));
         return { ...reply, replayed: false };
       });
     } catch (err) {

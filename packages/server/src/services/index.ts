@@ -1,24 +1,32 @@
+/**
+ * The services, composed: each a use case's home, taking its dependencies (store, clock, logger, config)
+ * as ServiceDeps and answering with outcomes, never HTTP. server.ts builds them (createServices) with the
+ * HTTP layer's replies for the few places a service answers as a route would.
+ */
 import { AccountService } from './accounts.js';
 import { ActivityRecorder, ActivityService } from './activity.js';
-import { AgentService } from './agents.js';
-import { AuditLogService } from './audit-log.js';
-import { ConnectionService } from './connection.js';
-import type { ServiceDeps } from './context.js';
+import { type AgentCreated, AgentService } from './agents.js';
+import { AuditLogService } from './audit-read.js';
+import type { Presenter, ServiceDeps } from './context.js';
 import { HoldService } from './holds.js';
 import { createHookServices, type HookServices } from './hooks/index.js';
-import { KeyService } from './keys.js';
+import { OperationsService } from './operations.js';
 import { PlanService } from './plans.js';
+import { PresenceService } from './presence.js';
+import { PrincipalService } from './principals.js';
 import { RetentionService } from './retention.js';
 import { RulesService } from './rules.js';
-import { ValueService } from './value.js';
-import { WorkService } from './work.js';
+import { SetupCheckService, type SetupReplies } from './setup-checks.js';
+import { ValueReportService } from './value-report.js';
+import { type StartOutcome, WorkService } from './work/index.js';
 
 export interface Services {
   deps: ServiceDeps;
   work: WorkService;
   accounts: AccountService;
   agents: AgentService;
-  keys: KeyService;
+  /** Agent API keys to principals, with the claim path's key cache. */
+  keys: PrincipalService;
   holds: HoldService;
   hooks: HookServices;
   // governance (issue 4)
@@ -26,20 +34,34 @@ export interface Services {
   rules: RulesService;
   plans: PlanService;
   audit: AuditLogService;
-  value: ValueService;
-  connection: ConnectionService;
+  value: ValueReportService;
+  setup: SetupCheckService;
+  presence: PresenceService;
   retention: RetentionService;
+  /** Diagnostics and the database's health, for the HTTP layer's /health, /metrics and error handler. */
+  ops: OperationsService;
 }
 
-export function createServices(deps: ServiceDeps): Services {
-  const keys = new KeyService(deps);
-  const work = new WorkService(deps, keys);
+/**
+ * The interface's answers the services give where they answer as a route would (http/replies.ts supplies
+ * them): a start or an agent create made in process keeps its idempotency record in its route's form, and
+ * the setup test reports each step as its route would have answered.
+ */
+export interface ServiceReplies extends SetupReplies {
+  start: Presenter<StartOutcome, StartOutcome>;
+  agentCreated: Presenter<AgentCreated, AgentCreated>;
+}
+
+/** Every service, wired once: `replies` from the interface (server.ts passes http/replies.ts). */
+export function assembleServices(deps: ServiceDeps, replies: ServiceReplies): Services {
+  const keys = new PrincipalService(deps);
+  const work = new WorkService(deps, keys, replies.start);
   const recorder = new ActivityRecorder(deps);
   return {
     deps,
     work,
     accounts: new AccountService(deps),
-    agents: new AgentService(deps, work),
+    agents: new AgentService(deps, work, replies.agentCreated),
     keys,
     holds: new HoldService(deps, work),
     hooks: createHookServices(deps, work),
@@ -47,13 +69,15 @@ export function createServices(deps: ServiceDeps): Services {
     rules: new RulesService(deps),
     plans: new PlanService(deps, recorder),
     audit: new AuditLogService(deps),
-    value: new ValueService(deps),
-    connection: new ConnectionService(deps, work, recorder),
+    value: new ValueReportService(deps),
+    setup: new SetupCheckService(deps, work, recorder, replies),
+    presence: new PresenceService(deps),
     retention: new RetentionService(deps, {
       activityDays: deps.config.activityRetentionDays,
       idempotencyHours: deps.config.idempotencyRetentionHours,
     }),
+    ops: new OperationsService(deps),
   };
 }
 
-export type { Principal, Reply, ServiceDeps } from './context.js';
+export type { Presenter, Principal, Reply, ServiceDeps } from './context.js';

@@ -3,7 +3,7 @@
  * sessions are pruned on a schedule; the audit log is kept.
  * Deletes run in small batches so the embedded store (one writer) never stalls requests for long.
  */
-import { sql } from 'kysely';
+import { pruneActivity, pruneHookSessions, pruneIdempotencyKeys } from '../storage/queries/retention.js';
 import type { ServiceDeps } from './context.js';
 import { Throttle } from './throttle.js';
 
@@ -19,6 +19,16 @@ export const MIN_IDEMPOTENCY_RETENTION_HOURS = 24;
 export const HOOK_SESSION_RETENTION_DAYS = 7;
 const BATCH = 2_000;
 const HOUR = 3_600_000;
+
+/** Run a batched delete until a batch comes back short: how many rows went in all. */
+async function drain(batch: (limit: number) => Promise<number>): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const n = await batch(BATCH);
+    total += n;
+    if (n < BATCH) return total;
+  }
+}
 
 export interface RetentionPolicy {
   activityDays?: number | undefined;
@@ -49,38 +59,11 @@ export class RetentionService {
     const db = this.deps.store.db;
     const activityCutoff = now - this.activityDays * 24 * HOUR;
     const idemCutoff = now - this.idempotencyHours * HOUR;
-    let activity = 0;
-    for (;;) {
-      const res = await db
-        .deleteFrom('activity_events')
-        .where('id', 'in', (eb) => eb.selectFrom('activity_events').select('id').where('created_at', '<', activityCutoff).limit(BATCH))
-        .executeTakeFirst();
-      const n = Number(res.numDeletedRows);
-      activity += n;
-      if (n < BATCH) break;
-    }
-    let idempotency = 0;
-    for (;;) {
-      const res = await sql`
-        delete from idempotency_keys where (scope, key) in (
-          select scope, key from idempotency_keys where created_at < ${idemCutoff} limit ${BATCH}
-        )`.execute(db);
-      const n = Number(res.numAffectedRows ?? 0);
-      idempotency += n;
-      if (n < BATCH) break;
-    }
+    const activity = await drain((limit) => pruneActivity(db, activityCutoff, limit));
+    const idempotency = await drain((limit) => pruneIdempotencyKeys(db, idemCutoff, limit));
     const rateLimits = await new Throttle(this.deps.store).prune(now, BATCH);
     const hookCutoff = now - Math.max(HOOK_SESSION_RETENTION_DAYS * 24, this.idempotencyHours + 24) * HOUR;
-    let hookSessions = 0;
-    for (;;) {
-      const res = await sql`
-        delete from hook_sessions where (org_id, agent_id, session_key) in (
-          select org_id, agent_id, session_key from hook_sessions where updated_at < ${hookCutoff} limit ${BATCH}
-        )`.execute(db);
-      const n = Number(res.numAffectedRows ?? 0);
-      hookSessions += n;
-      if (n < BATCH) break;
-    }
+    const hookSessions = await drain((limit) => pruneHookSessions(db, hookCutoff, limit));
     return { activity, idempotency_keys: idempotency, rate_limits: rateLimits, hook_sessions: hookSessions };
   }
 }

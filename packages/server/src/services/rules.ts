@@ -3,8 +3,8 @@
  *
  * A dependency "A depends on B" makes claims on A and on B conflict, in both directions (not transitively:
  * with A→B and B→C, A and C stay independent). A start locks its resource and reads `hasDependencies`
- * with the live claims; a resource with rules is started again with its whole scope (WorkService.conflictScope,
- * through `relatedResources`) locked in sorted order. Rules are stored as
+ * with the live claims; a resource with rules is started again with its whole scope (services/work/start.ts,
+ * through `relatedResources`: storage/queries/dependencies.ts) locked in sorted order. Rules are stored as
  * given (deduplicated); a resource depending on itself is refused; cycles are harmless.
  */
 import {
@@ -16,49 +16,12 @@ import {
   type RulesUpdateRequest,
 } from '@availsync/protocol';
 import { errors } from '../errors.js';
-import { param, prepare } from '../storage/prepared.js';
 import type { Executor } from '../storage/store.js';
-import { writeAudit } from './audit.js';
+import { writeAudit } from './audit-write.js';
 import type { OrgRow, Principal, ServiceDeps } from './context.js';
 
 /** At most this many dependency pairs per workspace. */
 export const MAX_DEPENDENCY_EDGES = 1_000;
-
-/**
- * The rules touching the resource (`type`, `key`) of workspace `org`, both directions: each selects the
- * resources they relate it to.
- */
-function dependencyEdges(db: Executor, org: string, type: string, key: string) {
-  const rules = db.selectFrom('resource_dependencies').where('org_id', '=', org);
-  return [
-    rules
-      .select(['depends_on_type as resource_type', 'depends_on_key as resource_key'])
-      .where('resource_type', '=', type)
-      .where('resource_key', '=', key),
-    rules.select(['resource_type', 'resource_key']).where('depends_on_type', '=', type).where('depends_on_key', '=', key),
-  ] as const;
-}
-
-/** Read by a start on a resource that has rules, and by `check`: prepared once. */
-const related = prepare((db) => {
-  const [forward, reverse] = dependencyEdges(db, param('org'), param('type'), param('key'));
-  return forward.union(reverse);
-});
-
-/** Every resource a dependency rule relates to `ref`, in either direction (not `ref` itself). */
-export async function relatedResources(ex: Executor, orgId: string, ref: ResourceRef): Promise<ResourceRef[]> {
-  const rows = await related.execute(ex, { org: orgId, type: ref.resource_type, key: ref.resource_key });
-  return rows.filter((r) => r.resource_type !== ref.resource_type || r.resource_key !== ref.resource_key);
-}
-
-/**
- * Whether any dependency rule relates the resource (`type`, `key`) of workspace `org` to another, as a
- * boolean column for a query built by `db` (the start reads it with the resource's live claims).
- */
-export function hasDependencies(db: Executor, org: string, type: string, key: string) {
-  const [forward, reverse] = dependencyEdges(db, org, type, key);
-  return db.selectNoFrom((eb) => eb.or([eb.exists(forward), eb.exists(reverse)]).as('related')).as('rules');
-}
 
 interface Edge {
   from: ResourceRef;

@@ -20,7 +20,7 @@ export function sessionCookieName(secure: boolean): string {
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
- * `keyCache`: the route's service confirms the principal inside its own transaction (services/keys.ts), so
+ * `keyCache`: the route's service confirms the principal inside its own transaction (services/principals.ts), so
  * an agent key this node has seen before costs no read here.
  */
 export function authenticate(

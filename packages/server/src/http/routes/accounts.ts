@@ -18,6 +18,7 @@ import type { AppEnv } from '../env.js';
 import { errors } from '../errors.js';
 import { sessionCookieName } from '../middleware/auth.js';
 import { idempotencyKey, page, type Router, send } from '../registry.js';
+import { agentCreatedReply } from '../replies.js';
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
 const ok = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
@@ -33,7 +34,7 @@ function ownWorkspace(c: Context<AppEnv>, orgId: string): Principal & { kind: 'u
 
 export function accountRoutes(r: Router, opts: { secureCookies: boolean }) {
   const { accounts, agents } = r.services;
-  const trust = r.services.deps.config.trustProxy ?? NO_PROXY;
+  const trust = accounts.trustProxy ?? NO_PROXY;
   const clientIp = (c: Context<AppEnv>) => requestAddress(c, trust);
   // Over https the cookie is `__Host-` prefixed: Secure, Path=/, no Domain, so no subdomain can plant one.
   const cookieName = sessionCookieName(opts.secureCookies);
@@ -167,7 +168,7 @@ export function accountRoutes(r: Router, opts: { secureCookies: boolean }) {
     async (c) => {
       const p = ownWorkspace(c, c.req.valid('param').org_id);
       const { idempotency_key, ...fields } = c.req.valid('json');
-      return send(c, await agents.create(p, fields, idempotencyKey(c, idempotency_key)));
+      return send(c, await agents.create(p, fields, idempotencyKey(c, idempotency_key), agentCreatedReply));
     },
   );
 

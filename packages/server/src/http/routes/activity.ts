@@ -8,12 +8,13 @@ import {
 } from '@availsync/protocol';
 import { createRoute } from '@hono/zod-openapi';
 import { idempotencyKey, page, type Router, send } from '../registry.js';
+import { usageReply } from '../replies.js';
 import { json, ok, sessionUser } from './own-workspace.js';
 
 const tags = ['Activity and diagnostics'];
 
 export function activityRoutes(r: Router) {
-  const { activity, connection } = r.services;
+  const { activity, presence } = r.services;
 
   r.add(
     'session',
@@ -47,7 +48,7 @@ export function activityRoutes(r: Router) {
     }),
     async (c) => {
       const body = c.req.valid('json');
-      const reply = await activity.reportUsage(c.get('principal'), body, idempotencyKey(c, body.idempotency_key));
+      const reply = await activity.reportUsage(c.get('principal'), body, idempotencyKey(c, body.idempotency_key), usageReply);
       return send(c, reply);
     },
   );
@@ -63,6 +64,6 @@ export function activityRoutes(r: Router) {
       request: { body: { ...json(HeartbeatRequest), required: false } },
       responses: { 200: ok(HeartbeatResponse, 'Recorded') },
     }),
-    async (c) => c.json(await connection.heartbeat(c.get('principal')), 200),
+    async (c) => c.json(await presence.heartbeat(c.get('principal')), 200),
   );
 }

@@ -13,6 +13,7 @@ import {
 } from '@availsync/protocol';
 import { createRoute, z } from '@hono/zod-openapi';
 import { idempotencyKey, page, type Router, send } from '../registry.js';
+import { holdConfirmReply, holdCreatedReply } from '../replies.js';
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
 const ok = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
@@ -41,7 +42,7 @@ export function holdRoutes(r: Router) {
     async (c) => {
       const body = c.req.valid('json');
       const key = idempotencyKey(c, body.idempotency_key);
-      const reply = await holds.create(c.get('principal'), { ...body, idempotency_key: key });
+      const reply = await holds.create(c.get('principal'), { ...body, idempotency_key: key }, holdCreatedReply);
       return send(c, reply);
     },
   );
@@ -110,7 +111,7 @@ export function holdRoutes(r: Router) {
         409: ok(z.object({ error: z.literal('conflict'), status: z.string() }).passthrough(), 'The hold is no longer active'),
       },
     }),
-    async (c) => send(c, await holds.confirm(c.get('principal'), c.req.valid('param').hold_id)),
+    async (c) => send(c, holdConfirmReply(await holds.confirm(c.get('principal'), c.req.valid('param').hold_id))),
   );
 
   r.add(

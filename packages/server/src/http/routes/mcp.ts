@@ -8,7 +8,7 @@
  *   `fetch` dispatches in-process into this app with the caller's key, so observe mode, plan limits, errors,
  *   activity recording and idempotency are exactly REST's.
  * - Each request counts as the agent's MCP presence (what POST /v1/mcp/heartbeat records), written at
- *   most every PRESENCE_EVERY_MS per agent on this node: well inside the 2-minute online window.
+ *   most every PRESENCE_EVERY_MS per agent on this node (services/presence.ts).
  * - POST carries the JSON-RPC messages. GET (a server-to-client SSE stream) and DELETE (ending a session)
  *   are 405, as the transport allows: a stateless server has no session and never speaks first.
  * - The body limit is the API's; a body that is not JSON is a 400 invalid_request envelope.
@@ -16,7 +16,6 @@
 import { handleStreamableHttp } from '@availsync/mcp';
 import { createAvailsyncClient, type FetchLike } from '@availsync/node';
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from '../../logger.js';
 import type { Services } from '../../services/index.js';
@@ -26,8 +25,6 @@ import { ApiError, HttpError } from '../errors.js';
 import { authenticate } from '../middleware/auth.js';
 
 export const MCP_PATH = '/mcp';
-export const PRESENCE_EVERY_MS = 30_000;
-const PRESENCE_MAX_AGENTS = 10_000;
 
 export interface McpRouteOptions {
   services: Services;
@@ -54,19 +51,6 @@ export function mcpRoutes(app: OpenAPIHono<AppEnv>, opts: McpRouteOptions): void
     },
   });
 
-  /** Agent id → when this node last recorded its presence (the services' clock). */
-  const present = new Map<string, number>();
-  async function markPresent(c: Context<AppEnv>) {
-    const principal = c.get('principal');
-    if (principal.kind !== 'agent') return;
-    const now = services.deps.clock.now();
-    const last = present.get(principal.agent.id);
-    if (last !== undefined && now - last < PRESENCE_EVERY_MS && now >= last) return;
-    await services.connection.heartbeat(principal);
-    if (present.size >= PRESENCE_MAX_AGENTS) present.clear();
-    present.set(principal.agent.id, now);
-  }
-
   app.all(
     MCP_PATH,
     async (c, next) => {
@@ -75,7 +59,7 @@ export function mcpRoutes(app: OpenAPIHono<AppEnv>, opts: McpRouteOptions): void
       } catch (err) {
         throw withChallenge(err);
       }
-      await markPresent(c);
+      await services.presence.markPresent(c.get('principal'));
       return next();
     },
     limit,

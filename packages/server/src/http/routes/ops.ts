@@ -5,7 +5,6 @@
  */
 import { ReadyResponse } from '@availsync/protocol';
 import { createRoute, z } from '@hono/zod-openapi';
-import { readiness } from '../../storage/readiness.js';
 import { ApiError, errorBody } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Router } from '../registry.js';
@@ -15,7 +14,7 @@ export { createMetrics } from '../metrics.js';
 const tags = ['Diagnostics'];
 
 export function opsRoutes(r: Router, opts: { metrics: Metrics | undefined }) {
-  const { store } = r.services.deps;
+  const { ops } = r.services;
 
   r.add(
     'public',
@@ -32,7 +31,7 @@ export function opsRoutes(r: Router, opts: { metrics: Metrics | undefined }) {
       },
     }),
     async (c) => {
-      const result = await readiness(store);
+      const result = await ops.ready();
       return c.json(result, result.ready ? 200 : 503, result.ready ? {} : { 'Retry-After': '1', 'Cache-Control': 'no-store' });
     },
   );

@@ -6,7 +6,7 @@ import { AgentParam, ok, ownWorkspace } from './own-workspace.js';
 const tags = ['Agents'];
 
 export function setupRoutes(r: Router) {
-  const { connection } = r.services;
+  const { setup } = r.services;
 
   r.add(
     'session',
@@ -22,7 +22,7 @@ export function setupRoutes(r: Router) {
     }),
     async (c) => {
       const { org_id, agent_id } = c.req.valid('param');
-      return c.json(await connection.testConnection(ownWorkspace(c, org_id), agent_id), 200);
+      return c.json(await setup.testConnection(ownWorkspace(c, org_id), agent_id), 200);
     },
   );
 
@@ -41,7 +41,7 @@ export function setupRoutes(r: Router) {
     }),
     async (c) => {
       const { org_id, agent_id } = c.req.valid('param');
-      return c.json(await connection.setupTest(ownWorkspace(c, org_id), agent_id, c.get('requestId')), 200);
+      return c.json(await setup.setupTest(ownWorkspace(c, org_id), agent_id, c.get('requestId')), 200);
     },
   );
 }

@@ -17,6 +17,7 @@ import {
 } from '@availsync/protocol';
 import { createRoute, z } from '@hono/zod-openapi';
 import { idempotencyKey, page, type RouteOptions, type Router, send } from '../registry.js';
+import { extendReply, legacyClaimReply, startReply, workingSetReply } from '../replies.js';
 
 const json = <T extends z.ZodType>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
 const ok = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
@@ -25,7 +26,7 @@ const tags = ['Work coordination'];
 
 export const LEGACY_SUNSET = 'Sat, 01 May 2027 00:00:00 GMT';
 
-/** Start, extend, finish and working-set updates confirm the caller's key inside their transaction (services/keys.ts). */
+/** Start, extend, finish and working-set updates confirm the caller's key inside their transaction (services/principals.ts). */
 const confirmsKey: RouteOptions = { keyCache: true };
 
 export function workRoutes(r: Router) {
@@ -47,7 +48,7 @@ export function workRoutes(r: Router) {
     async (c) => {
       const body = c.req.valid('json');
       const key = idempotencyKey(c, body.idempotency_key);
-      const reply = await work.start(c.get('principal'), { ...body, idempotency_key: key });
+      const reply = await work.start(c.get('principal'), { ...body, idempotency_key: key }, startReply);
       return send(c, reply);
     },
     confirmsKey,
@@ -70,7 +71,7 @@ export function workRoutes(r: Router) {
     }),
     async (c) => {
       const body = c.req.valid('json');
-      return send(c, await work.extend(c.get('principal'), body.claim_id, body));
+      return send(c, extendReply(await work.extend(c.get('principal'), body.claim_id, body)));
     },
     confirmsKey,
   );
@@ -112,7 +113,7 @@ export function workRoutes(r: Router) {
     }),
     async (c) => {
       const body = c.req.valid('json');
-      return send(c, await work.updateWorkingSet(c.get('principal'), body.claim_id, body));
+      return send(c, workingSetReply(await work.updateWorkingSet(c.get('principal'), body.claim_id, body)));
     },
     confirmsKey,
   );
@@ -152,7 +153,7 @@ export function workRoutes(r: Router) {
       const body = c.req.valid('json');
       const key = idempotencyKey(c, body.idempotency_key);
       const deprecation = { Deprecation: 'true', Sunset: LEGACY_SUNSET, Link: '</v1/work/run/start>; rel="successor-version"' };
-      const reply = await work.legacyClaim(c.get('principal'), { ...body, idempotency_key: key });
+      const reply = await work.start(c.get('principal'), { ...body, idempotency_key: key }, legacyClaimReply, 'work/claim');
       return send(c, reply, deprecation);
     },
     confirmsKey,
@@ -187,7 +188,7 @@ export function workRoutes(r: Router) {
         409: ok(z.object({ error: z.literal('claim_not_active') }).passthrough(), 'Not active'),
       },
     }),
-    async (c) => send(c, await work.extend(c.get('principal'), c.req.valid('param').claim_id, c.req.valid('json'))),
+    async (c) => send(c, extendReply(await work.extend(c.get('principal'), c.req.valid('param').claim_id, c.req.valid('json')))),
     confirmsKey,
   );
 

@@ -1,5 +1,5 @@
 import type { ServiceDeps } from '../context.js';
-import type { WorkService } from '../work.js';
+import type { WorkService } from '../work/index.js';
 import { HookClients } from './clients.js';
 import { HookService } from './service.js';
 

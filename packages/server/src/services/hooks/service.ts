@@ -5,14 +5,18 @@
  * exactly REST's. The session's run is kept server-side (sessions.ts).
  */
 import { createHash } from 'node:crypto';
-import type { BlockingClaim, BlockingPath, Claim, HookClient, HookGuardResponse, HookScope } from '@availsync/protocol';
+import type { BlockingPath, HookClient, HookGuardResponse, HookScope } from '@availsync/protocol';
 import { ANSWER_LIST_CAP, formatResource, parseWorkResource } from '@availsync/protocol';
 import { iso } from '../../clock.js';
+import { effectiveMode } from '../../domain/arbitration.js';
 import { listed } from '../../domain/lists.js';
 import { normalizePattern } from '../../domain/paths.js';
 import { ApiError, errors } from '../../errors.js';
+import { heldByOthersOn } from '../../storage/queries/working-sets.js';
 import type { Principal, ServiceDeps } from '../context.js';
-import { effectiveMode, findBlocking, heldByOthers, type WorkService } from '../work.js';
+import type { IdempotentReply } from '../idempotency.js';
+import type { StartOutcome, WorkService } from '../work/index.js';
+import { findBlocking } from '../work/working-sets.js';
 import { type HookSessionRow, HookSessions, type SessionRef, startKey } from './sessions.js';
 import { at, changedBetween, filesHeldText, holderText, resourceHeldText } from './text.js';
 
@@ -79,7 +83,7 @@ export class HookService {
     const row = await this.sessions.open(s, now);
     if (row.claim_id && row.ended_at === null) return { kind: 'claim', claimId: row.claim_id, row };
     const observe = effectiveMode(p.agent, p.org) === 'observe';
-    let reply: Awaited<ReturnType<WorkService['start']>>;
+    let reply: IdempotentReply<StartOutcome>;
     try {
       reply = await this.work.start(p, {
         resource: s.resource,
@@ -92,27 +96,20 @@ export class HookService {
       if (err instanceof ApiError) return { kind: 'refused', reason: `Availsync refused to start a run on ${s.resource}: ${err.message}.` };
       throw err;
     }
-    const body = reply.body as {
-      action: string;
-      mode: string;
-      claim: Claim | null;
-      retry_after: string | null;
-      blocking_claim?: BlockingClaim;
-      would_have_blocked?: boolean;
-      shadow_decision?: { blocking_claim: BlockingClaim | null };
-    };
+    // A replay is the first start's answer, as kept for POST /v1/work/run/start: the same outcome.
+    const body = reply.body;
     if (body.mode === 'observe') {
-      const b = body.shadow_decision?.blocking_claim;
+      const b = body.shadow_decision.blocking_claim;
       return {
         kind: 'observe',
         note: body.would_have_blocked && b ? `observe mode: this would have been denied (${holderText(b)})` : undefined,
       };
     }
-    if (body.action === 'skip_run' && body.blocking_claim) {
+    if (body.action === 'skip_run') {
       await this.sessions.advance(s, row.generation, now);
       return { kind: 'refused', reason: resourceHeldText(s.resource, body.blocking_claim, body.retry_after, what) };
     }
-    const claim = body.claim as Claim;
+    const claim = body.claim;
     await this.sessions.setClaim(s, row.generation, claim.id, Date.parse(claim.expires_at), now);
     return { kind: 'claim', claimId: claim.id, row: { ...row, claim_id: claim.id, claim_expires_at: Date.parse(claim.expires_at) } };
   }
@@ -131,22 +128,21 @@ export class HookService {
       if (run.kind === 'refused') return { decision: 'deny', reason: run.reason };
       if (run.kind === 'observe') return run.note ? { decision: 'allow', note: run.note } : { decision: 'allow' };
       await this.renewIfDue(p, s, run.row);
-      const reply = await this.work.updateWorkingSet(p, run.claimId, {
+      const result = await this.work.updateWorkingSet(p, run.claimId, {
         paths: paths.slice(0, 500),
         op: 'add',
         mode: 'edit',
         resource: s.ws_resource,
         lease_seconds: FILE_LEASE_SECONDS,
       });
-      const body = reply.body as { action?: string; error?: string; blocking?: BlockingPath[] };
-      if (body.error === 'claim_not_active') {
+      if (result.action === 'not_active') {
         // The run ended (expired, preempted, finished elsewhere): start the session's next one, once.
         await this.sessions.advance(s, run.row.generation, await this.now());
         if (attempt === 0) continue;
         return { decision: 'deny', reason: `Availsync: the session's run on ${s.resource} ended while claiming files; retry.` };
       }
-      if (body.action === 'updated') return { decision: 'allow' };
-      return { decision: 'deny', reason: filesHeldText(body.blocking ?? [], await this.agentNames(p, body.blocking ?? []), after) };
+      if (result.action === 'updated') return { decision: 'allow' };
+      return { decision: 'deny', reason: filesHeldText(result.blocking, await this.agentNames(p, result.blocking), after) };
     }
   }
 
@@ -167,14 +163,13 @@ export class HookService {
     if (!row.claim_id || row.claim_expires_at === null) return;
     const now = await this.now();
     if (row.claim_expires_at - now > RENEW_MARGIN_MS) return;
-    const reply = await this.work.extend(p, row.claim_id, {});
-    const body = reply.body as { action?: string; claim?: Claim };
-    if (body.action !== 'extended' || !body.claim) {
+    const extended = await this.work.extend(p, row.claim_id, {});
+    if (extended.action !== 'extended') {
       await this.sessions.advance(s, row.generation, now);
       return;
     }
-    await this.sessions.setExpiry(s, row.claim_id, Date.parse(body.claim.expires_at), now);
-    const files = body.claim.working_set.filter((f) => f.resource === s.ws_resource && f.mode === 'edit').map((f) => f.path);
+    await this.sessions.setExpiry(s, row.claim_id, Date.parse(extended.claim.expires_at), now);
+    const files = extended.claim.working_set.filter((f) => f.resource === s.ws_resource && f.mode === 'edit').map((f) => f.path);
     if (files.length > 0) {
       await this.work.updateWorkingSet(p, row.claim_id, {
         paths: files.slice(0, 500),
@@ -320,12 +315,7 @@ export class HookService {
     const own = new Set(sessions.flatMap((x) => (x.claim ? [x.claim.id] : [])));
     const now = await this.now();
     const held = paths.length
-      ? await heldByOthers(
-          this.deps.store.db,
-          { id: '', org_id: p.org.id },
-          { ref: parsed.value, paths },
-          this.deps.store.arrayParameters,
-        ).execute()
+      ? await heldByOthersOn(this.deps.store, this.deps.store.db, { id: '', org_id: p.org.id }, { ref: parsed.value, paths }).execute()
       : [];
     const live = held.filter((h) => h.expires_at > now && h.claim_expires_at > now && !own.has(h.claim_id));
     const found = await findBlocking(paths, live);

@@ -1,3 +1,4 @@
+/** Writing audit rows: one event per change, in the transaction that makes the change (audit-read.ts reads them). */
 import { newId } from '../ids.js';
 import { prepareInsert } from '../storage/prepared.js';
 import { deferWrite, type Executor } from '../storage/store.js';

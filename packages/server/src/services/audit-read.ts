@@ -1,9 +1,9 @@
-/** Reading the audit log (GET /v1/audit): governance events with their actor, filtered and paginated. */
+/** Reading the audit log (GET /v1/audit): governance events with their actor, filtered and paginated (audit-write.ts writes them). */
 import type { AuditEvent, AuditListQuery } from '@availsync/protocol';
 import { parseHoldResource } from '@availsync/protocol';
-import { sql } from 'kysely';
 import { iso } from '../clock.js';
 import { errors } from '../errors.js';
+import { eventStartsWith } from '../storage/queries/audit.js';
 import { timeRange } from './activity.js';
 import type { Principal, ServiceDeps } from './context.js';
 
@@ -19,8 +19,7 @@ export class AuditLogService {
     if (q.actor_type) base = base.where('actor_type', '=', q.actor_type);
     if (q.actor_id) base = base.where('actor_id', '=', q.actor_id);
     if (q.event?.endsWith('.*')) {
-      const prefix = q.event.slice(0, -1).replace(/[\\%_]/g, (ch) => `\\${ch}`);
-      base = base.where(sql<boolean>`${sql.ref('event')} like ${`${prefix}%`} escape '\\'`);
+      base = base.where(eventStartsWith(q.event.slice(0, -1)));
     } else if (q.event) base = base.where('event', '=', q.event);
     if (q.resource) {
       // Audit rows name claim and hold resources alike, so any valid type:key is accepted.

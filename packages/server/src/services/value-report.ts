@@ -19,7 +19,7 @@ import { MINUTE } from '../domain/lease.js';
 import { listed } from '../domain/lists.js';
 import { ONLINE_WINDOW_MS } from './agents.js';
 import type { Principal, ServiceDeps } from './context.js';
-import { countActiveClaims } from './plans.js';
+import { countActiveClaims } from './plan-limits.js';
 
 export const HOUR = 60 * MINUTE;
 export const DAY = 24 * HOUR;
@@ -34,7 +34,7 @@ export function agentHealth(lastSeen: number | null, online: boolean, now: numbe
   return 'stale';
 }
 
-export class ValueService {
+export class ValueReportService {
   constructor(private readonly deps: ServiceDeps) {}
 
   async health(p: Principal, q: { days?: number | undefined }): Promise<ValueHealthResponse> {

@@ -1,5 +1,6 @@
 /**
- * Agent API keys to principals, with a per-node cache for the claim path.
+ * Agent API keys to principals, with a per-node cache for the claim path. (Making and hashing keys is
+ * security/keys.ts.)
  *
  * Every agent request resolves its key (a SHA-256 hash) to the agent and its workspace. On PostgreSQL that
  * read is a round trip of its own, a quarter of a claim's. The routes that decide inside a transaction
@@ -65,7 +66,7 @@ function principalOf(row: KeyRow): { agent: AgentRow; org: OrgRow } {
   return { agent: agent as AgentRow, org };
 }
 
-export class KeyService {
+export class PrincipalService {
   readonly #cache = new Map<string, { found: { agent: AgentRow; org: OrgRow }; fingerprint: string }>();
   readonly #confirmed = new WeakSet<object>();
 

@@ -1,7 +1,6 @@
 /**
- * Setup checks and the MCP heartbeat (SPEC §7).
+ * Setup checks of an agent (SPEC §7), for the dashboard's connect flow (the MCP heartbeat is presence.ts).
  *
- * - heartbeat: an MCP client says it is alive; the agent reads as `online` for 2 minutes.
  * - test-connection: read-only readiness of one agent (exists, key issued, seen recently, effective mode,
  *   plan capacity). Changes nothing.
  * - setup-test: runs start → working-set → extend → finish on `project:availsync-setup-test` as the agent,
@@ -10,24 +9,35 @@
  */
 import {
   type ConnectionCheck,
-  ERROR_STATUS,
   SETUP_TEST_RESOURCE,
   type SetupTestResponse,
   type SetupTestStep,
   type TestConnectionResponse,
 } from '@availsync/protocol';
-import { iso } from '../clock.js';
+import { effectiveMode } from '../domain/arbitration.js';
 import { limitsOf } from '../domain/plans.js';
-import { ApiError, errors } from '../errors.js';
+import { ApiError } from '../errors.js';
 import type { ActivityRecorder } from './activity.js';
-import { writeAudit } from './audit.js';
-import type { AgentRow, Principal, Reply, ServiceDeps } from './context.js';
-import { findLiveAgent } from './lookups.js';
-import { countActiveClaims } from './plans.js';
-import { agentHealth } from './value.js';
-import { effectiveMode, type WorkService } from './work.js';
+import { findLiveAgent } from './agents.js';
+import { writeAudit } from './audit-write.js';
+import type { AgentRow, Presenter, Principal, Reply, ServiceDeps } from './context.js';
+import { countActiveClaims } from './plan-limits.js';
+import { agentHealth } from './value-report.js';
+import type { ExtendOutcome, FinishOutcome, WorkingSetOutcome, WorkService } from './work/index.js';
 
 const SEEN_RECENTLY_MS = 24 * 3600_000;
+
+/**
+ * How the routes answer the steps the setup test runs (http/replies.ts): the test reports each step's
+ * status and body as the REST call would have answered it. The start answers through WorkService's own.
+ */
+export interface SetupReplies {
+  workingSet: Presenter<WorkingSetOutcome>;
+  extend: Presenter<ExtendOutcome>;
+  finish: Presenter<FinishOutcome>;
+  /** An error as its route would answer it (without a request id: the step is not a request of its own). */
+  error: (err: ApiError) => Reply;
+}
 
 function ago(ms: number): string {
   const min = Math.round(ms / 60_000);
@@ -38,27 +48,16 @@ function ago(ms: number): string {
   return `${Math.round(h / 24)} days ago`;
 }
 
-export class ConnectionService {
+export class SetupCheckService {
   constructor(
     private readonly deps: ServiceDeps,
     private readonly work: WorkService,
     private readonly recorder: ActivityRecorder,
+    private readonly replies: SetupReplies,
   ) {}
 
   private async findAgent(p: Principal, agentId: string): Promise<AgentRow> {
     return findLiveAgent(this.deps.store.db, p.org.id, agentId);
-  }
-
-  /** POST /v1/mcp/heartbeat */
-  async heartbeat(p: Principal): Promise<{ ok: true; server_time: string }> {
-    if (p.kind !== 'agent') throw errors.forbidden('Heartbeats are sent with an agent API key');
-    const now = this.deps.clock.now();
-    await this.deps.store.db
-      .updateTable('agents')
-      .set({ last_heartbeat_at: now, last_seen_at: now })
-      .where('id', '=', p.agent.id)
-      .execute();
-    return { ok: true, server_time: iso(now) };
   }
 
   /** POST /v1/orgs/:org_id/agents/:agent_id/test-connection — read-only. */
@@ -132,10 +131,7 @@ export class ConnectionService {
         reply = await call();
       } catch (err) {
         if (!(err instanceof ApiError)) throw err;
-        reply = {
-          status: ERROR_STATUS[err.code],
-          body: { error: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) },
-        };
+        reply = this.replies.error(err);
       }
       const body = reply.body as { action?: unknown; error?: unknown; message?: unknown; claim?: { resource?: string } | null };
       const action = typeof body.action === 'string' ? body.action : null;
@@ -188,14 +184,16 @@ export class ConnectionService {
       await run(
         'working_set',
         '/v1/work/run/working-set',
-        () => this.work.updateWorkingSet(as, id, { paths: ['README.md'], mode: 'edit' }),
+        async () => this.replies.workingSet(await this.work.updateWorkingSet(as, id, { paths: ['README.md'], mode: 'edit' })),
         ['updated'],
       );
-      await run('extend', '/v1/work/run/extend', () => this.work.extend(as, id, { duration_minutes: 5 }), ['extended']);
+      await run('extend', '/v1/work/run/extend', async () => this.replies.extend(await this.work.extend(as, id, { duration_minutes: 5 })), [
+        'extended',
+      ]);
       await run(
         'finish',
         '/v1/work/run/finish',
-        async () => ({ status: 200, body: await this.work.finish(as, id, { outcome: 'finished', reason: 'setup test' }) }),
+        async () => this.replies.finish(await this.work.finish(as, id, { outcome: 'finished', reason: 'setup test' })),
         ['finished'],
       );
     }

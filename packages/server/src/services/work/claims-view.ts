@@ -1,16 +1,12 @@
-/** Reading claims and shaping them for the API. */
+/** Claims as the API shows them: a claim with its live working set, a blocking claim, a file claim. */
 import type { BlockingClaim, Claim, FileClaim } from '@availsync/protocol';
 import { formatResource, WORKING_SET_LIST_CAP } from '@availsync/protocol';
-import type { Selectable } from 'kysely';
-import { iso, isoOrNull } from '../clock.js';
-import { effectiveStatus } from '../domain/lease.js';
-import { listed } from '../domain/lists.js';
-import { param, prepare } from '../storage/prepared.js';
-import type { ClaimsTable, FileClaimsTable } from '../storage/schema.js';
-import type { Executor } from '../storage/store.js';
-
-export type ClaimRow = Selectable<ClaimsTable>;
-export type FileClaimRow = Selectable<FileClaimsTable>;
+import { iso, isoOrNull } from '../../clock.js';
+import { effectiveStatus } from '../../domain/lease.js';
+import { listed } from '../../domain/lists.js';
+import type { ClaimRow } from '../../storage/queries/claims.js';
+import { type FileClaimRow, workingSetOf, workingSetsOf } from '../../storage/queries/working-sets.js';
+import type { Executor } from '../../storage/store.js';
 
 export function toFileClaim(row: FileClaimRow): FileClaim {
   return {
@@ -68,17 +64,11 @@ export function liveFileClaims(rows: FileClaimRow[], now: number): FileClaim[] {
 }
 
 /** Active file claims of these claims, grouped by claim id. */
-/** One claim's working set (prepared once: extend, working-set updates). */
-export const workingSetOf = prepare((db) => db.selectFrom('file_claims').selectAll().where('claim_id', '=', param<string>('id')));
-
 export async function loadWorkingSets(ex: Executor, claimIds: string[]): Promise<Map<string, FileClaimRow[]>> {
   const out = new Map<string, FileClaimRow[]>();
   if (claimIds.length === 0) return out;
   const [one] = claimIds;
-  const rows =
-    claimIds.length === 1 && one !== undefined
-      ? await workingSetOf.execute(ex, { id: one })
-      : await ex.selectFrom('file_claims').selectAll().where('claim_id', 'in', claimIds).execute();
+  const rows = claimIds.length === 1 && one !== undefined ? await workingSetOf.execute(ex, { id: one }) : await workingSetsOf(ex, claimIds);
   for (const r of rows) {
     const list = out.get(r.claim_id);
     if (list) list.push(r);

@@ -1,0 +1,11 @@
+/** What the work use cases share: built once by WorkService (index.ts) and handed to each. */
+import type { Store } from '../../storage/store.js';
+import type { ServiceDeps } from '../context.js';
+import type { PrincipalService } from '../principals.js';
+
+export interface WorkContext {
+  readonly deps: ServiceDeps;
+  readonly store: Store;
+  /** Confirms a cached agent key inside the use case's own transaction (services/principals.ts). */
+  readonly keys: PrincipalService;
+}
