@@ -28,6 +28,11 @@ const Env = z.object({
   AVAILSYNC_PG_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
   AVAILSYNC_PG_IDLE_TX_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   AVAILSYNC_PG_PREPARED_STATEMENTS: z.enum(['on', 'off']).default('on'),
+  /** `off`, or a postgres:// URL for the LISTEN connection (direct, when DATABASE_URL is a transaction-mode pooler). */
+  AVAILSYNC_PG_LISTEN_URL: z
+    .union([z.literal('off'), z.url({ protocol: /^postgres(ql)?$/ })])
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
   AVAILSYNC_ACTIVITY_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   AVAILSYNC_IDEMPOTENCY_RETENTION_HOURS: z.coerce
     .number()
@@ -61,6 +66,11 @@ export interface Config {
   pgIdleTxTimeoutMs: number;
   /** Named prepared statements on PostgreSQL (off behind PgBouncer's transaction mode before 1.21). */
   pgPreparedStatements: boolean;
+  /**
+   * Where PostgreSQL's LISTEN connection goes (storage/notifications.ts): DATABASE_URL when undefined; a
+   * direct URL behind a transaction-mode pooler; false for none (readers poll).
+   */
+  pgListen?: string | false | undefined;
   /** Activity rows older than this are pruned (default 30). */
   activityRetentionDays?: number;
   /** Idempotency records older than this are pruned (default 48, never below 24). */
@@ -116,6 +126,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pgPoolSize: e.AVAILSYNC_PG_POOL_SIZE,
     pgIdleTxTimeoutMs: e.AVAILSYNC_PG_IDLE_TX_TIMEOUT_MS,
     pgPreparedStatements: e.AVAILSYNC_PG_PREPARED_STATEMENTS === 'on',
+    pgListen: e.AVAILSYNC_PG_LISTEN_URL === 'off' ? false : e.AVAILSYNC_PG_LISTEN_URL,
     activityRetentionDays: e.AVAILSYNC_ACTIVITY_RETENTION_DAYS,
     idempotencyRetentionHours: e.AVAILSYNC_IDEMPOTENCY_RETENTION_HOURS,
     trustProxy,

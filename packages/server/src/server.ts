@@ -23,6 +23,7 @@ export function openStore(config: Config, clock: Clock, logger: Logger): Store {
       poolSize: config.pgPoolSize,
       idleTxTimeoutMs: config.pgIdleTxTimeoutMs,
       preparedStatements: config.pgPreparedStatements,
+      ...(config.pgListen !== undefined ? { listen: config.pgListen } : {}),
       onPoolError: (err) => logger.warn('postgres connection error', { error: err.message }),
     });
   }
@@ -51,6 +52,7 @@ export async function createAvailsync(opts: AvailsyncOptions) {
   const store = opts.store ?? openStore(opts.config, clock, logger);
   await store.migrate();
   const services = createServices({ store, clock, logger, config: opts.config });
+  await services.events.start();
   const { app, routes } = createApp({
     services,
     logger,
@@ -99,6 +101,7 @@ export async function createAvailsync(opts: AvailsyncOptions) {
       await sweeping;
       await pruning;
       await services.activity.recorder.close();
+      await services.events.stop();
       await store.close();
     },
   };

@@ -350,8 +350,7 @@ for (const kind of STORES) {
     });
 
     it('a bad path inside extend.working_set is 400 naming working_set.paths.N', async () => {
-      // KNOWN BUG (services/work.ts, prepareWorkingSet): the error is right (400, nothing changed) but
-      // `details` says `paths.0`, a field the extend body does not have, instead of `working_set.paths.0`.
+      // The field is named as the extend body has it (services/work/working-sets.ts prepareWorkingSet).
       await refuses(
         'a bad path in extend.working_set',
         () => request('POST', '/v1/work/run/extend', { key, body: { claim_id: claimId, working_set: { paths: ['src/ok.ts', '../x'] } } }),

@@ -1,5 +1,5 @@
 /**
- * The key cache of the claim path (services/keys.ts). Start, extend, finish and working-set updates may
+ * The key cache of the claim path (services/principals.ts). Start, extend, finish and working-set updates may
  * take the caller's agent and workspace from this node's cache, and confirm them inside their own
  * transaction. Every change below
  * is written straight into the database, as another node (or an operator) would: this node's cache never

@@ -8,6 +8,7 @@ import { ActivityRecorder, ActivityService } from './activity.js';
 import { type AgentCreated, AgentService } from './agents.js';
 import { AuditLogService } from './audit-read.js';
 import type { Presenter, ServiceDeps } from './context.js';
+import { EventFeed } from './events/feed.js';
 import { HoldService } from './holds.js';
 import { createHookServices, type HookServices } from './hooks/index.js';
 import { OperationsService } from './operations.js';
@@ -40,6 +41,8 @@ export interface Services {
   retention: RetentionService;
   /** Diagnostics and the database's health, for the HTTP layer's /health, /metrics and error handler. */
   ops: OperationsService;
+  /** This process's reader of the event log: every live subscriber (SSE, webhooks) listens to it. */
+  events: EventFeed;
 }
 
 /**
@@ -77,6 +80,7 @@ export function assembleServices(deps: ServiceDeps, replies: ServiceReplies): Se
       idempotencyHours: deps.config.idempotencyRetentionHours,
     }),
     ops: new OperationsService(deps),
+    events: new EventFeed({ store: deps.store, clock: deps.clock, logger: deps.logger, notifications: deps.store.notifications }),
   };
 }
 

@@ -31,27 +31,32 @@ export type FeedListener = (events: readonly EventRow[]) => void;
 export class EventFeed {
   readonly #subscribers = new Set<FeedListener>();
   readonly #stop = new AbortController();
-  #cursor = 0;
+  /** Unknown until the log could first be read (a database that is not ready yet: see start()). */
+  #cursor: number | undefined;
   #started: Promise<void> | undefined;
   #pumping: Promise<void> | undefined;
   #again = false;
+  /** Told once per outage, not at every poll. */
+  #failing = false;
   #unlisten = () => {};
 
   constructor(private readonly opts: FeedOptions) {}
 
-  /** The highest `seq` this node has handed to its subscribers. */
+  /** The highest `seq` this node has handed to its subscribers (0 before the log could be read). */
   get cursor(): number {
-    return this.#cursor;
+    return this.#cursor ?? 0;
   }
 
-  /** Begin at the end of the log (subscribers that need older events read them themselves). Idempotent. */
+  /**
+   * Begin at the end of the log (subscribers that need older events read them themselves). Idempotent.
+   * Never fails: a database that cannot be read yet (down, or migrations not applied in this schema, which
+   * readiness reports) is read again at the next wake-up or poll.
+   */
   start(): Promise<void> {
     this.#started ??= (async () => {
-      const { store, notifications } = this.opts;
-      if (store.sequencesEvents) await sequenceEvents(store);
-      this.#cursor = await latestSeq(store.db);
-      this.#unlisten = notifications.listen(EVENTS_CHANNEL, () => this.wake());
+      this.#unlisten = this.opts.notifications.listen(EVENTS_CHANNEL, () => void this.wake());
       void this.#poll();
+      await this.wake();
     })();
     return this.#started;
   }
@@ -78,9 +83,11 @@ export class EventFeed {
           this.#again = false;
           await this.#pump();
         } while (this.#again && !this.#stop.signal.aborted);
+        this.#failing = false;
       } catch (err) {
-        // The database is away (a restart): the next notification or poll reads again.
-        this.opts.logger.warn('event feed read failed', { error: (err as Error).message });
+        // The database is away (a restart) or not ready: the next notification or poll reads again.
+        if (!this.#failing) this.opts.logger.warn('event feed read failed', { error: (err as Error).message });
+        this.#failing = true;
       } finally {
         this.#pumping = undefined;
       }
@@ -91,6 +98,10 @@ export class EventFeed {
   async #pump(): Promise<void> {
     const { store } = this.opts;
     if (store.sequencesEvents) await sequenceEvents(store);
+    if (this.#cursor === undefined) {
+      this.#cursor = await latestSeq(store.db);
+      return;
+    }
     for (;;) {
       const rows = await eventsAfter(store.db, this.#cursor, PAGE);
       if (rows.length === 0) return;
