@@ -93,6 +93,7 @@ export async function createAvailsync(opts: AvailsyncOptions) {
       await sweeping;
       await pruning;
       await services.activity.recorder.close();
+      await services.mailer.close();
       await store.close();
     },
   };

@@ -1,3 +1,4 @@
+import { AccountSecurityService } from './account-security.js';
 import { AccountService } from './accounts.js';
 import { ActivityRecorder, ActivityService } from './activity.js';
 import { AgentService } from './agents.js';
@@ -6,7 +7,10 @@ import { ConnectionService } from './connection.js';
 import type { ServiceDeps } from './context.js';
 import { HoldService } from './holds.js';
 import { createHookServices, type HookServices } from './hooks/index.js';
+import { InviteService } from './invites.js';
 import { KeyService } from './keys.js';
+import { createMailer, type Mailer } from './mailer.js';
+import { MemberService } from './members.js';
 import { PlanService } from './plans.js';
 import { RetentionService } from './retention.js';
 import { RulesService } from './rules.js';
@@ -29,12 +33,18 @@ export interface Services {
   value: ValueService;
   connection: ConnectionService;
   retention: RetentionService;
+  // teams (issue 19)
+  mailer: Mailer;
+  members: MemberService;
+  invites: InviteService;
+  accountSecurity: AccountSecurityService;
 }
 
 export function createServices(deps: ServiceDeps): Services {
   const keys = new KeyService(deps);
   const work = new WorkService(deps, keys);
   const recorder = new ActivityRecorder(deps);
+  const mailer = createMailer(deps.config, deps.logger);
   return {
     deps,
     work,
@@ -53,6 +63,10 @@ export function createServices(deps: ServiceDeps): Services {
       activityDays: deps.config.activityRetentionDays,
       idempotencyHours: deps.config.idempotencyRetentionHours,
     }),
+    mailer,
+    members: new MemberService(deps),
+    invites: new InviteService(deps, mailer),
+    accountSecurity: new AccountSecurityService(deps, mailer),
   };
 }
 
