@@ -11,7 +11,7 @@ import { CompiledQuery, sql } from 'kysely';
 import pg from 'pg';
 import { ManualClock } from '../src/clock.js';
 import type { Config } from '../src/config.js';
-import { silentLogger } from '../src/logger.js';
+import { type Logger, silentLogger } from '../src/logger.js';
 import { createAvailsync } from '../src/server.js';
 import { createPostgresStore, createSqliteStore, type Executor, type Store, type Tx } from '../src/storage/store.js';
 
@@ -88,13 +88,22 @@ export function makeStore(kind: StoreKind, clock: ManualClock, where?: { dir?: s
   };
 }
 
-export async function createTestServer(kind: StoreKind, opts: { clock?: ManualClock; store?: Store; config?: Partial<Config> } = {}) {
+export async function createTestServer(
+  kind: StoreKind,
+  opts: { clock?: ManualClock; store?: Store; config?: Partial<Config>; logger?: Logger } = {},
+) {
   const clock = opts.clock ?? new ManualClock(Date.now());
   const made = opts.store ? undefined : makeStore(kind, clock);
   const store = opts.store ?? (made as NonNullable<typeof made>).store;
   let instance: Awaited<ReturnType<typeof createAvailsync>>;
   try {
-    instance = await createAvailsync({ config: { ...testConfig, ...opts.config }, store, clock, logger: silentLogger, sweeper: false });
+    instance = await createAvailsync({
+      config: { ...testConfig, ...opts.config },
+      store,
+      clock,
+      logger: opts.logger ?? silentLogger,
+      sweeper: false,
+    });
   } catch (err) {
     await store.close().catch(() => {});
     await made?.drop();
