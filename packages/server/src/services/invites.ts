@@ -20,6 +20,7 @@ import { SESSION_TTL_MS, sessionView } from './accounts.js';
 import { writeAudit } from './audit.js';
 import type { OrgRow, Principal, ServiceDeps } from './context.js';
 import type { Mailer } from './mailer.js';
+import { lockedRole } from './members.js';
 import { roleOf, workspacesOf } from './memberships.js';
 import { openSession, type SessionClient } from './sessions.js';
 import { Throttle } from './throttle.js';
@@ -92,17 +93,19 @@ export class InviteService {
   /** POST …/invites: `baseUrl` is where the dashboard is (the link's origin). */
   async create(p: UserPrincipal, input: { email: string; role: Role }, baseUrl: string) {
     const email = input.email.trim().toLowerCase();
-    if (!mayGrant(p.role, input.role)) {
-      throw errors.forbidden(
-        input.role === 'owner'
-          ? `Only an owner can invite an owner; you are ${p.role}`
-          : `Inviting needs the admin role; you are ${p.role}`,
+    const refuse = (role: Role) =>
+      errors.forbidden(
+        input.role === 'owner' && role === 'admin'
+          ? `Only an owner can invite an owner; you are ${role}`
+          : `Inviting needs the admin role; you are ${role}`,
       );
-    }
+    if (!mayGrant(p.role, input.role)) throw refuse(p.role);
     const { store } = this.deps;
     const token = generateToken(INVITE_TOKEN_PREFIX);
     const row = await store.transaction(async (trx) => {
       await store.lockOrg(trx, p.org.id);
+      const actor = await lockedRole(trx, p);
+      if (!mayGrant(actor, input.role)) throw refuse(actor);
       const now = this.deps.clock.now();
       const member = await trx
         .selectFrom('memberships')
@@ -194,12 +197,12 @@ export class InviteService {
   async revoke(p: UserPrincipal, inviteId: string): Promise<{ invite: Invite }> {
     const { store } = this.deps;
     return store.transaction(async (trx) => {
-      const row = await store
-        .forUpdate(trx.selectFrom('invites').selectAll().where('id', '=', inviteId).where('org_id', '=', p.org.id))
-        .executeTakeFirst();
+      await store.lockOrg(trx, p.org.id);
+      const actor = await lockedRole(trx, p);
+      const row = await trx.selectFrom('invites').selectAll().where('id', '=', inviteId).where('org_id', '=', p.org.id).executeTakeFirst();
       if (!row) throw errors.notFound('Invite');
       const now = this.deps.clock.now();
-      if (!mayGrant(p.role, roleOf(row.role))) throw errors.forbidden(`Only an owner can revoke an invite to be owner; you are ${p.role}`);
+      if (!mayGrant(actor, roleOf(row.role))) throw errors.forbidden(`Only an owner can revoke an invite to be owner; you are ${actor}`);
       if (row.accepted_at !== null)
         throw errors.conflict('This invite was already accepted: remove the member instead', { reason: 'accepted' });
       if (row.revoked_at !== null) throw errors.conflict('This invite is already revoked', { reason: 'revoked' });

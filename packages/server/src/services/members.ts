@@ -42,6 +42,21 @@ export function lastOwner(what: 'demoted' | 'removed') {
   );
 }
 
+/**
+ * The caller's role as it is now, read with the workspace row locked: a role changed since the request was
+ * authenticated (a concurrent demotion) is the one that counts for a change to members or invites.
+ */
+export async function lockedRole(trx: Tx, p: UserPrincipal): Promise<Role> {
+  const row = await trx
+    .selectFrom('memberships')
+    .select('role')
+    .where('org_id', '=', p.org.id)
+    .where('user_id', '=', p.userId)
+    .executeTakeFirst();
+  if (!row) throw errors.notFound('Workspace');
+  return roleOf(row.role);
+}
+
 export class MemberService {
   constructor(private readonly deps: ServiceDeps) {}
 
@@ -96,10 +111,12 @@ export class MemberService {
     const { store } = this.deps;
     return store.transaction(async (trx) => {
       await store.lockOrg(trx, p.org.id);
+      const actor = await lockedRole(trx, p);
       const row = await this.target(trx, p.org.id, userId);
       const from = roleOf(row.role);
-      if (!mayManage(p.role, from)) throw errors.forbidden(`Only an owner can change an owner's role; you are ${p.role}`);
-      if (!mayGrant(p.role, role)) throw errors.forbidden(`Only an owner can make someone ${role}; you are ${p.role}`);
+      if (!atLeast(actor, 'admin')) throw errors.forbidden(`Changing roles needs the admin role; you are ${actor}`);
+      if (!mayManage(actor, from)) throw errors.forbidden(`Only an owner can change an owner's role; you are ${actor}`);
+      if (!mayGrant(actor, role)) throw errors.forbidden(`Only an owner can make someone ${role}; you are ${actor}`);
       if (from === role) return { member: toMember(row) };
       if (from === 'owner' && (await this.ownerCount(trx, p.org.id)) <= 1) throw lastOwner('demoted');
       await trx.updateTable('memberships').set({ role }).where('org_id', '=', p.org.id).where('user_id', '=', userId).execute();
@@ -122,12 +139,15 @@ export class MemberService {
     const { store } = this.deps;
     return store.transaction(async (trx) => {
       await store.lockOrg(trx, p.org.id);
+      const actor = await lockedRole(trx, p);
       const row = await this.target(trx, p.org.id, userId);
       const role = roleOf(row.role);
       const self = userId === p.userId;
-      if (!self && !mayManage(p.role, role)) {
+      if (!self && !mayManage(actor, role)) {
         throw errors.forbidden(
-          atLeast(p.role, 'admin') ? 'Only an owner can remove an owner' : `Removing members needs the admin role; you are ${p.role}`,
+          atLeast(actor, 'admin')
+            ? `Only an owner can remove an owner; you are ${actor}`
+            : `Removing members needs the admin role; you are ${actor}`,
         );
       }
       if (role === 'owner' && (await this.ownerCount(trx, p.org.id)) <= 1) throw lastOwner('removed');
