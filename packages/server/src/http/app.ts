@@ -216,7 +216,15 @@ export function createApp(opts: AppOptions) {
     scheme: 'bearer',
     description: 'Agent API key: avs_live_...',
   });
-  app.openAPIRegistry.registerComponent('securitySchemes', 'session', { type: 'apiKey', in: 'cookie', name: 'availsync_session' });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'session', {
+    type: 'apiKey',
+    in: 'cookie',
+    name: 'availsync_session',
+    description:
+      'The dashboard session. Each route needs a role in the workspace (owner, admin, member, viewer): the one its path names, ' +
+      'else the one the X-Availsync-Workspace header names, else the workspace the session signed in to. State-changing calls ' +
+      'send X-CSRF-Token (from GET /v1/session).',
+  });
   app.doc31('/v1/openapi.json', {
     openapi: '3.1.0',
     info: {
