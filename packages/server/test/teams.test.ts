@@ -201,6 +201,8 @@ for (const kind of STORES) {
       assert4xx(unknown, 404, 'not_found', 'an unknown workspace');
       assert4xx(foreign, 404, 'not_found', 'a workspace of which the user is no member');
       assert.equal(foreign.body.message, unknown.body.message, 'never revealing which');
+      const bad = await t.request('GET', '/v1/audit', { session: s, headers: { 'x-availsync-workspace': 'o'.repeat(65) } });
+      assert4xx(bad, 400, 'invalid_request', 'a header no workspace id can be');
       // The path wins over the header.
       const both = await t.request('GET', `/v1/orgs/${a.orgId}/members`, { session: s, ...inB });
       assert.equal(both.body.data[0].user_id, a.userId);

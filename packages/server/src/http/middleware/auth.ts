@@ -73,8 +73,16 @@ export function authenticate(
     if (mode === 'agent') {
       throw errors.unauthorized('This route needs an agent API key (Authorization: Bearer ...); a dashboard session is not an agent key');
     }
-    const named = c.req.param('org_id') ?? c.req.header(WORKSPACE_HEADER);
-    const session = await services.accounts.resolveSession(token, named || undefined);
+    // An id no workspace can have (too long, a NUL: the database would refuse it) names none here; in the
+    // path, the route's validation then answers 400 for it, as for any bad path parameter.
+    const plausible = (v: string) => v.length <= 64 && !v.includes('\u0000');
+    const fromPath = c.req.param('org_id');
+    const fromHeader = c.req.header(WORKSPACE_HEADER) || undefined;
+    if (fromPath === undefined && fromHeader !== undefined && !plausible(fromHeader)) {
+      throw errors.invalid('X-Availsync-Workspace must be a workspace id', { 'x-availsync-workspace': 'at most 64 characters, no NUL' });
+    }
+    const named = fromPath === undefined ? fromHeader : plausible(fromPath) && fromPath !== '' ? fromPath : undefined;
+    const session = await services.accounts.resolveSession(token, named);
     if (!session) throw new ApiError('unauthorized', 'Your session has expired. Sign in again.');
     if (!SAFE_METHODS.has(c.req.method)) {
       const sent = c.req.header('x-csrf-token') ?? '';
