@@ -25,7 +25,7 @@ export async function inProcessFloor(kind: 'sqlite' | 'postgres', clients: numbe
     workspace_name: 'Floor',
   });
   const org = await store.db.selectFrom('orgs').selectAll().where('id', '=', view.workspace.id).executeTakeFirstOrThrow();
-  const user: Principal & { kind: 'user' } = { kind: 'user', org, userId: view.user.id, sessionHash: '' };
+  const user: Principal & { kind: 'user' } = { kind: 'user', org, userId: view.user.id, sessionHash: '', role: 'owner' };
   const principals: Principal[] = [];
   for (let i = 0; i < clients; i++) {
     const created = await services.agents.create(user, { name: `floor-${i}` }, undefined);

@@ -22,6 +22,12 @@ export function setCsrfToken(token: string) {
   csrfToken = token;
 }
 
+let workspace: string | undefined;
+/** The workspace every call acts in (the one the URL names): sent as X-Availsync-Workspace. */
+export function setWorkspace(id: string | undefined) {
+  workspace = id;
+}
+
 /** Called when a signed-in call answers 401: the session expired or was signed out elsewhere. */
 export function onSessionExpired(fn: (message: string) => void) {
   onExpired = fn;
@@ -49,6 +55,7 @@ export async function api<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (method !== 'GET') headers['X-CSRF-Token'] = csrfToken;
+  if (workspace) headers['X-Availsync-Workspace'] = workspace;
   const res = await fetch(path, {
     method,
     headers,

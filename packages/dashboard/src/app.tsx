@@ -1,41 +1,19 @@
-import { createContext, type ReactNode, useCallback, useContext, useEffect, useRef, useState } from 'react';
-import { api, onSessionExpired, setCsrfToken } from './api';
+import { type ReactNode, useCallback, useEffect, useRef, useState } from 'react';
+import { ApiError, api, onSessionExpired, setCsrfToken, setWorkspace } from './api';
+import { AccountPage } from './pages/account';
 import { AgentsPage } from './pages/agents';
 import { SignInPage, SignUpPage } from './pages/auth';
 import { ClaimsPage } from './pages/claims';
 import { HoldsPage } from './pages/holds';
+import { InvitePage } from './pages/invite';
 import { ActivityPage, AuditPage } from './pages/logs';
+import { MembersPage } from './pages/members';
 import { OverviewPage } from './pages/overview';
 import { PlanPage } from './pages/plan';
+import { ForgotPasswordPage, ResetPasswordPage } from './pages/recover';
 import { RulesPage } from './pages/rules';
+import { atLeast, go, parseRoute, replaceRoute, SessionContext, useRoute, workspacePath } from './session';
 import type { SessionView } from './types';
-
-interface SessionCtx {
-  session: SessionView;
-  orgPath: string;
-  signOut: () => Promise<void>;
-}
-const Ctx = createContext<SessionCtx | null>(null);
-export function useSession(): SessionCtx {
-  const s = useContext(Ctx);
-  if (!s) throw new Error('useSession outside a signed-in page');
-  return s;
-}
-
-/** A tiny hash router: #/agents, #/claims … (no server routes needed, deep links survive reloads). */
-const readRoute = () => window.location.hash.replace(/^#/, '') || '/';
-export function useRoute(): string {
-  const [route, setRoute] = useState(readRoute);
-  useEffect(() => {
-    const on = () => setRoute(readRoute());
-    window.addEventListener('hashchange', on);
-    return () => window.removeEventListener('hashchange', on);
-  }, []);
-  return route;
-}
-export function go(path: string) {
-  window.location.hash = path;
-}
 
 const NAV: { path: string; label: string; page: () => ReactNode }[] = [
   { path: '/overview', label: 'Overview', page: () => <OverviewPage /> },
@@ -45,8 +23,12 @@ const NAV: { path: string; label: string; page: () => ReactNode }[] = [
   { path: '/activity', label: 'Activity', page: () => <ActivityPage /> },
   { path: '/audit', label: 'Audit', page: () => <AuditPage /> },
   { path: '/rules', label: 'Rules', page: () => <RulesPage /> },
+  { path: '/members', label: 'Members', page: () => <MembersPage /> },
   { path: '/plan', label: 'Plan', page: () => <PlanPage /> },
+  { path: '/account', label: 'Account', page: () => <AccountPage /> },
 ];
+/** Pages outside any workspace: shown signed in or not. */
+const OPEN_PAGES = new Set(['/invite', '/reset-password']);
 
 export function App() {
   const route = useRoute();
@@ -55,14 +37,43 @@ export function App() {
   const signedInRef = useRef(false);
   signedInRef.current = !!session;
 
-  const signedIn = useCallback((s: SessionView) => {
+  const apply = useCallback((s: SessionView) => {
     setCsrfToken(s.csrf_token);
-    setNotice(undefined);
+    setWorkspace(s.workspace.id);
     setSession(s);
-    const r = window.location.hash.replace(/^#/, '');
-    if (!NAV.some((n) => n.path === r)) go('/overview');
   }, []);
 
+  /** The session as seen from `orgId` (the URL's workspace); one the user is not in falls back to their default. */
+  const load = useCallback(
+    async (orgId: string | undefined): Promise<SessionView> => {
+      setWorkspace(orgId);
+      try {
+        const s = await api<SessionView>('GET', '/v1/session');
+        apply(s);
+        return s;
+      } catch (err) {
+        if (orgId && err instanceof ApiError && err.status === 404) return load(undefined);
+        throw err;
+      }
+    },
+    [apply],
+  );
+
+  const signedIn = useCallback(
+    (s: SessionView) => {
+      apply(s);
+      setNotice(undefined);
+      const { workspace, page } = parseRoute(window.location.hash);
+      const known = NAV.some((n) => n.path === page);
+      if (workspace && workspace !== s.workspace.id)
+        void load(workspace).then((v) => go(workspacePath(v.workspace.id, known ? page : '/overview')));
+      else go(workspacePath(s.workspace.id, known ? page : '/overview'));
+    },
+    [apply, load],
+  );
+
+  // The first load (once: the URL may name a workspace, read from the hash as it is now).
+  const initialWorkspace = useRef(route.workspace);
   useEffect(() => {
     onSessionExpired((message) => {
       if (!signedInRef.current) return;
@@ -71,64 +82,96 @@ export function App() {
       setSession(null);
       go('/signin');
     });
-    api<SessionView>('GET', '/v1/session').then(
-      (s) => {
-        setCsrfToken(s.csrf_token);
-        setSession(s);
-      },
-      () => setSession(null),
-    );
-  }, []);
+    load(initialWorkspace.current).catch(() => setSession(null));
+  }, [load]);
+
+  // The URL names another workspace (the switcher, a pasted link): the session as seen from it.
+  useEffect(() => {
+    if (session && route.workspace && route.workspace !== session.workspace.id) void load(route.workspace).catch(() => setSession(null));
+  }, [route.workspace, session, load]);
+
+  // Signed in on a page outside any workspace (an older `#/agents` link, `#/signin`): into the current one.
+  useEffect(() => {
+    if (!session || route.workspace || OPEN_PAGES.has(route.page)) return;
+    const known = NAV.some((n) => n.path === route.page);
+    replaceRoute(workspacePath(session.workspace.id, known ? route.page : '/overview'));
+  }, [route, session]);
 
   const signOut = useCallback(async () => {
     try {
       await api('POST', '/v1/auth/logout');
     } finally {
+      setWorkspace(undefined);
       setSession(null);
       setNotice('You are signed out.');
       go('/signin');
     }
   }, []);
+  const refresh = useCallback(async () => {
+    await load(session?.workspace.id);
+  }, [load, session?.workspace.id]);
 
   // A new page moves keyboard focus to its content, as a full page load would.
   useEffect(() => {
-    if (session && route) document.getElementById('main')?.focus({ preventScroll: true });
-  }, [route, session]);
+    if (session && route.page) document.getElementById('main')?.focus({ preventScroll: true });
+  }, [route.page, session]);
 
   if (session === undefined) return <div className="boot">Loading…</div>;
+  if (route.page === '/invite') return <InvitePage session={session} onSignedIn={signedIn} />;
+  if (route.page === '/reset-password') return <ResetPasswordPage />;
   if (session === null) {
-    return route === '/signup' ? <SignUpPage onSignedIn={signedIn} /> : <SignInPage onSignedIn={signedIn} notice={notice} />;
+    if (route.page === '/signup') return <SignUpPage onSignedIn={signedIn} />;
+    if (route.page === '/forgot-password') return <ForgotPasswordPage />;
+    return <SignInPage onSignedIn={signedIn} notice={notice} />;
   }
-  const current = NAV.find((n) => n.path === route) ?? NAV[0]!;
+  const current = NAV.find((n) => n.path === route.page) ?? NAV[0]!;
+  const here = session.workspace;
   return (
-    <Ctx.Provider value={{ session, orgPath: `/v1/orgs/${session.workspace.id}`, signOut }}>
+    <SessionContext.Provider value={{ session, orgPath: `/v1/orgs/${here.id}`, can: (role) => atLeast(here.role, role), signOut, refresh }}>
       <a className="skip" href="#main">
         Skip to content
       </a>
       <div className="shell">
         <aside className="side">
           <div className="brand">
-            Availsync<small>{session.workspace.name}</small>
+            Availsync<small>{here.name}</small>
           </div>
+          <label className="switcher">
+            <span className="sr-only">Workspace</span>
+            <select
+              aria-label="Workspace"
+              value={here.id}
+              onChange={(e) => go(workspacePath(e.target.value, current.path))}
+              disabled={session.workspaces.length < 2}
+            >
+              {session.workspaces.map((w) => (
+                <option key={w.id} value={w.id}>
+                  {w.name} ({w.role})
+                </option>
+              ))}
+            </select>
+          </label>
           <nav aria-label="Main">
             {NAV.map((n) => (
-              <a key={n.path} href={`#${n.path}`} aria-current={n === current ? 'page' : undefined}>
+              <a key={n.path} href={`#${workspacePath(here.id, n.path)}`} aria-current={n === current ? 'page' : undefined}>
                 {n.label}
               </a>
             ))}
           </nav>
           <div className="who">
-            <span title={session.user.email}>{session.user.email}</span>
+            <span title={session.user.email}>
+              {session.user.email} <small className="role-badge">{here.role}</small>
+            </span>
             <button type="button" className="btn small ghost" onClick={() => void signOut()}>
               Sign out
             </button>
           </div>
         </aside>
-        <main id="main" tabIndex={-1}>
+        <main id="main" tabIndex={-1} key={here.id}>
           <h1>{current.label}</h1>
           {current.page()}
         </main>
       </div>
-    </Ctx.Provider>
+    </SessionContext.Provider>
   );
 }

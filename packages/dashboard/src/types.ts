@@ -1,11 +1,15 @@
 /** The API's response shapes, as the protocol package infers them (types only: nothing of zod is bundled). */
 export type {
+  AccountSession,
   Activity,
   Agent,
   AuditEvent,
   BillingStatusResponse,
   Claim,
   Hold,
+  Invite,
+  InviteCreatedResponse,
+  Member,
   Pagination,
   ProtectedResource,
   Rules,
@@ -14,9 +18,21 @@ export type {
   ValueHealthResponse,
 } from '@availsync/protocol';
 
+export type Role = 'owner' | 'admin' | 'member' | 'viewer';
+
+export interface WorkspaceView {
+  id: string;
+  name: string;
+  plan: 'free' | 'team' | 'unlimited';
+  created_at: string;
+  role: Role;
+}
+
 export interface SessionView {
   user: { id: string; email: string; created_at: string };
-  workspace: { id: string; name: string; plan: 'free' | 'team' | 'unlimited'; created_at: string };
+  /** The workspace this view is of, with the user's role there. */
+  workspace: WorkspaceView;
+  workspaces: WorkspaceView[];
   csrf_token: string;
 }
 

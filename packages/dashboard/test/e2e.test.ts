@@ -407,6 +407,100 @@ describe('dashboard in a real browser', { skip: !HAVE_CHROMIUM }, () => {
     await shot('plan');
   });
 
+  test('invite a viewer: the link is shown once, accepted in another browser, and the viewer sees a read-only workspace', async () => {
+    const viewerEmail = `viewer-${Date.now()}@example.com`;
+    await nav('Members');
+    await page
+      .getByTestId('members')
+      .getByRole('row', { name: new RegExp(EMAIL) })
+      .waitFor();
+    const form = page.getByRole('form', { name: 'Invite someone' });
+    await form.getByLabel('Email').fill(viewerEmail);
+    await form.getByLabel('Role').selectOption('viewer');
+    await form.getByRole('button', { name: 'Create invite' }).click();
+    const panel = page.getByRole('region', { name: 'Invite link' });
+    await panel.getByText(`Invite link for ${viewerEmail} (viewer)`).waitFor();
+    const link = (await panel.getByTestId('invite-url').textContent()) ?? '';
+    assert.match(link, new RegExp(`^${base}/#/invite\\?token=avs_inv_`));
+    await panel.getByRole('button', { name: 'Copy link' }).click();
+    await panel.getByRole('button', { name: 'Copied' }).waitFor();
+    assert.equal(await page.evaluate('navigator.clipboard.readText()'), link);
+    await page.getByTestId('invites').getByRole('cell', { name: viewerEmail }).waitFor();
+    await shot('members');
+    await panel.getByRole('button', { name: 'Done' }).click();
+
+    // Someone else, in a browser of their own, follows the link and chooses a password.
+    const other = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+    const guest = await other.newPage();
+    guest.on('pageerror', (err) => pageErrors.push(`viewer: ${err.message}`));
+    guest.setDefaultTimeout(15_000);
+    try {
+      await guest.goto(link);
+      await guest.getByRole('heading', { name: 'Join a workspace' }).waitFor();
+      assert.ok(!guest.url().includes('avs_inv_'), 'the token is dropped from the address bar once read');
+      await guest.getByLabel(/^Password/).fill('viewer password 123');
+      await guest.getByRole('button', { name: 'Accept the invite' }).click();
+      await guest.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
+      assert.match(guest.url(), /#\/w\/org_[a-z0-9]+\/overview$/, 'the URL names the workspace');
+      await guest.locator('.role-badge', { hasText: 'viewer' }).waitFor();
+      const guestNav = async (label: string) => {
+        await guest.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label, exact: true }).click();
+        await guest.getByRole('heading', { level: 1, name: label }).waitFor();
+      };
+      // Read-only: agents listed but no create form; test connection, but no rotate or delete.
+      await guestNav('Agents');
+      await guest.locator('tr[data-agent="claude-laptop"]').waitFor();
+      await guest.getByText('Your role can see the agents').waitFor();
+      assert.equal(await guest.getByRole('form', { name: 'Create an agent' }).count(), 0);
+      await guest.locator('tr[data-agent="claude-laptop"]').getByRole('button', { name: 'Manage' }).click();
+      await guest.locator('.detail-row').getByRole('button', { name: 'Test connection' }).waitFor();
+      assert.equal(await guest.locator('.detail-row').getByRole('button', { name: 'Rotate key' }).count(), 0);
+      await guestNav('Claims');
+      await guest.getByTestId('active-claims').getByText('repo:acme/api').waitFor();
+      assert.equal(await guest.getByTestId('active-claims').getByRole('button', { name: 'Release' }).count(), 0);
+      await guestNav('Holds');
+      assert.equal(await guest.getByRole('form', { name: 'Create a hold' }).count(), 0);
+      await guestNav('Rules');
+      await guest.getByText(/you can read the rules/).waitFor();
+      assert.ok(await guest.getByRole('button', { name: 'Save rules' }).isDisabled());
+      await guestNav('Members');
+      assert.equal(await guest.getByRole('form', { name: 'Invite someone' }).count(), 0);
+      await guest
+        .getByTestId('members')
+        .getByRole('row', { name: new RegExp(viewerEmail) })
+        .getByText('(you)')
+        .waitFor();
+      await guest.screenshot({ path: join(SHOTS, 'members-viewer.png'), fullPage: true });
+      await guestNav('Account');
+      await guest.getByTestId('sessions').getByText('this session').waitFor();
+      // The API agrees with the page: a viewer cannot create an agent.
+      const refused = await guest.evaluate(
+        async (org) => {
+          const csrf = ((await (await fetch('/v1/session')).json()) as { csrf_token: string }).csrf_token;
+          const res = await fetch(`/v1/orgs/${org}/agents`, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+            body: JSON.stringify({ name: 'sneaky' }),
+          });
+          return res.status;
+        },
+        /#\/w\/([^/]+)/.exec(guest.url())?.[1],
+      );
+      assert.equal(refused, 403);
+    } finally {
+      await other.close();
+    }
+
+    // Back as the owner: the viewer is a member now, and their role can be changed.
+    await nav('Overview');
+    await nav('Members');
+    const row = page.getByTestId('members').getByRole('row', { name: new RegExp(viewerEmail) });
+    await row.getByLabel(`Role of ${viewerEmail}`).selectOption('member');
+    await eventually('the new role', async () => (await row.getByLabel(`Role of ${viewerEmail}`).inputValue()) === 'member');
+    await nav('Audit');
+    await page.getByTestId('audit').getByRole('cell', { name: 'member.joined' }).first().waitFor();
+  });
+
   test('a narrow window still shows every page', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await nav('Overview');
@@ -419,6 +513,17 @@ describe('dashboard in a real browser', { skip: !HAVE_CHROMIUM }, () => {
     await snippet.waitFor();
     const box = await snippet.boundingBox();
     assert.ok(box && box.width <= 390, JSON.stringify(box));
+    // The teams pages fit too: nothing wider than the window.
+    for (const label of ['Members', 'Account']) {
+      await nav(label);
+      await page.locator('main table').first().waitFor();
+      const wide = (await page.evaluate('document.documentElement.scrollWidth')) as number;
+      const culprits = await page.evaluate(
+        "[...document.querySelectorAll('main *, aside *')].filter((e) => e.getBoundingClientRect().right > 391).slice(0, 5).map((e) => e.tagName + '.' + e.className).join(', ')",
+      );
+      assert.ok(wide <= 390, `${label} is ${wide} px wide: ${culprits}`);
+      await shot(`${label.toLowerCase()}-narrow`);
+    }
     await page.setViewportSize({ width: 1360, height: 900 });
   });
 

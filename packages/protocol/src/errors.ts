@@ -37,4 +37,6 @@ export const ID_PREFIX = {
   audit: 'aud',
   activity: 'act',
   usage: 'usg',
+  invite: 'inv',
+  session: 'ses',
 } as const;

@@ -6,3 +6,4 @@ export * from './hooks.js';
 export * from './mcp.js';
 export * from './resource.js';
 export * from './schemas.js';
+export * from './teams.js';

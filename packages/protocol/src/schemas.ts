@@ -121,6 +121,11 @@ export const Workspace = z.object({
   created_at: Timestamp,
 });
 
+/** A member's role in a workspace (SPEC §12), most powerful first. */
+export const Role = z.enum(['owner', 'admin', 'member', 'viewer']);
+/** A workspace the signed-in user belongs to, with their role there. */
+export const WorkspaceMembership = Workspace.extend({ role: Role });
+
 export const Pagination = z.object({
   limit: z.number().int(),
   offset: z.number().int(),
@@ -324,7 +329,12 @@ export const SignupRequest = z
 
 export const LoginRequest = z.object({ email: z.string().min(1).max(254), password: z.string().min(1).max(256) }).strict();
 
-export const SessionResponse = z.object({ user: User, workspace: Workspace, csrf_token: z.string() });
+export const SessionResponse = z.object({
+  user: User,
+  workspace: WorkspaceMembership.describe("The workspace this session acts in, with the user's role there"),
+  workspaces: z.array(WorkspaceMembership).describe('Every workspace the user belongs to (oldest membership first, at most 100)'),
+  csrf_token: z.string(),
+});
 
 export const AgentCreateRequest = z
   .object({
@@ -394,3 +404,5 @@ export type ClaimStatusValue = z.infer<typeof ClaimStatus>;
 export type OutcomeValue = z.infer<typeof Outcome>;
 export type FileModeValue = z.infer<typeof FileMode>;
 export type PlanValue = z.infer<typeof Plan>;
+export type RoleValue = z.infer<typeof Role>;
+export type SessionResponse = z.infer<typeof SessionResponse>;

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { parseTrustProxy, type TrustProxy, TrustProxyError } from './http/client-address.js';
+import { smtpUrlProblem } from './services/smtp-url.js';
 
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8787),
@@ -46,6 +47,16 @@ const Env = z.object({
   AVAILSYNC_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).default(20_000),
   AVAILSYNC_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
   AVAILSYNC_BODY_IDLE_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  AVAILSYNC_SMTP_URL: z
+    .string()
+    .refine((v) => smtpUrlProblem(v) === undefined, { error: (i) => smtpUrlProblem(String(i.input)) ?? 'invalid' })
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
+  AVAILSYNC_SMTP_FROM: z
+    .string()
+    .max(254)
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
 });
 
 export interface Config {
@@ -81,6 +92,10 @@ export interface Config {
   signupsPerHour?: number;
   /** HTTP limits of the Node server (server.ts `listen`); SPEC §14 defaults when omitted. */
   http?: Partial<HttpLimits>;
+  /** AVAILSYNC_SMTP_URL: invites and password resets are emailed through it (never log it: redactSmtpUrl). */
+  smtpUrl?: string | undefined;
+  /** AVAILSYNC_SMTP_FROM: the From of those emails (default `Availsync <no-reply@host>`). */
+  smtpFrom?: string | undefined;
 }
 
 /** The Node server's socket limits (docs/operations.md). */
@@ -137,5 +152,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       bodyIdleTimeoutMs: e.AVAILSYNC_BODY_IDLE_TIMEOUT_MS,
       maxConnectionsPerAddress: e.AVAILSYNC_MAX_CONNECTIONS_PER_ADDRESS,
     },
+    smtpUrl: e.AVAILSYNC_SMTP_URL,
+    smtpFrom: e.AVAILSYNC_SMTP_FROM,
   };
 }

@@ -15,6 +15,7 @@ import { hasDashboard } from './http/static.js';
 import { createLogger } from './logger.js';
 import { planCommand } from './operator.js';
 import { createAvailsync, listen, openStore } from './server.js';
+import { redactSmtpUrl } from './services/smtp-url.js';
 import { readiness } from './storage/readiness.js';
 import { createSqliteStore, DataDirLockedError } from './storage/store.js';
 import { VERSION } from './version.js';
@@ -36,8 +37,8 @@ Usage:
 Configuration (environment): PORT, HOST, AVAILSYNC_DATA_DIR, DATABASE_URL, AVAILSYNC_DEFAULT_PLAN,
 AVAILSYNC_PUBLIC_URL, LOG_LEVEL, AVAILSYNC_ACTIVITY_RETENTION_DAYS, AVAILSYNC_IDEMPOTENCY_RETENTION_HOURS,
 AVAILSYNC_TRUST_PROXY, AVAILSYNC_SIGNUPS_PER_HOUR, AVAILSYNC_MAX_CONNECTIONS_PER_ADDRESS,
-AVAILSYNC_HEADERS_TIMEOUT_MS, AVAILSYNC_REQUEST_TIMEOUT_MS, AVAILSYNC_BODY_IDLE_TIMEOUT_MS
-(see docs/operations.md)`;
+AVAILSYNC_HEADERS_TIMEOUT_MS, AVAILSYNC_REQUEST_TIMEOUT_MS, AVAILSYNC_BODY_IDLE_TIMEOUT_MS,
+AVAILSYNC_SMTP_URL, AVAILSYNC_SMTP_FROM (see docs/operations.md)`;
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'serve', ...rest] = argv;
@@ -133,7 +134,14 @@ async function main(argv: string[]): Promise<number> {
   await instance.store.warm();
   const http = await listen(instance, config.port, config.host, { limits: config.http, https: config.secureCookies });
   const where = config.databaseUrl ? 'PostgreSQL' : `SQLite in ${config.dataDir}`;
-  logger.info('listening', { url: http.url, store: where, version: VERSION });
+  // The SMTP URL only ever as redactSmtpUrl prints it: its password never reaches a log line.
+  const mail = config.smtpUrl ? redactSmtpUrl(config.smtpUrl) : 'off (AVAILSYNC_SMTP_URL unset: invite links are copied by hand)';
+  logger.info('listening', { url: http.url, store: where, version: VERSION, mail });
+  if (config.smtpUrl && !config.publicUrl) {
+    logger.warn(
+      'AVAILSYNC_SMTP_URL is set without AVAILSYNC_PUBLIC_URL: password reset emails are not sent (their link needs the public address)',
+    );
+  }
   const ready = await readiness(instance.store);
   if (!ready.ready) logger.warn('not ready: GET /health/ready answers 503', { checks: ready.checks.filter((c) => !c.ok) });
   process.stdout.write(`${startLine(http.url, hasDashboard(dashboardDir), where)}\n`);

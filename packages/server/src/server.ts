@@ -102,6 +102,7 @@ export async function createAvailsync(opts: AvailsyncOptions) {
       await pruning;
       await services.activity.recorder.close();
       await services.events.stop();
+      await services.mailer.close();
       await store.close();
     },
   };

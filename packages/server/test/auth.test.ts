@@ -44,7 +44,9 @@ for (const kind of STORES) {
         const email = uniqueEmail('signup');
         const res = await t.request('POST', '/v1/auth/signup', { body: { email, password: PASSWORD, workspace_name: 'Acme Robotics' } });
         assert.equal(res.status, 201);
-        assert.deepEqual(Object.keys(res.body).sort(), ['csrf_token', 'user', 'workspace']);
+        assert.deepEqual(Object.keys(res.body).sort(), ['csrf_token', 'user', 'workspace', 'workspaces']);
+        assert.equal(res.body.workspace.role, 'owner', 'who signs up owns the workspace');
+        assert.deepEqual(res.body.workspaces, [res.body.workspace]);
         assert.match(res.body.user.id, /^usr_/);
         assert.equal(res.body.user.email, email);
         assert.match(res.body.workspace.id, /^org_/);
@@ -167,13 +169,14 @@ for (const kind of STORES) {
         assert.equal((await audit(first.orgId, 'user.signed_out')).length, 1);
       });
 
-      it('GET /v1/session returns { user, workspace, csrf_token }', async () => {
+      it('GET /v1/session returns { user, workspace, workspaces, csrf_token }', async () => {
         const s = await t.signup(uniqueEmail('me'), PASSWORD, 'Session Co');
         const res = await t.request('GET', '/v1/session', { session: s });
         assert.equal(res.status, 200);
-        assert.deepEqual(Object.keys(res.body).sort(), ['csrf_token', 'user', 'workspace']);
+        assert.deepEqual(Object.keys(res.body).sort(), ['csrf_token', 'user', 'workspace', 'workspaces']);
         assert.deepEqual(Object.keys(res.body.user).sort(), ['created_at', 'email', 'id']);
-        assert.deepEqual(Object.keys(res.body.workspace).sort(), ['created_at', 'id', 'name', 'plan']);
+        assert.deepEqual(Object.keys(res.body.workspace).sort(), ['created_at', 'id', 'name', 'plan', 'role']);
+        assert.deepEqual(res.body.workspaces, [res.body.workspace], 'SPEC §12: every workspace of the user, with roles');
         assert.equal(res.body.user.email, s.email);
         assert.equal(res.body.workspace.id, s.orgId);
         assert.equal(res.body.workspace.name, 'Session Co');

@@ -7,7 +7,8 @@
  *
  * A new route is covered as soon as it is registered. Where this file cannot yet call it successfully (a path
  * parameter PARAMS does not know, a required body or query that BODIES / QUERIES lack, per /v1/openapi.json),
- * the "valid credentials" test only checks that the credentials were accepted; teach it the route for more.
+ * the "valid credentials" test only checks that the credentials were accepted; teach it the route for more
+ * (security-routes.ts, shared with the role × route suite, security-roles.test.ts).
  * Routes outside the OpenAPI document (/mcp) are in the route table too and covered the same way; HEADERS
  * gives a route the headers its protocol needs (MCP's Accept).
  */
@@ -17,6 +18,25 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import type { RouteInfo } from '../src/http/env.js';
 import { type Call, createTestServer, type Res, type Session, STORES, type TestServer } from './harness.js';
+import {
+  BODIES,
+  bodyFor,
+  fill,
+  HEADERS,
+  HOUR,
+  hasParam,
+  type Ids,
+  iso,
+  needsFields,
+  nextSeq,
+  OBJECT_PARAMS,
+  PARAMS,
+  paramsOf,
+  QUERIES,
+  SAFE_METHODS,
+  SHAPE,
+  withTargets,
+} from './security-routes.js';
 
 // The route table does not depend on the store: read it once, so each route gets tests of its own.
 const ROUTES: RouteInfo[] = await (async () => {
@@ -35,82 +55,8 @@ function randomKey(): string {
   return `avs_live_${Array.from(randomBytes(43), (b) => BASE62[b % 62]).join('')}`;
 }
 const API_KEY_PATTERN = /avs_live_[0-9A-Za-z]{40,}/;
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const acceptsKey = (r: RouteInfo) => r.auth === 'agent' || r.auth === 'either';
 const acceptsSession = (r: RouteInfo) => r.auth === 'session' || r.auth === 'either';
-
-/** The ids a request is about. `agentId` is the calling key's own agent when a key is used. */
-interface Ids {
-  orgId: string;
-  agentId: string;
-  claimId: string;
-  holdId: string;
-  /** The server's clock, for bodies with times in them. */
-  now: number;
-}
-
-let seq = 0;
-/** Path parameters, filled with real ids. */
-const PARAMS: Record<string, (ids: Ids) => string> = {
-  org_id: (ids) => ids.orgId,
-  agent_id: (ids) => ids.agentId,
-  claim_id: (ids) => ids.claimId,
-  hold_id: (ids) => ids.holdId,
-};
-/** Path parameters naming an object that belongs to one workspace: another workspace's must read as unknown. */
-const OBJECT_PARAMS: Record<string, keyof Ids> = { claim_id: 'claimId', hold_id: 'holdId' };
-const iso = (ms: number) => new Date(ms).toISOString();
-const HOUR = 3_600_000;
-/** A valid body for each route that takes one (by operationId); routes not listed get `{}`. */
-const BODIES: Record<string, (ids: Ids) => Record<string, unknown>> = {
-  createAgent: () => ({ name: 'probe' }),
-  updateAgent: () => ({ name: 'probe-renamed' }),
-  startRun: (ids) => ({ agent_id: ids.agentId, resource: `repo:probe/r${++seq}` }),
-  checkWork: (ids) => ({ agent_id: ids.agentId, resource: `repo:probe/r${++seq}` }),
-  legacyClaim: (ids) => ({ agent_id: ids.agentId, resource: `repo:probe/r${++seq}` }),
-  extendRun: (ids) => ({ claim_id: ids.claimId }),
-  finishRun: (ids) => ({ claim_id: ids.claimId }),
-  updateWorkingSet: (ids) => ({ claim_id: ids.claimId, paths: ['src/probe.ts'] }),
-  createHold: (ids) => ({
-    agent_id: ids.agentId,
-    resource: `release:probe-${++seq}`,
-    start_at: iso(ids.now + HOUR),
-    end_at: iso(ids.now + 2 * HOUR),
-  }),
-  checkConflicts: (ids) => ({ resource: 'release:prod', start_at: iso(ids.now + HOUR), end_at: iso(ids.now + 2 * HOUR) }),
-  mcp: () => ({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
-};
-/** Headers a route needs besides credentials, by operationId. */
-const HEADERS: Record<string, Record<string, string>> = {
-  mcp: { accept: 'application/json, text/event-stream' },
-};
-/** Required query strings, by operationId. */
-const QUERIES: Record<string, (ids: Ids) => string> = {
-  getAvailability: () => 'resource=release:prod',
-};
-
-/** Placeholder ids, to see at definition time which fields a route's body has. */
-const SHAPE: Ids = { orgId: 'org_x', agentId: 'agt_x', claimId: 'clm_x', holdId: 'hld_x', now: 0 };
-
-/** Whether an OpenAPI request body requires any field (so `{}` would not do). */
-function needsFields(requestBody: any): boolean {
-  const schema = requestBody?.content?.['application/json']?.schema;
-  return !schema || (Array.isArray(schema.required) && schema.required.length > 0) || !!schema.$ref;
-}
-
-const paramsOf = (r: RouteInfo) => [...r.path.matchAll(/:(\w+)/g)].map((m) => m[1] as string);
-const hasParam = (r: RouteInfo, name: string) => paramsOf(r).includes(name);
-
-function fill(r: RouteInfo, ids: Ids): string {
-  const path = r.path.replace(/:(\w+)/g, (_, name: string) => encodeURIComponent(PARAMS[name]?.(ids) ?? `unknown_${name}`));
-  const query = QUERIES[r.operationId]?.(ids);
-  return query ? `${path}?${query}` : path;
-}
-
-function bodyFor(r: RouteInfo, ids: Ids): Record<string, unknown> | undefined {
-  if (SAFE_METHODS.has(r.method) || r.method === 'DELETE') return undefined;
-  return BODIES[r.operationId]?.(ids) ?? {};
-}
 
 /** The error envelope: { error, message, request_id }, and X-Request-Id equal to request_id. */
 function assertError(res: Res, status: number, code: string, what: string): void {
@@ -144,6 +90,9 @@ const GUARDED_TABLES = [
   'orgs',
   'users',
   'sessions',
+  'memberships',
+  'invites',
+  'password_resets',
   'agents',
   'resources',
   'claims',
@@ -187,7 +136,8 @@ for (const kind of STORES) {
 
     /** A new agent of `session`'s workspace, with an active claim (and a working set) and a hold. */
     async function objectsIn(session: Session): Promise<World> {
-      const agent = await t.createAgent(session, { name: `security-agent-${++seq}` });
+      const seq = nextSeq();
+      const agent = await t.createAgent(session, { name: `security-agent-${seq}` });
       const now = t.clock.now();
       const resource = `repo:acme/app-${seq}`;
       const started = await t.start(agent.key, { resource });
@@ -452,7 +402,7 @@ for (const kind of STORES) {
           if (acceptsSession(r)) callers.push(['session', { session: w.session }]);
           if (acceptsKey(r)) callers.push(['agent key', { key: w.key }]);
           for (const [who, call] of callers) {
-            const res = await send(r, w.ids, call, `valid ${who}`);
+            const res = await send(r, await withTargets(t, r, w.session, w.ids), call, `valid ${who}`);
             const hint = `with a valid ${who}: ${res.status} ${JSON.stringify(res.body)}`;
             if (callable.has(r.operationId)) assert.ok(res.status >= 200 && res.status < 300, hint);
             else assertAdmitted(res, `${hint} (teach PARAMS/BODIES/QUERIES this route for a full check)`);

@@ -3,7 +3,7 @@
  * (no socket), driven by a manual clock. What the server's own suites use.
  */
 import { randomBytes } from 'node:crypto';
-import { type Config, createAvailsync, ManualClock, type Store, silentLogger } from '@availsync/server';
+import { type Config, createAvailsync, type Logger, ManualClock, type Store, silentLogger } from '@availsync/server';
 import { makeStore, type StoreKind, testConfig } from './stores.js';
 
 export const MIN = 60_000;
@@ -36,13 +36,22 @@ export function uniqueEmail(tag = 'user'): string {
   return `${tag}-${counter}-${randomBytes(4).toString('hex')}@example.com`;
 }
 
-export async function createTestServer(kind: StoreKind, opts: { clock?: ManualClock; store?: Store; config?: Partial<Config> } = {}) {
+export async function createTestServer(
+  kind: StoreKind,
+  opts: { clock?: ManualClock; store?: Store; config?: Partial<Config>; logger?: Logger } = {},
+) {
   const clock = opts.clock ?? new ManualClock(Date.now());
   const made = opts.store ? undefined : makeStore(kind, clock);
   const store = opts.store ?? (made as NonNullable<typeof made>).store;
   let instance: Awaited<ReturnType<typeof createAvailsync>>;
   try {
-    instance = await createAvailsync({ config: { ...testConfig, ...opts.config }, store, clock, logger: silentLogger, sweeper: false });
+    instance = await createAvailsync({
+      config: { ...testConfig, ...opts.config },
+      store,
+      clock,
+      logger: opts.logger ?? silentLogger,
+      sweeper: false,
+    });
   } catch (err) {
     await store.close().catch(() => {});
     await made?.drop();

@@ -1,6 +1,6 @@
 import { type FormEvent, useState } from 'react';
 import { api, describeError } from '../api';
-import { useSession } from '../app';
+import { useSession } from '../session';
 import type { Agent, Page, SetupTestResponse, TestConnectionResponse, ValueHealthResponse } from '../types';
 import { Badge, Card, CopyButton, Empty, ErrorBox, fmtAgo, useLoad } from '../ui';
 
@@ -125,7 +125,8 @@ function KeyPanel({ agent, apiKey, onDone, rotated }: { agent: Agent; apiKey: st
 }
 
 function AgentDetail({ agent, onChanged }: { agent: Agent; onChanged: (key?: { apiKey: string; rotated: boolean }) => void }) {
-  const { orgPath } = useSession();
+  const { orgPath, can } = useSession();
+  const admin = can('admin');
   const base = `${orgPath}/agents/${agent.id}`;
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState<string>();
@@ -154,25 +155,28 @@ function AgentDetail({ agent, onChanged }: { agent: Agent; onChanged: (key?: { a
   return (
     <div className="detail">
       <ErrorBox error={error} />
-      <form className="row wrap" onSubmit={save} aria-label={`Settings of ${agent.name}`}>
-        <label>
-          Mode
-          <select name="mode" defaultValue={agent.mode}>
-            {MODES.map((m) => (
-              <option key={m} value={m}>
-                {m === 'inherit' ? `inherit (workspace: ${agent.effective_mode})` : m}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Priority
-          <input name="priority" type="number" min={0} max={1000} defaultValue={agent.priority} />
-        </label>
-        <button type="submit" className="btn" disabled={busy !== undefined}>
-          {busy === 'save' ? 'Saving…' : 'Save'}
-        </button>
-      </form>
+      {admin ? null : <p className="muted">Only an admin or owner changes, rotates or deletes an agent.</p>}
+      {admin ? (
+        <form className="row wrap" onSubmit={save} aria-label={`Settings of ${agent.name}`}>
+          <label>
+            Mode
+            <select name="mode" defaultValue={agent.mode}>
+              {MODES.map((m) => (
+                <option key={m} value={m}>
+                  {m === 'inherit' ? `inherit (workspace: ${agent.effective_mode})` : m}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Priority
+            <input name="priority" type="number" min={0} max={1000} defaultValue={agent.priority} />
+          </label>
+          <button type="submit" className="btn" disabled={busy !== undefined}>
+            {busy === 'save' ? 'Saving…' : 'Save'}
+          </button>
+        </form>
+      ) : null}
       <div className="row wrap">
         <button
           type="button"
@@ -182,15 +186,17 @@ function AgentDetail({ agent, onChanged }: { agent: Agent; onChanged: (key?: { a
         >
           {busy === 'conn' ? 'Testing…' : 'Test connection'}
         </button>
-        <button
-          type="button"
-          className="btn"
-          disabled={busy !== undefined}
-          onClick={() => void act('setup', async () => setSetup(await api<SetupTestResponse>('POST', `${base}/setup-test`)))}
-        >
-          {busy === 'setup' ? 'Running…' : 'Run setup test'}
-        </button>
-        {confirm ? (
+        {admin ? (
+          <button
+            type="button"
+            className="btn"
+            disabled={busy !== undefined}
+            onClick={() => void act('setup', async () => setSetup(await api<SetupTestResponse>('POST', `${base}/setup-test`)))}
+          >
+            {busy === 'setup' ? 'Running…' : 'Run setup test'}
+          </button>
+        ) : null}
+        {!admin ? null : confirm ? (
           <span className="confirm">
             {confirm === 'rotate' ? 'Rotate? The current key stops working at once.' : `Delete ${agent.name}? Its claims are released.`}
             <button
@@ -260,7 +266,7 @@ function AgentDetail({ agent, onChanged }: { agent: Agent; onChanged: (key?: { a
 }
 
 export function AgentsPage() {
-  const { orgPath } = useSession();
+  const { orgPath, can } = useSession();
   const agents = useLoad(
     async () => {
       const [list, value] = await Promise.all([
@@ -303,35 +309,39 @@ export function AgentsPage() {
     <>
       <Card title="Create an agent">
         <ErrorBox error={error} />
-        <form className="row wrap" onSubmit={create} aria-label="Create an agent">
-          <label>
-            Name
-            <input name="name" required maxLength={100} placeholder="e.g. claude-code-laptop" />
-          </label>
-          <label>
-            Type
-            <select name="agent_type" defaultValue="coding">
-              {TYPES.map((t) => (
-                <option key={t}>{t}</option>
-              ))}
-            </select>
-          </label>
-          <label>
-            Priority
-            <input name="priority" type="number" min={0} max={1000} defaultValue={100} />
-          </label>
-          <label>
-            Mode
-            <select name="mode" defaultValue="inherit">
-              {MODES.map((m) => (
-                <option key={m}>{m}</option>
-              ))}
-            </select>
-          </label>
-          <button className="btn primary" type="submit" disabled={busy}>
-            {busy ? 'Creating…' : 'Create agent'}
-          </button>
-        </form>
+        {can('admin') ? (
+          <form className="row wrap" onSubmit={create} aria-label="Create an agent">
+            <label>
+              Name
+              <input name="name" required maxLength={100} placeholder="e.g. claude-code-laptop" />
+            </label>
+            <label>
+              Type
+              <select name="agent_type" defaultValue="coding">
+                {TYPES.map((t) => (
+                  <option key={t}>{t}</option>
+                ))}
+              </select>
+            </label>
+            <label>
+              Priority
+              <input name="priority" type="number" min={0} max={1000} defaultValue={100} />
+            </label>
+            <label>
+              Mode
+              <select name="mode" defaultValue="inherit">
+                {MODES.map((m) => (
+                  <option key={m}>{m}</option>
+                ))}
+              </select>
+            </label>
+            <button className="btn primary" type="submit" disabled={busy}>
+              {busy ? 'Creating…' : 'Create agent'}
+            </button>
+          </form>
+        ) : (
+          <p className="muted">Your role can see the agents; an admin or owner creates them and their keys.</p>
+        )}
       </Card>
       {newKey ? (
         <KeyPanel agent={newKey.agent} apiKey={newKey.apiKey} rotated={newKey.rotated} onDone={() => setNewKey(undefined)} />

@@ -3,7 +3,7 @@ import { api, describeError } from '../api';
 import type { SessionView } from '../types';
 import { ErrorBox } from '../ui';
 
-function AuthFrame({ title, children }: { title: string; children: React.ReactNode }) {
+export function AuthFrame({ title, children }: { title: string; children: React.ReactNode }) {
   return (
     <div className="auth">
       <div className="auth-card">
@@ -54,7 +54,7 @@ export function SignInPage({ onSignedIn, notice }: { onSignedIn: (s: SessionView
         </button>
       </form>
       <p>
-        New here? <a href="#/signup">Create a workspace</a>
+        New here? <a href="#/signup">Create a workspace</a> · <a href="#/forgot-password">Forgot your password?</a>
       </p>
     </AuthFrame>
   );

@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { api, describeError, qs } from '../api';
-import { useSession } from '../app';
+import { useSession } from '../session';
 import type { Agent, Claim, Page, ProtectedResource } from '../types';
 import { Badge, Card, Empty, ErrorBox, fmtLeft, fmtTime, Pager, Timeline, useLoad, useNow } from '../ui';
 
@@ -14,6 +14,7 @@ function useAgentNames() {
 }
 
 function ActiveClaims({ names }: { names: Map<string, string> }) {
+  const canRelease = useSession().can('member');
   const now = useNow(1000);
   const active = useLoad(() => api<Page<Claim>>('GET', `/v1/work/claims${qs({ status: 'active', limit: 100 })}`), [], 5000);
   const [error, setError] = useState<string>();
@@ -77,7 +78,7 @@ function ActiveClaims({ names }: { names: Map<string, string> }) {
                 </td>
                 <td className="nowrap tabular">{fmtLeft(c.expires_at, now)}</td>
                 <td>
-                  {confirm === c.id ? (
+                  {!canRelease ? null : confirm === c.id ? (
                     <span className="confirm">
                       <button type="button" className="btn danger small" onClick={() => void release(c.id)}>
                         Yes, release

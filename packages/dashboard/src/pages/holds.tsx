@@ -1,5 +1,6 @@
 import { type FormEvent, useState } from 'react';
 import { api, describeError, qs } from '../api';
+import { useSession } from '../session';
 import type { Hold, Page } from '../types';
 import { Card, Empty, ErrorBox, fmtTime, Timeline, useLoad, useNow } from '../ui';
 import { useAgentNames } from './claims';
@@ -12,6 +13,7 @@ function localInput(t: number) {
 }
 
 export function HoldsPage() {
+  const canManage = useSession().can('member');
   const names = useAgentNames();
   const now = useNow(30_000);
   const holds = useLoad(() => api<Page<Hold>>('GET', `/v1/holds${qs({ status: 'active', limit: 100 })}`), [], 15_000);
@@ -60,7 +62,9 @@ export function HoldsPage() {
     <>
       <Card title="Reserve a time window">
         <ErrorBox error={error} />
-        {agents.length === 0 ? (
+        {!canManage ? (
+          <p className="muted">Viewers see the holds; a member, admin or owner reserves and releases them.</p>
+        ) : agents.length === 0 ? (
           <Empty title="Holds are made for an agent">
             <a href="#/agents">Create an agent</a> first; the hold is recorded as that agent&apos;s.
           </Empty>
@@ -148,9 +152,11 @@ export function HoldsPage() {
                   <td>{names.get(h.agent_id) ?? h.agent_id}</td>
                   <td>{h.reason ?? '—'}</td>
                   <td>
-                    <button type="button" className="btn small" onClick={() => void release(h.id)}>
-                      Release
-                    </button>
+                    {canManage ? (
+                      <button type="button" className="btn small" onClick={() => void release(h.id)}>
+                        Release
+                      </button>
+                    ) : null}
                   </td>
                 </tr>
               ))}

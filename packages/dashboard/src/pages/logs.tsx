@@ -1,6 +1,6 @@
 import { type FormEvent, useState } from 'react';
 import { api, qs } from '../api';
-import { useSession } from '../app';
+import { useSession } from '../session';
 import type { Activity, AuditEvent, Page } from '../types';
 import { Badge, Card, Empty, ErrorBox, fmtTime, Pager, useLoad } from '../ui';
 import { useAgentNames } from './claims';

@@ -1,11 +1,11 @@
 import { type FormEvent, useState } from 'react';
 import { api, describeError } from '../api';
-import { useSession } from '../app';
+import { useSession } from '../session';
 import type { Rules } from '../types';
 import { Card, Empty, ErrorBox, useLoad } from '../ui';
 
 export function RulesPage() {
-  const { orgPath } = useSession();
+  const { orgPath, can, session } = useSession();
   const rules = useLoad(() => api<Rules>('GET', `${orgPath}/rules`), [orgPath]);
   const [error, setError] = useState<string>();
   const [saved, setSaved] = useState<string>();
@@ -53,8 +53,14 @@ export function RulesPage() {
     );
     if (ok) form.reset();
   };
+  const admin = can('admin');
   return (
-    <>
+    <fieldset className="plain" disabled={!admin}>
+      {admin ? null : (
+        <div className="notice" role="status">
+          You are a {session.workspace.role} here: you can read the rules; an admin or owner changes them.
+        </div>
+      )}
       <ErrorBox error={error} />
       {saved ? (
         <div className="notice" role="status">
@@ -131,6 +137,6 @@ export function RulesPage() {
           </button>
         </form>
       </Card>
-    </>
+    </fieldset>
   );
 }

@@ -14,6 +14,7 @@ import type { AppEnv, RouteInfo } from './env.js';
 import { ApiError, errorBody, errorHeaders, httpStatus } from './errors.js';
 import { responseHeaders } from './middleware/headers.js';
 import { createRouter } from './registry.js';
+import { accountSecurityRoutes } from './routes/account.js';
 import { accountRoutes } from './routes/accounts.js';
 import { activityRoutes } from './routes/activity.js';
 import { auditRoutes } from './routes/audit.js';
@@ -21,6 +22,7 @@ import { billingRoutes } from './routes/billing.js';
 import { holdRoutes } from './routes/holds.js';
 import { hookRoutes } from './routes/hooks.js';
 import { mcpRoutes } from './routes/mcp.js';
+import { memberRoutes } from './routes/members.js';
 import { createMetrics, opsRoutes } from './routes/ops.js';
 import { rulesRoutes } from './routes/rules.js';
 import { setupRoutes } from './routes/setup.js';
@@ -196,6 +198,8 @@ export function createApp(opts: AppOptions) {
   );
   opsRoutes(router, { metrics });
   accountRoutes(router, { secureCookies: opts.secureCookies });
+  accountSecurityRoutes(router, { secureCookies: opts.secureCookies });
+  memberRoutes(router, { secureCookies: opts.secureCookies });
   workRoutes(router);
   holdRoutes(router);
   hookRoutes(router);
@@ -213,7 +217,15 @@ export function createApp(opts: AppOptions) {
     scheme: 'bearer',
     description: 'Agent API key: avs_live_...',
   });
-  app.openAPIRegistry.registerComponent('securitySchemes', 'session', { type: 'apiKey', in: 'cookie', name: 'availsync_session' });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'session', {
+    type: 'apiKey',
+    in: 'cookie',
+    name: 'availsync_session',
+    description:
+      'The dashboard session. Each route needs a role in the workspace (owner, admin, member, viewer): the one its path names, ' +
+      'else the one the X-Availsync-Workspace header names, else the workspace the session signed in to. State-changing calls ' +
+      'send X-CSRF-Token (from GET /v1/session).',
+  });
   app.doc31('/v1/openapi.json', {
     openapi: '3.1.0',
     info: {

@@ -12,6 +12,7 @@ import type { AppEnv, AuthMode, RouteInfo } from './env.js';
 import { errors } from './errors.js';
 import { recordActivity } from './middleware/activity.js';
 import { authenticate } from './middleware/auth.js';
+import { requiredRole } from './roles.js';
 
 export type RouteContext<R extends RouteConfig> = Parameters<RouteHandler<R, AppEnv>>[0];
 
@@ -40,8 +41,10 @@ export function createRouter(
     add(auth, route, handler, opts = {}) {
       const path = route.path.replace(/\{(\w+)\}/g, ':$1');
       const method = route.method.toUpperCase();
+      const operationId = route.operationId ?? `${route.method} ${route.path}`;
+      const role = requiredRole(operationId, method);
       const middleware: MiddlewareHandler<AppEnv>[] =
-        auth === 'public' ? [] : [authenticate(auth, services, { ...opts, secureCookies: appOpts.secureCookies ?? false })];
+        auth === 'public' ? [] : [authenticate(auth, services, { ...opts, role, secureCookies: appOpts.secureCookies ?? false })];
       // Every agent-key request is recorded as activity (and counted toward the plan's monthly calls).
       if (auth === 'agent' || auth === 'either') middleware.push(recordActivity(services.activity.recorder, { method, path }));
       const security =
@@ -57,7 +60,7 @@ export function createRouter(
         method,
         path,
         auth,
-        operationId: route.operationId ?? `${route.method} ${route.path}`,
+        operationId,
       });
     },
   };

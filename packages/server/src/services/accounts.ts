@@ -2,14 +2,17 @@
 import type { Selectable } from 'kysely';
 import { iso } from '../clock.js';
 import { limitKeyOf } from '../domain/addresses.js';
+import type { Role } from '../domain/roles.js';
 import type { ThrottlePolicy } from '../domain/throttle.js';
 import { ApiError, errors } from '../errors.js';
 import { newId } from '../ids.js';
-import { csrfTokenFor, generateSessionToken, sha256 } from '../security/keys.js';
+import { csrfTokenFor, sha256 } from '../security/keys.js';
 import { hashPassword, verifyPassword } from '../security/passwords.js';
 import type { UsersTable } from '../storage/schema.js';
 import { writeAudit } from './audit-write.js';
 import type { OrgRow, ServiceDeps } from './context.js';
+import { defaultWorkspaceOf, roleOf, type WorkspaceMembershipView, workspacesOf } from './memberships.js';
+import { openSession, type SessionClient } from './sessions.js';
 import { Throttle } from './throttle.js';
 
 export const SESSION_TTL_MS = 14 * 24 * 3600_000;
@@ -29,14 +32,24 @@ function rateLimited(message: string, retryAfterS: number) {
 
 export interface SessionView {
   user: { id: string; email: string; created_at: string };
-  workspace: { id: string; name: string; plan: 'free' | 'team' | 'unlimited'; created_at: string };
+  workspace: WorkspaceMembershipView;
+  workspaces: WorkspaceMembershipView[];
   csrf_token: string;
 }
 
-export function sessionView(user: Pick<Selectable<UsersTable>, 'id' | 'email' | 'created_at'>, org: OrgRow, token: string): SessionView {
+/** The signed-in answer: the user, the workspace the session acts in (with their role), all of theirs. */
+export function sessionView(
+  user: Pick<Selectable<UsersTable>, 'id' | 'email' | 'created_at'>,
+  org: OrgRow,
+  role: Role,
+  workspaces: WorkspaceMembershipView[],
+  token: string,
+): SessionView {
+  const plan = org.plan as WorkspaceMembershipView['plan'];
   return {
     user: { id: user.id, email: user.email, created_at: iso(user.created_at) },
-    workspace: { id: org.id, name: org.name, plan: org.plan as SessionView['workspace']['plan'], created_at: iso(org.created_at) },
+    workspace: { id: org.id, name: org.name, plan, created_at: iso(org.created_at), role },
+    workspaces,
     csrf_token: csrfTokenFor(token),
   };
 }
@@ -58,7 +71,7 @@ export class AccountService {
     return { windowMs: 3_600_000, free: this.deps.config.signupsPerHour ?? DEFAULT_SIGNUPS_PER_HOUR };
   }
 
-  async signup(input: { email: string; password: string; workspace_name: string }, address = 'unknown') {
+  async signup(input: { email: string; password: string; workspace_name: string }, address = 'unknown', client: SessionClient = {}) {
     const email = input.email.trim().toLowerCase();
     const { store } = this.deps;
     const now = this.deps.clock.now();
@@ -68,7 +81,6 @@ export class AccountService {
     const taken = await store.db.selectFrom('users').select('id').where('email', '=', email).executeTakeFirst();
     if (taken) throw new ApiError('conflict', 'An account with this email already exists. Sign in instead.');
     const passwordHash = await hashPassword(input.password);
-    const session = generateSessionToken();
     try {
       return await store.transaction(async (trx) => {
         const org: OrgRow = {
@@ -83,17 +95,16 @@ export class AccountService {
         const user = { id: newId('user'), org_id: org.id, email, password_hash: passwordHash, created_at: now, last_login_at: now };
         await trx.insertInto('orgs').values(org).execute();
         await trx.insertInto('users').values(user).execute();
-        await trx
-          .insertInto('sessions')
-          .values({ token_hash: session.hash, user_id: user.id, org_id: org.id, created_at: now, expires_at: now + SESSION_TTL_MS })
-          .execute();
+        await trx.insertInto('memberships').values({ org_id: org.id, user_id: user.id, role: 'owner', created_at: now }).execute();
+        const session = await openSession(trx, { userId: user.id, orgId: org.id, now, ttlMs: SESSION_TTL_MS }, { address, ...client });
         await writeAudit(trx, now, {
           org_id: org.id,
           actor: { type: 'user', id: user.id },
           event: 'workspace.created',
           details: { name: org.name, plan: org.plan },
         });
-        return { token: session.token, view: sessionView(user, org, session.token) };
+        const view = sessionView(user, org, 'owner', [], session.token);
+        return { token: session.token, view: { ...view, workspaces: [view.workspace] } };
       });
     } catch (err) {
       if (store.isUniqueViolation(err)) throw new ApiError('conflict', 'An account with this email already exists. Sign in instead.');
@@ -107,7 +118,7 @@ export class AccountService {
    * one as `auth.throttled` (once per bucket and window), both in the workspace of the email's user. An
    * email with no user has no workspace to audit in: it goes to the log instead. Never the password.
    */
-  async login(input: { email: string; password: string }, address = 'unknown') {
+  async login(input: { email: string; password: string }, address = 'unknown', client: SessionClient = {}) {
     const email = input.email.trim().toLowerCase();
     const { store } = this.deps;
     const now = this.deps.clock.now();
@@ -132,13 +143,13 @@ export class AccountService {
       await this.auditFailed(user, email, address, now);
       throw errors.unauthorized('Email or password is incorrect');
     }
-    const org = await store.db.selectFrom('orgs').selectAll().where('id', '=', user.org_id).executeTakeFirstOrThrow();
-    const session = generateSessionToken();
-    await store.transaction(async (trx) => {
-      await trx
-        .insertInto('sessions')
-        .values({ token_hash: session.hash, user_id: user.id, org_id: org.id, created_at: now, expires_at: now + SESSION_TTL_MS })
-        .execute();
+    const orgId = await defaultWorkspaceOf(store.db, user);
+    if (orgId === undefined) {
+      throw errors.forbidden('This account is no longer a member of any workspace. Ask a workspace admin for a new invite.');
+    }
+    const org = await store.db.selectFrom('orgs').selectAll().where('id', '=', orgId).executeTakeFirstOrThrow();
+    const session = await store.transaction(async (trx) => {
+      const opened = await openSession(trx, { userId: user.id, orgId: org.id, now, ttlMs: SESSION_TTL_MS }, { address, ...client });
       await trx.updateTable('users').set({ last_login_at: now }).where('id', '=', user.id).execute();
       await trx.deleteFrom('sessions').where('user_id', '=', user.id).where('expires_at', '<=', now).execute();
       await writeAudit(trx, now, {
@@ -147,11 +158,14 @@ export class AccountService {
         event: 'user.signed_in',
         details: { ip: address },
       });
+      return opened;
     });
     // A success is not held against the address, and clears this address's failures for the email.
     await this.throttle.reset(pairKey);
     await this.throttle.undo(addressKey);
-    return { token: session.token, view: sessionView(user, org, session.token) };
+    const workspaces = await workspacesOf(store.db, user.id);
+    const role = workspaces.find((w) => w.id === org.id)?.role ?? 'viewer';
+    return { token: session.token, view: sessionView(user, org, role, workspaces, session.token) };
   }
 
   private async auditFailed(user: { id: string; org_id: string } | undefined, email: string, address: string, now: number) {
@@ -192,19 +206,29 @@ export class AccountService {
     });
   }
 
-  /** The session behind a cookie token, or null. */
-  async resolveSession(token: string) {
+  /**
+   * The session behind a cookie token (null: none, or expired), and the user's membership of `orgId` (the
+   * workspace a request names; the session's own when it names none), undefined if they are not a member.
+   */
+  async resolveSession(token: string, orgId?: string) {
     const now = this.deps.clock.now();
     const row = await this.deps.store.db
       .selectFrom('sessions')
       .innerJoin('users', 'users.id', 'sessions.user_id')
-      .innerJoin('orgs', 'orgs.id', 'sessions.org_id')
+      .leftJoin('memberships as m', (j) =>
+        orgId === undefined
+          ? j.onRef('m.user_id', '=', 'sessions.user_id').onRef('m.org_id', '=', 'sessions.org_id')
+          : j.onRef('m.user_id', '=', 'sessions.user_id').on('m.org_id', '=', orgId),
+      )
+      .leftJoin('orgs', 'orgs.id', 'm.org_id')
       .select([
         'sessions.token_hash',
+        'sessions.id as session_id',
         'sessions.expires_at as session_expires_at',
         'users.id as user_id',
         'users.email',
         'users.created_at as user_created_at',
+        'm.role',
         'orgs.id',
         'orgs.name',
         'orgs.plan',
@@ -216,15 +240,18 @@ export class AccountService {
       .where('sessions.token_hash', '=', sha256(token))
       .executeTakeFirst();
     if (!row || row.session_expires_at <= now) return null;
+    const user = { id: row.user_id, email: row.email, created_at: row.user_created_at };
+    const base = { user, sessionHash: row.token_hash, sessionId: row.session_id };
+    if (row.id === null || row.role === null) return { ...base, membership: undefined };
     const org: OrgRow = {
       id: row.id,
-      name: row.name,
-      plan: row.plan,
-      default_mode: row.default_mode,
-      default_claim_minutes: row.default_claim_minutes,
-      max_claim_minutes: row.max_claim_minutes,
-      created_at: row.created_at,
+      name: row.name as string,
+      plan: row.plan as string,
+      default_mode: row.default_mode as string,
+      default_claim_minutes: row.default_claim_minutes as number,
+      max_claim_minutes: row.max_claim_minutes as number,
+      created_at: row.created_at as number,
     };
-    return { org, user: { id: row.user_id, email: row.email, created_at: row.user_created_at }, sessionHash: row.token_hash };
+    return { ...base, membership: { org, role: roleOf(row.role) } };
   }
 }

@@ -2,6 +2,7 @@
 import type { Selectable } from 'kysely';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
+import type { Role } from '../domain/roles.js';
 import type { Logger } from '../logger.js';
 import type { AgentsTable, OrgsTable } from '../storage/schema.js';
 import type { Store } from '../storage/store.js';
@@ -16,7 +17,15 @@ export interface ServiceDeps {
   logger: Logger;
   config: Pick<
     Config,
-    'defaultPlan' | 'secureCookies' | 'activityRetentionDays' | 'idempotencyRetentionHours' | 'trustProxy' | 'signupsPerHour'
+    | 'defaultPlan'
+    | 'secureCookies'
+    | 'activityRetentionDays'
+    | 'idempotencyRetentionHours'
+    | 'trustProxy'
+    | 'signupsPerHour'
+    | 'publicUrl'
+    | 'smtpUrl'
+    | 'smtpFrom'
   >;
 }
 
@@ -29,7 +38,7 @@ export type Principal =
       /** Taken from this node's key cache: its transaction confirms it (services/principals.ts). */
       unconfirmed?: { hash: string; fingerprint: string } | undefined;
     }
-  | { kind: 'user'; org: OrgRow; userId: string; sessionHash: string };
+  | { kind: 'user'; org: OrgRow; userId: string; sessionHash: string; role: Role };
 
 export type Actor = { type: 'agent' | 'user' | 'system'; id: string | null };
 

@@ -3,6 +3,7 @@
  * as ServiceDeps and answering with outcomes, never HTTP. server.ts builds them (createServices) with the
  * HTTP layer's replies for the few places a service answers as a route would.
  */
+import { AccountSecurityService } from './account-security.js';
 import { AccountService } from './accounts.js';
 import { ActivityRecorder, ActivityService } from './activity.js';
 import { type AgentCreated, AgentService } from './agents.js';
@@ -11,6 +12,9 @@ import type { Presenter, ServiceDeps } from './context.js';
 import { EventFeed } from './events/feed.js';
 import { HoldService } from './holds.js';
 import { createHookServices, type HookServices } from './hooks/index.js';
+import { InviteService } from './invites.js';
+import { createMailer, type Mailer } from './mailer.js';
+import { MemberService } from './members.js';
 import { OperationsService } from './operations.js';
 import { PlanService } from './plans.js';
 import { PresenceService } from './presence.js';
@@ -43,6 +47,11 @@ export interface Services {
   ops: OperationsService;
   /** This process's reader of the event log: every live subscriber (SSE, webhooks) listens to it. */
   events: EventFeed;
+  // teams (issue 19)
+  mailer: Mailer;
+  members: MemberService;
+  invites: InviteService;
+  accountSecurity: AccountSecurityService;
 }
 
 /**
@@ -60,6 +69,7 @@ export function assembleServices(deps: ServiceDeps, replies: ServiceReplies): Se
   const keys = new PrincipalService(deps);
   const work = new WorkService(deps, keys, replies.start);
   const recorder = new ActivityRecorder(deps);
+  const mailer = createMailer(deps.config, deps.logger);
   return {
     deps,
     work,
@@ -81,6 +91,10 @@ export function assembleServices(deps: ServiceDeps, replies: ServiceReplies): Se
     }),
     ops: new OperationsService(deps),
     events: new EventFeed({ store: deps.store, clock: deps.clock, logger: deps.logger, notifications: deps.store.notifications }),
+    mailer,
+    members: new MemberService(deps),
+    invites: new InviteService(deps, mailer),
+    accountSecurity: new AccountSecurityService(deps, mailer),
   };
 }
 

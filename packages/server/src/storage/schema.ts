@@ -30,10 +30,45 @@ export interface UsersTable {
 
 export interface SessionsTable {
   token_hash: string;
+  /** The opaque id the sessions list shows (migration 007); never the token or its hash. */
+  id: string;
   user_id: string;
+  /** The workspace it signed in to (its default when a request names none). */
   org_id: string;
   created_at: number;
   expires_at: number;
+  user_agent: string | null;
+  address: string | null;
+}
+
+/** A user's role in a workspace (SPEC §12). */
+export interface MembershipsTable {
+  org_id: string;
+  user_id: string;
+  role: string;
+  created_at: number;
+}
+
+export interface InvitesTable {
+  id: string;
+  org_id: string;
+  email: string;
+  role: string;
+  token_hash: string;
+  invited_by: string | null;
+  created_at: number;
+  expires_at: number;
+  accepted_at: number | null;
+  accepted_by: string | null;
+  revoked_at: number | null;
+}
+
+export interface PasswordResetsTable {
+  token_hash: string;
+  user_id: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
 }
 
 export interface AgentsTable {
@@ -252,6 +287,9 @@ export interface DB {
   orgs: OrgsTable;
   users: UsersTable;
   sessions: SessionsTable;
+  memberships: MembershipsTable;
+  invites: InvitesTable;
+  password_resets: PasswordResetsTable;
   agents: AgentsTable;
   resources: ResourcesTable;
   claims: ClaimsTable;

@@ -5,6 +5,7 @@
 
 import type { MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
+import { atLeast, type Role } from '../../domain/roles.js';
 import { constantTimeEqual, csrfTokenFor, looksLikeApiKey, sha256 } from '../../security/keys.js';
 import type { Services } from '../../services/index.js';
 import type { AppEnv, AuthMode } from '../env.js';
@@ -17,6 +18,11 @@ export const SECURE_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
 export function sessionCookieName(secure: boolean): string {
   return secure ? SECURE_SESSION_COOKIE : SESSION_COOKIE;
 }
+/**
+ * The workspace a session request acts in, for routes whose path names none (the dashboard sends the one
+ * its URL names). A path's :org_id wins; with neither, the workspace the session signed in to.
+ */
+export const WORKSPACE_HEADER = 'x-availsync-workspace';
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
@@ -26,7 +32,7 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 export function authenticate(
   mode: Exclude<AuthMode, 'public'>,
   services: Services,
-  opts: { keyCache?: boolean; secureCookies?: boolean } = {},
+  opts: { keyCache?: boolean; secureCookies?: boolean; role?: Role } = {},
 ): MiddlewareHandler<AppEnv> {
   const cookieName = sessionCookieName(opts.secureCookies ?? false);
   return async (c, next) => {
@@ -67,7 +73,16 @@ export function authenticate(
     if (mode === 'agent') {
       throw errors.unauthorized('This route needs an agent API key (Authorization: Bearer ...); a dashboard session is not an agent key');
     }
-    const session = await services.accounts.resolveSession(token);
+    // An id no workspace can have (too long, a NUL: the database would refuse it) names none here; in the
+    // path, the route's validation then answers 400 for it, as for any bad path parameter.
+    const plausible = (v: string) => v.length <= 64 && !v.includes('\u0000');
+    const fromPath = c.req.param('org_id');
+    const fromHeader = c.req.header(WORKSPACE_HEADER) || undefined;
+    if (fromPath === undefined && fromHeader !== undefined && !plausible(fromHeader)) {
+      throw errors.invalid('X-Availsync-Workspace must be a workspace id', { 'x-availsync-workspace': 'at most 64 characters, no NUL' });
+    }
+    const named = fromPath === undefined ? fromHeader : plausible(fromPath) && fromPath !== '' ? fromPath : undefined;
+    const session = await services.accounts.resolveSession(token, named);
     if (!session) throw new ApiError('unauthorized', 'Your session has expired. Sign in again.');
     if (!SAFE_METHODS.has(c.req.method)) {
       const sent = c.req.header('x-csrf-token') ?? '';
@@ -75,7 +90,24 @@ export function authenticate(
         throw errors.forbidden('Missing or invalid X-CSRF-Token header (get it from GET /v1/session)');
       }
     }
-    c.set('principal', { kind: 'user', org: session.org, userId: session.user.id, sessionHash: session.sessionHash });
+    const { membership } = session;
+    if (!membership) {
+      // Not a member of the workspace named: exactly as if it did not exist. None named: the session's own
+      // workspace dropped them (its sessions there were ended too).
+      if (named) throw errors.notFound('Workspace');
+      throw new ApiError('unauthorized', 'Your session has expired. Sign in again.');
+    }
+    const needed = opts.role ?? 'admin';
+    if (!atLeast(membership.role, needed)) {
+      throw errors.forbidden(`This needs the ${needed} role in this workspace or higher; you are ${membership.role}`);
+    }
+    c.set('principal', {
+      kind: 'user',
+      org: membership.org,
+      userId: session.user.id,
+      sessionHash: session.sessionHash,
+      role: membership.role,
+    });
     c.set('sessionToken', token);
     return next();
   };

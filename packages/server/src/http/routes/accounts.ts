@@ -13,6 +13,7 @@ import type { Context } from 'hono';
 import { deleteCookie, setCookie } from 'hono/cookie';
 import { SESSION_TTL_MS, sessionView } from '../../services/accounts.js';
 import type { Principal } from '../../services/context.js';
+import { workspacesOf } from '../../services/memberships.js';
 import { NO_PROXY, requestAddress } from '../client-address.js';
 import type { AppEnv } from '../env.js';
 import { errors } from '../errors.js';
@@ -36,6 +37,7 @@ export function accountRoutes(r: Router, opts: { secureCookies: boolean }) {
   const { accounts, agents } = r.services;
   const trust = accounts.trustProxy ?? NO_PROXY;
   const clientIp = (c: Context<AppEnv>) => requestAddress(c, trust);
+  const client = (c: Context<AppEnv>) => ({ userAgent: c.req.header('user-agent') });
   // Over https the cookie is `__Host-` prefixed: Secure, Path=/, no Domain, so no subdomain can plant one.
   const cookieName = sessionCookieName(opts.secureCookies);
   const startSession = (c: Context<AppEnv>, token: string) =>
@@ -61,7 +63,7 @@ export function accountRoutes(r: Router, opts: { secureCookies: boolean }) {
       responses: { 201: ok(SessionResponse, 'Signed up and signed in'), 409: ok(z.object({ error: z.string() }), 'Email taken') },
     }),
     async (c) => {
-      const { token, view } = await accounts.signup(c.req.valid('json'), clientIp(c));
+      const { token, view } = await accounts.signup(c.req.valid('json'), clientIp(c), client(c));
       startSession(c, token);
       return c.json(view, 201);
     },
@@ -79,7 +81,7 @@ export function accountRoutes(r: Router, opts: { secureCookies: boolean }) {
       responses: { 200: ok(SessionResponse, 'Signed in') },
     }),
     async (c) => {
-      const { token, view } = await accounts.login(c.req.valid('json'), clientIp(c));
+      const { token, view } = await accounts.login(c.req.valid('json'), clientIp(c), client(c));
       startSession(c, token);
       return c.json(view, 200);
     },
@@ -114,9 +116,12 @@ export function accountRoutes(r: Router, opts: { secureCookies: boolean }) {
       responses: { 200: ok(SessionResponse, 'The session') },
     }),
     async (c) => {
-      const session = await accounts.resolveSession(c.get('sessionToken') ?? '');
-      if (!session) throw errors.unauthorized('Your session has expired. Sign in again.');
-      return c.json(sessionView(session.user, session.org, c.get('sessionToken') ?? ''), 200);
+      const p = c.get('principal');
+      const token = c.get('sessionToken') ?? '';
+      const session = p.kind === 'user' ? await accounts.resolveSession(token, p.org.id) : null;
+      if (p.kind !== 'user' || !session?.membership) throw errors.unauthorized('Your session has expired. Sign in again.');
+      const workspaces = await workspacesOf(r.services.deps.store.db, session.user.id);
+      return c.json(sessionView(session.user, session.membership.org, p.role, workspaces, token), 200);
     },
   );
 

@@ -9,6 +9,7 @@ import * as m003 from './003_governance.js';
 import * as m004 from './004_file_claim_paths.js';
 import * as m005 from './005_hold_sweep.js';
 import * as m006 from './006_hook_sessions.js';
+import * as m007 from './007_teams.js';
 import * as m008 from './008_events.js';
 
 /** Migrations in order. Add new files here; never edit one that has shipped. */
@@ -21,6 +22,7 @@ export const migrationProvider: MigrationProvider = {
       '004_file_claim_paths': m004,
       '005_hold_sweep': m005,
       '006_hook_sessions': m006,
+      '007_teams': m007,
       '008_events': m008,
     };
   },
