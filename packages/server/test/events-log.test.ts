@@ -1,8 +1,9 @@
 /**
  * The event log's core (migration 008, storage/queries/events.ts, services/events/feed.ts), on both stores:
  * an event exists exactly when its transaction commits; readers see events in `seq` order, each once, and
- * never find an event below one they have seen (PostgreSQL numbers after commit, below the oldest running
- * transaction); a commit on one node wakes the feed of another; the feed polls when no wake-up comes.
+ * never find an event below one they have seen (PostgreSQL numbers after commit, in commit order, and an
+ * open transaction holds back no one else); a commit on one node wakes the feed of another; the feed
+ * polls when no wake-up comes.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -96,17 +97,15 @@ describe('event log core [postgres]: numbering after commit, across nodes', { sk
     await made.drop();
   });
 
-  it('a transaction that commits late is numbered before one that began writing after it', async () => {
-    // What a reader must never see: seq N, then later an event below N. A transaction that wrote first
-    // (its id is older) but commits last holds the numbering back until it commits.
+  it('events are numbered in the order they commit; a transaction held open holds back no one else', async () => {
+    // What a reader must never see: seq N, then later an event below N. Numbering after commit gives it:
+    // the second transaction commits first and is numbered first; the first, committed later, above it.
     const { feed, seen, until } = feedOf(b, clock);
     await feed.start();
     const release = deferred<void>();
     const firstWrote = deferred<void>();
-    // The first writer appends, then stays open; a second appends and commits meanwhile.
     const first = a.transaction(async (trx) => {
-      // A write now gives the transaction its id (a claim's lock and resource rows do the same); its
-      // event, deferred, goes with its commit.
+      // A write now gives the transaction its id early (a claim's lock and resource rows do the same).
       await trx.insertInto('meta').values({ key: 'events-test', value: '1' }).execute();
       await appendEvents(a, trx, [ev('claim.started', 1)]);
       firstWrote.resolve();
@@ -114,16 +113,16 @@ describe('event log core [postgres]: numbering after commit, across nodes', { sk
     });
     await firstWrote.promise;
     await a.transaction(async (trx) => appendEvents(a, trx, [ev('claim.started', 2)]));
-    await feed.wake();
-    // The second committed, but the first, older, is still running: nothing can be numbered past it.
-    assert.equal(seen.length, 0);
+    await until(1);
+    assert.equal(JSON.parse((seen[0] as EventRow).data).n, 2);
     release.resolve();
     await first;
     await until(2);
     assert.deepEqual(
       seen.map((e) => JSON.parse(e.data).n),
-      [1, 2],
+      [2, 1],
     );
+    assert.ok(Number((seen[1] as EventRow).seq) > Number((seen[0] as EventRow).seq));
     await feed.stop();
   });
 

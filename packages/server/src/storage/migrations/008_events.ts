@@ -9,10 +9,10 @@ import { type Kysely, PostgresAdapter, sql } from 'kysely';
  *   - SQLite has one writer: `seq` is the rowid, assigned in commit order.
  *   - PostgreSQL: a sequence would be assigned in insert order, not commit order (a transaction that took
  *     id 10 can commit after one that took 11, after a reader moved past 11). So rows are inserted with
- *     `seq` null and the id of their transaction (`txid`); a sequencer (storage/queries/events.ts) numbers,
- *     in (txid, ord) order, only rows below the oldest transaction still running, which therefore can no
- *     longer gain a row before them. `ord` is the order of appends within a transaction (its deferred
- *     writes run as CTEs, whose serial values come in no set order). The statement trigger wakes every node's listener when events commit.
+ *     `seq` null, and a sequencer (storage/queries/events.ts) numbers them after they commit, continuing
+ *     from the highest number. `ord` is the order of appends within a transaction (its deferred writes
+ *     run as CTEs, whose serial values come in no set order). The statement trigger wakes every node's
+ *     listener when events commit.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   const postgres = db.getExecutor().adapter instanceof PostgresAdapter;
@@ -27,7 +27,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       created_at bigint NOT NULL,
       data text NOT NULL
     )`.execute(db);
-    await sql`CREATE INDEX events_unsequenced ON events (txid, ord) WHERE seq IS NULL`.execute(db);
+    await sql`CREATE INDEX events_unsequenced ON events (rid) WHERE seq IS NULL`.execute(db);
     await sql`CREATE FUNCTION availsync_events_committed() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
         PERFORM pg_notify(left('availsync_events_' || lower(current_schema()), 63), '');

@@ -84,10 +84,14 @@ export async function latestSeq(ex: Executor): Promise<number> {
 }
 
 /**
- * PostgreSQL only (store.sequencesEvents): number the committed events that no running transaction can
- * precede any more, in (txid, ord) order, continuing from the highest `seq`. One node at a time numbers
- * (a transaction-level advisory lock; a node that does not get it leaves the work to the one that did,
- * whose commit wakes everyone). Returns how many it numbered.
+ * PostgreSQL only (store.sequencesEvents): number the events committed so far, continuing from the highest
+ * `seq`. Numbering happens after commit, so a reader that has seen `seq` N can never later find an event
+ * below N: every later numbering starts above the highest number given. Among the events one run finds,
+ * a transaction's events keep their append order (`ord`), and transactions go by their first row id: a
+ * transaction that waited for another's lock (the one order that matters, on one resource) wrote its
+ * events after the other committed, so its rows come later. One node at a time numbers (a
+ * transaction-level advisory lock; a node that does not get it leaves the work to the one that did, whose
+ * commit wakes everyone). Returns how many it numbered.
  */
 export async function sequenceEvents(store: Store, batch = 1_000): Promise<number> {
   return store.transaction(async (trx) => {
@@ -97,11 +101,10 @@ export async function sequenceEvents(store: Store, batch = 1_000): Promise<numbe
     if (!lock.rows[0]?.ok) return 0;
     const done = await sql`
       with todo as (
-        select rid, row_number() over (order by txid, ord) as n
+        select rid, row_number() over (order by first_rid, ord) as n
         from (
-          select rid, txid, ord from events
-          where seq is null and txid < pg_snapshot_xmin(pg_current_snapshot())
-          order by txid, ord limit ${batch}
+          select rid, ord, min(rid) over (partition by txid) as first_rid from events
+          where seq is null order by rid limit ${batch}
         ) t
       ), base as (select coalesce(max(seq), 0) as b from events)
       update events e set seq = base.b + todo.n from todo, base where e.rid = todo.rid`.execute(trx);
