@@ -209,6 +209,10 @@ export interface ProtectedResource {
   last_claimed_at: Timestamp | null;
   fencing_token: number;
   created_at: Timestamp;
+  /** Starts waiting for this resource, in the order they will be granted (first 100). */
+  queue: { agent_id: string; priority: number; since: Timestamp }[];
+  queue_count: number;
+  queue_truncated: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------------

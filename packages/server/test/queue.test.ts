@@ -33,7 +33,7 @@ for (const kind of STORES) {
     /** A start sent now, answered later; `signal` closes it. */
     function send(key: string, body: Record<string, unknown>, signal?: AbortSignal, headers: Record<string, string> = {}) {
       const init = requestInit('POST', { key, body: { resource: RES, ...body }, headers });
-      return t.app.request('/v1/work/run/start', { ...init, ...(signal ? { signal } : {}) }).then(async (r) => ({
+      return Promise.resolve(t.app.request('/v1/work/run/start', { ...init, ...(signal ? { signal } : {}) })).then(async (r: Response) => ({
         status: r.status,
         body: (await r.json()) as Record<string, any>,
       }));
