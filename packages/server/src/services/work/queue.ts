@@ -88,7 +88,14 @@ export class QueueWaker {
 
   async #heard(payload: string): Promise<void> {
     const hit = [...this.#waiters].filter((w) => payload === '' || w.scope.some((k) => queueKey(k) === payload));
-    await this.#wakeHeads(hit, false);
+    // A waiter that was the head when it last decided is woken without a read: only a later arrival of
+    // higher priority can have passed it, and then its decision (under the locks) just says wait again.
+    const heads = hit.filter((w) => w.knownHead);
+    for (const w of heads) w.wake();
+    await this.#wakeHeads(
+      hit.filter((w) => !w.knownHead),
+      false,
+    );
   }
 
   async #tick(): Promise<void> {
