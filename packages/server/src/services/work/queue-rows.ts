@@ -8,7 +8,7 @@ import { iso } from '../../clock.js';
 import { isLiveWaiter } from '../../domain/queue.js';
 import { newId } from '../../ids.js';
 import { appendEvents } from '../../storage/queries/events.js';
-import { deleteWaiters, insertWaiter, touchWaiters, type WaiterRow } from '../../storage/queries/queue.js';
+import { deleteWaiters, extendWaiter, insertWaiter, touchWaiters, type WaiterRow } from '../../storage/queries/queue.js';
 import type { ResourceKey, Store, Tx } from '../../storage/store.js';
 import { QUEUE_CHANNEL, queueKey } from './queue.js';
 
@@ -58,7 +58,7 @@ export async function join(
 
 export async function keepPlace(trx: Tx, w: WaiterRow, deadline: number, now: number): Promise<void> {
   await touchWaiters(trx, [w.id], now);
-  if (deadline > w.deadline) await trx.updateTable('queue_waiters').set({ deadline }).where('id', '=', w.id).execute();
+  if (deadline > w.deadline) await extendWaiter(trx, w.id, deadline);
 }
 
 /**

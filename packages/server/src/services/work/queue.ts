@@ -64,6 +64,8 @@ export class QueueWaker {
   readonly #waiters = new Set<LocalWaiter>();
   #unlisten: (() => void) | undefined;
   #ticking = false;
+  /** Ends the tick's sleep when the last waiter goes (no sleeper left behind on the clock). */
+  #idle = new AbortController();
 
   constructor(private readonly store: Store) {}
 
@@ -83,6 +85,7 @@ export class QueueWaker {
     if (this.#waiters.size === 0) {
       this.#unlisten?.();
       this.#unlisten = undefined;
+      this.#idle.abort();
     }
   }
 
@@ -100,9 +103,11 @@ export class QueueWaker {
 
   async #tick(): Promise<void> {
     this.#ticking = true;
+    this.#idle = new AbortController();
     try {
       while (this.#waiters.size > 0) {
-        await this.store.clock.sleep(QUEUE_TICK_MS);
+        await this.store.clock.sleep(QUEUE_TICK_MS, this.#idle.signal);
+        if (this.#waiters.size === 0) break;
         const ids = [...this.#waiters].flatMap((w) => (w.id ? [w.id] : []));
         try {
           await touchWaiters(this.store.db, ids, this.store.clock.now());

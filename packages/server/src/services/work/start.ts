@@ -28,7 +28,7 @@ import {
   liveClaimsOn,
 } from '../../storage/queries/claims.js';
 import { relatedResources } from '../../storage/queries/dependencies.js';
-import { type WaiterRow, waitersOn } from '../../storage/queries/queue.js';
+import { type WaiterRow, waitersById, waitersOn } from '../../storage/queries/queue.js';
 import { deleteWorkingSet } from '../../storage/queries/working-sets.js';
 import { deferWrite, type Executor, type ResourceKey, type Tx } from '../../storage/store.js';
 import { writeAudit } from '../audit-write.js';
@@ -223,6 +223,17 @@ async function startAs<B>(ctx: WorkContext, p: Principal, input: StartInput, pre
         throw errors.invalid('The request was closed while it waited in the queue');
       }
     }
+  } catch (err) {
+    // The database went away mid-wait, or the like: leave if we can (else the row goes stale).
+    if (wait.waiterId) {
+      const id = wait.waiterId;
+      await ctx.store
+        .transaction(async (trx) => {
+          await leave(ctx.store, trx, await waitersById(trx, id), 'closed', await ctx.store.now(trx));
+        })
+        .catch(() => {});
+    }
+    throw err;
   } finally {
     ctx.queue.remove(local);
   }

@@ -49,6 +49,15 @@ export async function deleteWaiters(trx: Tx, ids: readonly string[]): Promise<Wa
   return trx.deleteFrom('queue_waiters').where('id', 'in', ids).returningAll().execute();
 }
 
+export function waitersById(ex: Executor, id: string): Promise<WaiterRow[]> {
+  return ex.selectFrom('queue_waiters').selectAll().where('id', '=', id).execute();
+}
+
+/** A retry asks for a later deadline than its first request did. */
+export async function extendWaiter(trx: Tx, id: string, deadline: number): Promise<void> {
+  await trx.updateTable('queue_waiters').set({ deadline }).where('id', '=', id).where('deadline', '<', deadline).execute();
+}
+
 /** The waiting node is alive: refresh its rows' heartbeat. */
 export async function touchWaiters(ex: Executor, ids: readonly string[], now: number): Promise<void> {
   if (ids.length === 0) return;
