@@ -132,6 +132,40 @@ for (const kind of STORES) {
       assert.ok(events.filter((e) => e.type === 'queue.left').every((e) => JSON.parse(e.data).reason === 'granted'));
     });
 
+    it('invariant: eight waiters of mixed priorities are granted one at a time, in priority then arrival order', async () => {
+      const prios = [100, 30, 70, 30, 100, 70, 30, 100, 70];
+      const { session, agents } = await team(prios.length, prios);
+      const held = await t.start(agents[0]!.key, { resource: RES });
+      const pending = new Map<string, Promise<{ status: number; body: Record<string, any> }>>();
+      for (let i = 1; i < prios.length; i++) {
+        pending.set(agents[i]!.id, send(agents[i]!.key, { wait_seconds: 900 }));
+        await queued(session.orgId, i);
+      }
+      const expected = agents
+        .slice(1)
+        .map((a, i) => ({ id: a.id, p: prios[i + 1]!, i }))
+        .sort((x, y) => y.p - x.p || x.i - y.i)
+        .map((x) => x.id);
+      const order: string[] = [];
+      let current = { key: agents[0]!.key, claimId: held.body.claim.id as string };
+      for (let n = 0; n < expected.length; n++) {
+        await finish(current.key, current.claimId);
+        const next = expected[n]!;
+        const got = await pending.get(next)!;
+        assert.equal(got.body.action, 'proceed', JSON.stringify(got.body));
+        order.push(got.body.claim.agent_id);
+        const active = await t.store.db
+          .selectFrom('claims')
+          .select('id')
+          .where('org_id', '=', session.orgId)
+          .where('status', '=', 'active')
+          .execute();
+        assert.equal(active.length, 1, 'never two grants at once');
+        current = { key: agents.find((a) => a.id === next)!.key, claimId: got.body.claim.id };
+      }
+      assert.deepEqual(order, expected);
+    });
+
     it('no jumping: a start that does not wait is skipped with queue_length while others wait', async () => {
       const { session, agents } = await team(3);
       const held = await t.start(agents[0]!.key, { resource: RES });
