@@ -7,7 +7,7 @@
  * server compiles its hot paths and opens its database connections in its first second, and those requests
  * would otherwise make up most of a 5 s run's slowest 1 %. BENCH_WARMUP=0 measures from a cold start.
  * BENCH_DETAIL=1 prints each HTTP scenario's latency distribution (p50 … p99.9, max).
- * Env: BENCH_SECONDS (default 5), BENCH_ONLY (comma list: sqlite,sqlite-full,pg1,pg3,floors,mcp,redis,growth,activity,hooks),
+ * Env: BENCH_SECONDS (default 5), BENCH_ONLY (comma list: sqlite,sqlite-full,pg1,pg3,floors,mcp,redis,growth,activity,hooks; also handoff),
  * BENCH_FLOWS (see suite()), BENCH_NODE_ARGS (flags for the server processes, e.g. --cpu-prof),
  * BENCH_GROWTH_CLAIMS (default 1000000), BENCH_GROWTH_RESOURCES (default 100000).
  * BENCH_COMPARE=<other checkout>/packages/server/dist/main.js: the server scenarios only, this build and the other
@@ -22,6 +22,7 @@ import { activityCost } from './activity.js';
 import { adversarialWorkingSet } from './adversarial.js';
 import { inProcessFloor } from './floor.js';
 import { seedGrowth } from './growth.js';
+import { handoffBench } from './handoff.js';
 import { hookBench } from './hooks.js';
 import type { RunResult } from './loadgen.js';
 import { mcpToolCalls } from './mcp.js';
@@ -352,6 +353,7 @@ async function main() {
       );
     }
   }
+  if (ONLY.has('handoff')) await handoffBench();
   if (ONLY.has('hooks')) for (const h of await hookBench(SECONDS, WARMUP)) record(h.name, h.clients, fromRun(h.result));
   if (ONLY.has('redis')) {
     for (const clients of [1, 32]) {

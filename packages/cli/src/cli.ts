@@ -17,6 +17,16 @@ function int(name: string, min: number, max: number) {
   };
 }
 
+/** `--wait`: `10m`, `90s`, `1h`, or plain seconds; at most 900 s (SPEC §11.1). */
+export function waitDuration(value: string): number {
+  const m = /^(\d+)(s|m|h)?$/.exec(value.trim());
+  const n = m ? Number(m[1]) * ({ s: 1, m: 60, h: 3600 } as const)[(m[2] ?? 's') as 's' | 'm' | 'h'] : Number.NaN;
+  if (!Number.isInteger(n) || n < 0 || n > 900) {
+    throw new InvalidArgumentError('--wait takes a duration up to 15m, like 90s, 10m or 0');
+  }
+  return n;
+}
+
 function seconds(value: string) {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number of seconds');
@@ -110,6 +120,7 @@ Example (cron):
     )
     .option('--extend-every <seconds>', 'extend the lease this often (default: every half lease)', seconds)
     .option('--stop-on-lease-loss', 'send SIGTERM to the command if the lease is lost (default: warn and let it run)', false)
+    .option('--wait <duration>', 'wait in the queue while the resource is held (e.g. 90s, 10m; at most 15m; default 0)', waitDuration)
     .addOption(jsonOption())
     .action(async (resource: string, command: string[], o) => {
       await act(ctx, o.json, (client, ui) =>
@@ -126,6 +137,7 @@ Example (cron):
             json: o.json === true,
             extendEvery: o.extendEvery,
             stopOnLeaseLoss: o.stopOnLeaseLoss === true,
+            wait: o.wait,
           },
           ui,
           ctx.io,

@@ -1,4 +1,4 @@
-export { buildProgram, main, parseTime } from './cli.js';
+export { buildProgram, main, parseTime, waitDuration } from './cli.js';
 export { CLI_VERSION, EXIT, loadConfig } from './config.js';
 export { type RunOptions, runCommand } from './run.js';
 export { colourEnabled, createUi, type Io, type Stream } from './ui.js';

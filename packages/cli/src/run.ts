@@ -25,6 +25,8 @@ export interface RunOptions {
   /** Seconds between extends; default: half the lease. */
   extendEvery?: number | undefined;
   stopOnLeaseLoss: boolean;
+  /** Seconds to wait in the resource's queue while it is blocked (0: skip at once). */
+  wait?: number | undefined;
 }
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -106,6 +108,7 @@ export async function runCommand(
         durationMinutes: opts.duration,
         reason: opts.reason,
         idempotencyKey: opts.idempotencyKey,
+        waitSeconds: opts.wait,
         autoExtendIntervalMs: opts.extendEvery !== undefined ? Math.max(1, Math.round(opts.extendEvery * 1000)) : 'auto',
         signal: cancelStart.signal,
       },

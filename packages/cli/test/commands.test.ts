@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { type LiveServer, scriptedServer, startServer } from '@availsync/testkit';
-import { main, parseTime, type Stream } from '../src/index.js';
+import { main, parseTime, type Stream, waitDuration } from '../src/index.js';
 
 /** A stream that records what is written (a real Writable: the spinner listens on it). */
 class Capture extends Writable implements Stream {
@@ -202,5 +202,14 @@ describe('availsync check|list|finish|hold|availability (in-process, real server
     assert.equal(parseTime('+1d', now), '2026-05-23T10:00:00.000Z');
     assert.equal(parseTime('2026-06-01T10:00:00Z'), '2026-06-01T10:00:00.000Z');
     assert.throws(() => parseTime('tomorrow'));
+  });
+
+  it('run --wait takes 10m, 90s, 0 or plain seconds, at most 15 minutes', () => {
+    assert.equal(waitDuration('10m'), 600);
+    assert.equal(waitDuration('90s'), 90);
+    assert.equal(waitDuration('0'), 0);
+    assert.equal(waitDuration('45'), 45);
+    assert.equal(waitDuration('15m'), 900);
+    for (const bad of ['16m', '1h', '-1', '1.5', 'soon']) assert.throws(() => waitDuration(bad), bad);
   });
 });

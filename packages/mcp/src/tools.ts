@@ -133,6 +133,7 @@ export const TOOLS: readonly ToolDefinition[] = [
         reason: args.reason,
         idempotencyKey: args.idempotency_key,
         preempt: args.preempt,
+        waitSeconds: args.wait_seconds,
       });
       if (res.action === 'skip_run') {
         return {

@@ -141,11 +141,19 @@ export function createAvailsyncClient(options: AvailsyncClientOptions) {
     transport.request<StartResponse>({
       method: 'POST',
       path: '/v1/work/run/start',
-      body: startBody(params),
+      body: { ...startBody(params), wait_seconds: params.waitSeconds },
       idempotent: true,
       idempotencyKey: params.idempotencyKey ?? true,
-      options: opts,
+      options: withWait(params.waitSeconds, opts),
     });
+
+  // A waiting start's answer comes after the wait: each attempt's timeout covers it (SPEC §11.1).
+  const withWait = (waitSeconds: number | undefined, opts: RequestOptions | undefined): RequestOptions | undefined => {
+    if (!waitSeconds || waitSeconds <= 0) return opts;
+    const base = opts?.timeoutMs ?? options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (base <= 0 || !Number.isFinite(base)) return opts;
+    return { ...opts, timeoutMs: base + waitSeconds * 1000 };
+  };
 
   const work = {
     /** Start a guarded run: `proceed` (with a claim), `skip_run`, or observe-mode `proceed` with shadow metadata. */

@@ -18,9 +18,15 @@ export interface StartParams {
   priority?: number | undefined;
   /** Preempt strictly lower-priority claims. */
   preempt?: boolean | undefined;
+  /**
+   * Wait in the resource's queue up to this many seconds (0–900) while it is blocked: `proceed` with
+   * `waited_ms` when granted, `skip_run` with `reason_code: 'wait_timeout'` when not. The call's timeout
+   * is stretched to cover the wait, and a retry keeps the idempotency key, so it keeps its place.
+   */
+  waitSeconds?: number | undefined;
 }
 
-export type CheckParams = Omit<StartParams, 'idempotencyKey'>;
+export type CheckParams = Omit<StartParams, 'idempotencyKey' | 'waitSeconds'>;
 
 export interface WorkingSetUpdate {
   /** 1–500 repo-relative POSIX paths; a trailing `/` is a directory; globs allowed. */

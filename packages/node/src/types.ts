@@ -78,6 +78,8 @@ export interface StartProceed {
   retry_after: null;
   /** Ids of lower-priority claims this start preempted (`preempt: true`). */
   preempted_claims?: string[];
+  /** A start with waitSeconds: how long it waited in the queue. */
+  waited_ms?: number;
   /** Absent in enforce mode (declared so `started.shadow_mode && started.would_have_blocked` type-checks). */
   shadow_mode?: undefined;
   would_have_blocked?: undefined;
@@ -87,8 +89,13 @@ export interface StartSkip {
   action: 'skip_run';
   mode: 'enforce';
   reason: string;
+  /** `wait_timeout`: a wait ended without a grant; `queued`: others wait ahead in the queue. */
+  reason_code?: 'wait_timeout' | 'queued';
   retry_after: Timestamp;
-  blocking_claim: BlockingClaim;
+  /** Null only when the resource is free but others wait ahead (`queue_length`). */
+  blocking_claim: BlockingClaim | null;
+  queue_length?: number;
+  waited_ms?: number;
 }
 
 export interface StartObserve {
@@ -202,6 +209,10 @@ export interface ProtectedResource {
   last_claimed_at: Timestamp | null;
   fencing_token: number;
   created_at: Timestamp;
+  /** Starts waiting for this resource, in the order they will be granted (first 100). */
+  queue: { agent_id: string; priority: number; since: Timestamp }[];
+  queue_count: number;
+  queue_truncated: boolean;
 }
 
 // ---------------------------------------------------------------------------------------------------

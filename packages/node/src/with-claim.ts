@@ -405,7 +405,8 @@ export async function withClaim<T>(
       durationMinutes: autoExtendDurationMinutes ?? start.durationMinutes,
       workingSet: autoExtendWorkingSet,
     });
-    keeper.begin(sentAt);
+    // A waited start was granted at least waited_ms after it was sent: the lease is counted from then.
+    keeper.begin(sentAt + (started.mode === 'enforce' ? (started.waited_ms ?? 0) : 0));
     const ctx: WithClaimContext = {
       claim: keeper.handle(),
       shadow: NO_SHADOW,

@@ -41,8 +41,8 @@ for (const kind of STORES) {
       assert.equal(skipped.action, 'skip_run');
       assert.equal(skipped.reason, 'Another active work claim of equal priority holds this resource until it ends');
       assert.equal(skipped.retry_after, started.claim.expires_at);
-      assert.equal(skipped.blocking_claim.id, started.claim.id);
-      assert.equal(skipped.blocking_claim.agent_name, 'codex-nightly');
+      assert.equal(skipped.blocking_claim?.id, started.claim.id);
+      assert.equal(skipped.blocking_claim?.agent_name, 'codex-nightly');
 
       const check = await b.work.check({ resource: 'repo:owner/repo' });
       assert.equal(check.available, false);

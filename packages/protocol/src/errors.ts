@@ -39,4 +39,5 @@ export const ID_PREFIX = {
   usage: 'usg',
   invite: 'inv',
   session: 'ses',
+  waiter: 'qwt',
 } as const;

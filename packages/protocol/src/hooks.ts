@@ -19,7 +19,14 @@ export const HOOK_HEADERS = {
   projectDir: 'x-availsync-project-dir',
   /** `repo` (default): the session's run is on the repository; `files`: on a resource of the session's own. */
   scope: 'x-availsync-scope',
+  /** Seconds to wait in the queue before denying an edit of a held resource (default HOOK_WAIT_SECONDS). */
+  wait: 'x-availsync-wait',
 } as const;
+
+/** The hook's default wait before it denies: a few seconds, well below the clients' hook timeouts (15 s+). */
+export const HOOK_WAIT_SECONDS = 5;
+/** At most this long: a hook that waits longer would be killed by its client's timeout. */
+export const HOOK_WAIT_MAX_SECONDS = 10;
 
 export const HookScope = z.enum(['repo', 'files']);
 export type HookScope = z.infer<typeof HookScope>;

@@ -60,6 +60,9 @@ export const McpStartRunInput = z.object({
   reason: RunStartRequest.shape.reason.describe('What you are about to do; shown to agents you block'),
   idempotency_key: RunStartRequest.shape.idempotency_key.describe('Same key for a retried start of the same logical run'),
   preempt: RunStartRequest.shape.preempt.describe('Take over strictly lower-priority claims (only when the user asked)'),
+  wait_seconds: RunStartRequest.shape.wait_seconds.describe(
+    'Wait in the queue up to this many seconds (at most 900) while another agent holds it; 0 (default): answer at once',
+  ),
   paths: paths.optional().describe('Files you will edit: claimed in the working set right after the start'),
 });
 

@@ -5,6 +5,8 @@
 import { z } from 'zod';
 
 const METADATA_MAX_BYTES = 8 * 1024;
+/** The longest a start may wait in a resource queue (SPEC §11.1). */
+export const MAX_WAIT_SECONDS = 900;
 
 /** Bytes of `value` as JSON. Nesting too deep to serialise (a stack overflow) is far over any limit. */
 function jsonBytes(value: unknown): number {
@@ -162,6 +164,13 @@ export const RunStartRequest = z
     start_at: z.iso.datetime({ offset: true }).optional(),
     priority: z.number().int().min(0).max(1000).optional(),
     preempt: z.boolean().optional(),
+    wait_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_WAIT_SECONDS)
+      .optional()
+      .describe('Wait in the resource queue up to this long while it is blocked (SPEC §11.1); 0 (default) answers at once'),
     idempotency_key: IdempotencyKeyField,
   })
   .strict();
@@ -246,13 +255,20 @@ export const RunStartResponse = z.union([
     claim: Claim,
     retry_after: z.null(),
     preempted_claims: z.array(z.string()).optional(),
+    waited_ms: z.number().int().optional().describe('A start with wait_seconds: how long it waited in the queue'),
   }),
   z.object({
     action: z.literal('skip_run'),
     mode: z.literal('enforce'),
     reason: z.string(),
+    reason_code: z
+      .enum(['wait_timeout', 'queued'])
+      .optional()
+      .describe('wait_timeout: the wait ended without a grant; queued: others wait ahead'),
     retry_after: Timestamp,
-    blocking_claim: BlockingClaim,
+    blocking_claim: BlockingClaim.nullable().describe('Null only when the resource is free but others wait ahead (queue_length)'),
+    queue_length: z.number().int().optional().describe('Starts waiting for this resource ahead of this one'),
+    waited_ms: z.number().int().optional(),
   }),
   z.object({
     action: z.literal('proceed'),
@@ -313,6 +329,11 @@ export const ProtectedResource = z.object({
   last_claimed_at: Timestamp.nullable(),
   fencing_token: z.number().int(),
   created_at: Timestamp,
+  queue: z
+    .array(z.object({ agent_id: z.string(), priority: z.number().int(), since: Timestamp }))
+    .describe('Starts waiting for this resource, in the order they will be granted'),
+  queue_count: countOf('queued starts'),
+  queue_truncated: truncatedOf('queue'),
 });
 export const ResourceList = z.object({ data: z.array(ProtectedResource), pagination: Pagination });
 

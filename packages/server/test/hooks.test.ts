@@ -44,7 +44,7 @@ for (const kind of STORES) {
       await t.close();
     });
 
-    const hook = (key: string, body: unknown, opts: { client?: string; scope?: string; resource?: string | null } = {}) =>
+    const hook = (key: string, body: unknown, opts: { client?: string; scope?: string; resource?: string | null; wait?: string } = {}) =>
       t.request('POST', `/v1/hooks/${opts.client ?? 'claude-code'}`, {
         key,
         body,
@@ -52,6 +52,8 @@ for (const kind of STORES) {
           ...(opts.resource === null ? {} : { 'X-Availsync-Resource': opts.resource ?? REPO }),
           'X-Availsync-Project-Dir': ROOT,
           ...(opts.scope ? { 'X-Availsync-Scope': opts.scope } : {}),
+          // No queue wait unless a test asks (the clock is a ManualClock: a wait only ends when advanced).
+          'X-Availsync-Wait': opts.wait ?? '0',
         },
       });
     const decision = (res: { body: any }) => res.body.hookSpecificOutput?.permissionDecision;
@@ -92,6 +94,29 @@ for (const kind of STORES) {
       const outside = await hook(bob.key, pre('sess-b', 'Write', '/tmp/elsewhere.txt'));
       assert.equal(decision(outside), 'allow');
       assert.equal((await active(bob.key)).length, 0);
+    });
+
+    it('X-Availsync-Wait: a held repository is waited for before denying; a finish in time allows', async () => {
+      const ws = await t.workspace({ name: 'claude-wait-a' });
+      const bob = await t.createAgent(ws.session, { name: 'claude-wait-b' });
+      assert.equal(decision(await hook(ws.key, pre('w-a', 'Edit', 'src/a.ts'))), 'allow');
+      const [run] = await active(ws.key);
+      // Times out: denied after the wait.
+      const late = hook(bob.key, pre('w-b', 'Edit', 'src/c.ts'), { wait: '3' });
+      for (let i = 0; i < 1000 && (await t.store.db.selectFrom('queue_waiters').select('id').execute()).length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      t.clock.advance(3_500);
+      assert.equal(decision(await late), 'deny');
+      // Granted: the holder finishes while the hook waits.
+      const inTime = hook(bob.key, pre('w-c', 'Edit', 'src/c.ts'), { wait: '5' });
+      for (let i = 0; i < 1000 && (await t.store.db.selectFrom('queue_waiters').select('id').execute()).length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      await t.request('POST', '/v1/work/run/finish', { key: ws.key, body: { claim_id: run.id } });
+      assert.equal(decision(await inTime), 'allow');
+      const bad = await hook(bob.key, pre('w-d', 'Edit', 'src/d.ts'), { wait: '11' });
+      assert.equal(bad.status, 400);
     });
 
     it('files scope: sessions conflict only on the files they touch', async () => {

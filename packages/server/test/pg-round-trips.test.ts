@@ -88,12 +88,13 @@ describe('round trips to PostgreSQL', { skip: !PG_ENABLED }, () => {
     const s = start.trips;
     assert.equal(s.length, 2, `start: ${JSON.stringify(s, null, 1)}`);
     const [first = []] = s;
-    assert.equal(first.length, 5, 'begin and four statements in one round trip');
+    assert.equal(first.length, 6, 'begin and five statements in one round trip');
     assert.equal(first[0], 'begin');
     assert.match(first[1] ?? '', /"key_hash" = \$1/, 'the key confirmed inside the transaction');
     assert.match(first[2] ?? '', /idempotency_keys/, 'the idempotency key');
     assert.match(first[3] ?? '', /from resources .* for update/, 'the resource lock');
     assert.match(first[4] ?? '', /resource_dependencies/, 'live claims and rules, read after the lock');
+    assert.match(first[5] ?? '', /queue_waiters/, 'the wait queue, in the same round trip');
     assert.deepEqual(s[1], ['writes', 'commit'], 'the deferred writes go with the commit');
 
     const finish = await counted(() =>

@@ -147,4 +147,22 @@ describe('behind PgBouncer (transaction mode)', { skip: !PG_ENABLED || !HAVE_PGB
     assert.equal(rows.length, 16 * 8 + 1);
     assert.deepEqual(leaseViolations(rows), []);
   });
+
+  it('the wait queue hands over behind PgBouncer (LISTEN may hear nothing there: the poll wakes the head)', async () => {
+    const session = await api.signup();
+    const holder = await api.createAgent(session, { name: 'bounced-holder' });
+    const waiter = await api.createAgent(session, { name: 'bounced-waiter' });
+    const held = await api.start(holder.key, { resource: 'repo:bounced/queue' });
+    assert.equal(held.body.action, 'proceed');
+    const pending = api.start(waiter.key, { resource: 'repo:bounced/queue', wait_seconds: 60 });
+    for (let i = 0; i < 2000; i++) {
+      const { rows } = await db.pool.query('select id from queue_waiters where org_id = $1', [session.orgId]);
+      if (rows.length === 1) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal((await api.finish(holder.key, held.body.claim.id)).status, 200);
+    const got = await pending;
+    assert.equal(got.body.action, 'proceed', JSON.stringify(got.body));
+    assert.equal(got.body.claim.agent_id, waiter.id);
+  });
 });

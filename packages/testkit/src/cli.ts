@@ -20,7 +20,8 @@ export interface CliResult {
 
 /** The environment a CLI run sees: only what the test gives it (plus PATH). */
 export function cliEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH, HOME: process.env.HOME, ...extra };
+  // The test servers run on a ManualClock: a hook's queue wait would only end when a test advances it.
+  return { PATH: process.env.PATH, HOME: process.env.HOME, AVAILSYNC_HOOK_WAIT: '0', ...extra };
 }
 
 export function startCli(args: string[], env: NodeJS.ProcessEnv, cwd = ROOT) {

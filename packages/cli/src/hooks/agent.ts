@@ -19,6 +19,7 @@ export const HOOK_HEADERS = {
   resource: 'X-Availsync-Resource',
   projectDir: 'X-Availsync-Project-Dir',
   scope: 'X-Availsync-Scope',
+  wait: 'X-Availsync-Wait',
 } as const;
 export type HookScopeOption = 'repo' | 'files';
 
@@ -166,6 +167,8 @@ export async function agentHook(which: keyof typeof CLIENT_FORMS, opts: AgentHoo
         [HOOK_HEADERS.resource]: resource,
         [HOOK_HEADERS.projectDir]: info?.root ?? cwd,
         [HOOK_HEADERS.scope]: opts.scope,
+        // The queue wait before a deny (the server's default when unset: Claude Code 5 s).
+        ...(io.env.AVAILSYNC_HOOK_WAIT ? { [HOOK_HEADERS.wait]: io.env.AVAILSYNC_HOOK_WAIT } : {}),
       },
       body: JSON.stringify(payload),
       signal: AbortSignal.timeout(HOOK_TIMEOUT_MS),

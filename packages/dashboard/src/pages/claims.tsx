@@ -211,11 +211,48 @@ function ResourceTimeline({ names }: { names: Map<string, string> }) {
   );
 }
 
+/** Starts waiting in a resource's queue (wait_seconds), in the order they will be granted. */
+function Queues({ names }: { names: Map<string, string> }) {
+  const resources = useLoad(() => api<Page<ProtectedResource>>('GET', '/v1/work/resources?limit=100'), [], 5_000);
+  const queued = (resources.data?.data ?? []).filter((r) => r.queue_count > 0);
+  if (queued.length === 0 && !resources.error) return null;
+  return (
+    <Card title="Waiting in the queue">
+      <ErrorBox error={resources.error} />
+      <table data-testid="queues">
+        <thead>
+          <tr>
+            <th>Resource</th>
+            <th>#</th>
+            <th>Agent</th>
+            <th>Priority</th>
+            <th>Waiting since</th>
+          </tr>
+        </thead>
+        <tbody>
+          {queued.flatMap((r) =>
+            r.queue.map((q, i) => (
+              <tr key={`${r.resource}-${q.agent_id}-${q.since}`}>
+                <td>{i === 0 ? `${r.resource}${r.queue_truncated ? ` (${r.queue_count} waiting)` : ''}` : ''}</td>
+                <td>{i + 1}</td>
+                <td>{names.get(q.agent_id) ?? q.agent_id}</td>
+                <td>{q.priority}</td>
+                <td>{fmtTime(q.since)}</td>
+              </tr>
+            )),
+          )}
+        </tbody>
+      </table>
+    </Card>
+  );
+}
+
 export function ClaimsPage() {
   const names = useAgentNames();
   return (
     <>
       <ActiveClaims names={names} />
+      <Queues names={names} />
       <ResourceTimeline names={names} />
       <RecentClaims names={names} />
     </>

@@ -25,7 +25,7 @@ export interface Metrics {
   registry: Registry;
   /** Counts and times every request; register it before any route. */
   middleware: MiddlewareHandler<AppEnv>;
-  /** Waiters in the wait queue. No queue exists yet: nothing sets it, so it reads 0; the queue will. */
+  /** Starts of this node waiting in a resource queue. */
   queueWaiters: Gauge;
   /** Webhook deliveries by outcome. No webhooks exist yet: nothing counts; the delivery worker will. */
   webhookDeliveries: Counter<'outcome'>;
@@ -68,11 +68,14 @@ export function createMetrics(opts: { token: string; services: Services; routes:
       this.set(await services.ops.activeClaims());
     },
   });
-  // Set by the wait queue once it exists (SPEC §11); until then a real gauge that reads 0.
   const queueWaiters = new Gauge({
     name: 'availsync_queue_waiters',
     help: 'Requests waiting in the wait queue for a resource',
     registers: [registry],
+    // This node's waiting starts (each node reports its own).
+    collect() {
+      this.set(services.work.queueWaiting);
+    },
   });
   // Counted by the webhook delivery worker once it exists (SPEC §10); until then no deliveries happen.
   const webhookDeliveries = new Counter({

@@ -65,6 +65,18 @@ const storedReply = prepare((db) =>
     .where('key', '=', param<string>('key')),
 );
 
+/**
+ * An outcome that is not an answer yet (a start that joined the wait queue): the transaction commits what
+ * `run` wrote, but the key is not kept, so the request (or its retry with the same key) runs again.
+ */
+export class Unsettled<T> {
+  constructor(readonly value: T) {}
+}
+
+const freeKey = prepare((db) =>
+  db.deleteFrom('idempotency_keys').where('scope', '=', param<string>('scope')).where('key', '=', param<string>('key')),
+);
+
 /** Thrown inside the transaction when its key was already used: the transaction rolls back, then the stored reply is read. */
 class Replay extends Error {}
 
@@ -79,7 +91,7 @@ class Replay extends Error {}
  * answer). `forStorage` shapes the outcome kept: a secret in it (a new API key) is returned once and never
  * stored, so a replay answers without it.
  */
-export async function idempotentTransaction<O, B>(
+export function idempotentTransaction<O, B>(
   store: Store,
   req: IdempotencyRequest,
   createdAt: number,
@@ -87,17 +99,35 @@ export async function idempotentTransaction<O, B>(
   present: Presenter<O, B>,
   opts: {
     forStorage?: (outcome: O) => O;
-    /** The transaction to run in (default the store's; the claim path's confirms the caller's key). */
     transaction?: <T>(fn: (trx: Tx) => Promise<T>) => Promise<T>;
   } = {},
 ): Promise<IdempotentReply<B>> {
+  return idempotentAttempt<O, never, B>(store, req, createdAt, run, present, opts) as Promise<IdempotentReply<B>>;
+}
+
+/** idempotentTransaction whose `run` may answer Unsettled: returned as it is, the key left free. */
+export async function idempotentAttempt<O, U, B>(
+  store: Store,
+  req: IdempotencyRequest,
+  createdAt: number,
+  run: (trx: Tx) => Promise<O | Unsettled<U>>,
+  present: Presenter<O, B>,
+  opts: {
+    forStorage?: (outcome: O) => O;
+    /** The transaction to run in (default the store's; the claim path's confirms the caller's key). */
+    transaction?: <T>(fn: (trx: Tx) => Promise<T>) => Promise<T>;
+  } = {},
+): Promise<IdempotentReply<B> | Unsettled<U>> {
   const { key } = req;
   const { forStorage, transaction = (fn) => store.transaction(fn) } = opts;
-  if (!key) return { ...present(await transaction(run)), replayed: false };
+  if (!key) {
+    const outcome = await transaction(run);
+    return outcome instanceof Unsettled ? outcome : { ...present(outcome), replayed: false };
+  }
   const hash = requestHash(req.fingerprint);
   for (;;) {
     try {
-      return await transaction(async (trx) => {
+      return await transaction(async (trx): Promise<IdempotentReply<B> | Unsettled<U>> => {
         const claimed = await sendAhead(trx, claimKey.bind(trx, { scope: req.scope, key, hash, created_at: createdAt }));
         // Whether `run` answered or failed, a key used before means the stored reply.
         const ran = await run(trx).then(
@@ -106,6 +136,10 @@ export async function idempotentTransaction<O, B>(
         );
         if ((await claimed.rows()).length === 0) throw new Replay();
         if ('error' in ran) throw ran.error;
+        if (ran.outcome instanceof Unsettled) {
+          await deferWrite(trx, freeKey.bind(trx, { scope: req.scope, key }));
+          return ran.outcome;
+        }
         const reply = present(ran.outcome);
         const kept = forStorage ? present(forStorage(ran.outcome)) : reply;
         await deferWrite(trx, recordReply.bind(trx, { status: kept.status, response: JSON.stringify(kept.body), scope: req.scope, key }));

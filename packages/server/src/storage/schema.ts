@@ -283,6 +283,25 @@ export interface EventsTable {
   data: string;
 }
 
+// The wait queue (migration 009)
+
+/** One start waiting for a resource (SPEC §11.1); see migration 009. */
+export interface QueueWaitersTable {
+  /** Arrival order. */
+  n: Generated<number>;
+  id: string;
+  org_id: string;
+  resource_type: string;
+  resource_key: string;
+  agent_id: string;
+  priority: number;
+  idem_scope: string | null;
+  idem_key: string | null;
+  created_at: number;
+  deadline: number;
+  heartbeat_at: number;
+}
+
 export interface DB {
   orgs: OrgsTable;
   users: UsersTable;
@@ -305,4 +324,5 @@ export interface DB {
   meta: MetaTable;
   rate_limits: RateLimitsTable;
   events: EventsTable;
+  queue_waiters: QueueWaitersTable;
 }

@@ -3,7 +3,16 @@
  * out, always 200 for a valid authenticated request (a refusal is a deny in the client's form). Headers:
  * X-Availsync-Resource, X-Availsync-Project-Dir, X-Availsync-Scope.
  */
-import { HOOK_HEADERS, type HookClient, HookGuardRequest, HookGuardResponse, HookInput, HookOutput, HookScope } from '@availsync/protocol';
+import {
+  HOOK_HEADERS,
+  HOOK_WAIT_MAX_SECONDS,
+  type HookClient,
+  HookGuardRequest,
+  HookGuardResponse,
+  HookInput,
+  HookOutput,
+  HookScope,
+} from '@availsync/protocol';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { AppEnv } from '../env.js';
@@ -18,6 +27,11 @@ const Headers = z.object({
   [HOOK_HEADERS.resource]: z.string().max(260).optional().openapi({ description: 'The repository, e.g. repo:owner/name' }),
   [HOOK_HEADERS.projectDir]: z.string().max(4096).optional().openapi({ description: 'The project root, to make absolute paths relative' }),
   [HOOK_HEADERS.scope]: z.string().max(20).optional().openapi({ description: 'repo (default) or files' }),
+  [HOOK_HEADERS.wait]: z
+    .string()
+    .max(4)
+    .optional()
+    .openapi({ description: `Seconds to wait in the queue before denying (0-${HOOK_WAIT_MAX_SECONDS}; Claude Code default 5, others 0)` }),
 });
 
 const CLIENTS: { client: HookClient; path: string; operationId: string; name: string }[] = [
@@ -51,12 +65,20 @@ export function hookRoutes(r: Router) {
         if (principal.kind !== 'agent') throw errors.forbidden('Hooks are called with an agent API key');
         const scope = HookScope.safeParse(headerValue(c, HOOK_HEADERS.scope) ?? 'repo');
         if (!scope.success) throw errors.invalid('X-Availsync-Scope is repo or files', { [HOOK_HEADERS.scope]: 'repo or files' });
+        const wait = headerValue(c, HOOK_HEADERS.wait);
+        const waitSeconds = wait === null ? undefined : Number(wait);
+        if (waitSeconds !== undefined && !(Number.isInteger(waitSeconds) && waitSeconds >= 0 && waitSeconds <= HOOK_WAIT_MAX_SECONDS)) {
+          throw errors.invalid(`X-Availsync-Wait is a whole number of seconds from 0 to ${HOOK_WAIT_MAX_SECONDS}`, {
+            [HOOK_HEADERS.wait]: `0-${HOOK_WAIT_MAX_SECONDS}`,
+          });
+        }
         const body = await hooks.clients.handle(principal, {
           client,
           input: c.req.valid('json'),
           resource: headerValue(c, HOOK_HEADERS.resource),
           projectDir: headerValue(c, HOOK_HEADERS.projectDir),
           scope: scope.data,
+          ...(waitSeconds !== undefined ? { waitSeconds } : {}),
         });
         return c.json(body, 200);
       },

@@ -48,7 +48,7 @@ export function workRoutes(r: Router) {
     async (c) => {
       const body = c.req.valid('json');
       const key = idempotencyKey(c, body.idempotency_key);
-      const reply = await work.start(c.get('principal'), { ...body, idempotency_key: key }, startReply);
+      const reply = await work.start(c.get('principal'), { ...body, idempotency_key: key, signal: c.req.raw.signal }, startReply);
       return send(c, reply);
     },
     confirmsKey,
@@ -153,7 +153,12 @@ export function workRoutes(r: Router) {
       const body = c.req.valid('json');
       const key = idempotencyKey(c, body.idempotency_key);
       const deprecation = { Deprecation: 'true', Sunset: LEGACY_SUNSET, Link: '</v1/work/run/start>; rel="successor-version"' };
-      const reply = await work.start(c.get('principal'), { ...body, idempotency_key: key }, legacyClaimReply, 'work/claim');
+      const reply = await work.start(
+        c.get('principal'),
+        { ...body, idempotency_key: key, signal: c.req.raw.signal },
+        legacyClaimReply,
+        'work/claim',
+      );
       return send(c, reply, deprecation);
     },
     confirmsKey,

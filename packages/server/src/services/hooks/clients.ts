@@ -10,7 +10,7 @@
  *   `workspace_roots`; before-events answer `{permission: "allow"|"deny", user_message, agent_message}`;
  *   after-events are fire-and-forget.
  */
-import type { HookClient, HookInput } from '@availsync/protocol';
+import { HOOK_WAIT_SECONDS, type HookClient, type HookInput } from '@availsync/protocol';
 import type { Principal } from '../context.js';
 import type { HookService, HookTarget, Verdict } from './service.js';
 import { patchPaths, toRepoPath } from './text.js';
@@ -24,6 +24,8 @@ export interface HookRequest {
   resource: string | null;
   projectDir: string | null;
   scope: 'repo' | 'files';
+  /** X-Availsync-Wait: seconds to wait in the queue before denying. */
+  waitSeconds?: number;
 }
 
 const EDIT_TOOLS = new Set(['Edit', 'Write', 'MultiEdit', 'NotebookEdit']);
@@ -66,7 +68,13 @@ export class HookClients {
 
   target(r: HookRequest): HookTarget {
     const sessionId = str(r.input.session_id) ?? str(r.input.conversation_id) ?? 'default';
-    return { client: r.client, sessionId, resource: r.resource, scope: r.scope };
+    return {
+      client: r.client,
+      sessionId,
+      resource: r.resource,
+      scope: r.scope,
+      waitSeconds: r.waitSeconds ?? (r.client === 'claude-code' ? HOOK_WAIT_SECONDS : 0),
+    };
   }
 
   async handle(p: AgentPrincipal, r: HookRequest): Promise<HookOutputBody> {

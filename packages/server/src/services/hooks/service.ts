@@ -29,6 +29,8 @@ export interface HookTarget {
   /** X-Availsync-Resource: the repository. null when the header is missing. */
   resource: string | null;
   scope: HookScope;
+  /** Seconds the session's start waits in the queue before the edit is denied. */
+  waitSeconds?: number;
 }
 
 export type Verdict = { decision: 'allow'; note?: string } | { decision: 'deny'; reason: string };
@@ -78,7 +80,7 @@ export class HookService {
   }
 
   /** The session's live run, started if it has none (one run however many calls arrive at once). */
-  private async run(p: AgentPrincipal, s: SessionRef, what: string): Promise<Run> {
+  private async run(p: AgentPrincipal, s: SessionRef, what: string, waitSeconds = 0): Promise<Run> {
     const now = await this.now();
     const row = await this.sessions.open(s, now);
     if (row.claim_id && row.ended_at === null) return { kind: 'claim', claimId: row.claim_id, row };
@@ -91,6 +93,7 @@ export class HookService {
         metadata: { client: s.client, session_id: s.session_id, hook_scope: s.scope, working_set_resource: s.ws_resource },
         // Observe mode holds no lease: each call gets the shadow decision afresh.
         ...(observe ? {} : { idempotency_key: startKey(s, row.generation) }),
+        ...(waitSeconds > 0 ? { wait_seconds: waitSeconds } : {}),
       });
     } catch (err) {
       if (err instanceof ApiError) return { kind: 'refused', reason: `Availsync refused to start a run on ${s.resource}: ${err.message}.` };
@@ -124,7 +127,7 @@ export class HookService {
     if (paths.length === 0) return { decision: 'allow' };
     const what = after ? 'change files in it' : 'edit files in it';
     for (let attempt = 0; ; attempt++) {
-      const run = await this.run(p, s, what);
+      const run = await this.run(p, s, what, t.waitSeconds);
       if (run.kind === 'refused') return { decision: 'deny', reason: run.reason };
       if (run.kind === 'observe') return run.note ? { decision: 'allow', note: run.note } : { decision: 'allow' };
       await this.renewIfDue(p, s, run.row);

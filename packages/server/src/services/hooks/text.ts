@@ -40,7 +40,10 @@ export function holderText(b: Pick<BlockingClaim, 'id' | 'agent_id' | 'agent_nam
 }
 
 /** The reason a start was skipped: who holds the resource and when to retry. */
-export function resourceHeldText(resource: string, b: BlockingClaim, retryAfter: string | null, what: string): string {
+export function resourceHeldText(resource: string, b: BlockingClaim | null, retryAfter: string | null, what: string): string {
+  // No holder: the resource is free but other starts wait ahead in its queue.
+  if (!b)
+    return `Availsync: others are waiting for ${resource}. Do not ${what} now: tell the user, or retry after ${at(retryAfter ?? '')}.`;
   return (
     `Availsync: ${resource} is being worked on by ${holderText(b)}, until ${at(b.expires_at)}. ` +
     `Do not ${what} now: tell the user, or retry after ${at(retryAfter ?? b.expires_at)}.`

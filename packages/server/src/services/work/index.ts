@@ -18,6 +18,7 @@ import { actingAgent } from './access.js';
 import type { WorkContext } from './context.js';
 import { type ExtendInput, extend, type FinishInput, finish, release, releaseAllOf } from './lifecycle.js';
 import type { ExtendOutcome, FinishOutcome, StartOutcome, WorkingSetOutcome } from './outcomes.js';
+import { QueueWaker } from './queue.js';
 import { type ClaimListFilter, getClaim, listClaims, listResources } from './reads.js';
 import { check, type StartInput, start } from './start.js';
 import { sweepClaims } from './sweeper.js';
@@ -39,7 +40,7 @@ export class WorkService {
     keys: PrincipalService,
     private readonly presentStart: Presenter<StartOutcome, StartOutcome>,
   ) {
-    this.ctx = { deps, store: deps.store, keys };
+    this.ctx = { deps, store: deps.store, keys, queue: new QueueWaker(deps.store) };
   }
 
   /** The agent a request acts as: the key's own agent, or `agent_id` of the session's workspace. */
@@ -98,6 +99,11 @@ export class WorkService {
 
   resources(p: Principal, q: { limit: number; offset: number }) {
     return listResources(this.ctx, p, q);
+  }
+
+  /** How many starts of this process wait in a resource queue (the queue-waiters gauge). */
+  get queueWaiting(): number {
+    return this.ctx.queue.size;
   }
 
   /** Mark lapsed leases expired (with audit) and drop lapsed file claims. Safe on many nodes at once. */

@@ -1,12 +1,16 @@
 /** Reading claims and resources: one claim, a page of claims, a page of protected resources. No locks. */
 import { type Claim, formatResource, parseWorkResource } from '@availsync/protocol';
 import { iso } from '../../clock.js';
+import { listed } from '../../domain/lists.js';
+import { isLiveWaiter } from '../../domain/queue.js';
 import { errors } from '../../errors.js';
+import { queuesOf } from '../../storage/queries/queue.js';
 import { ACTIVE } from '../../storage/store.js';
 import type { Principal } from '../context.js';
 import { findClaim } from './access.js';
 import { claimsWithWorkingSets } from './claims-view.js';
 import type { WorkContext } from './context.js';
+import { normalWaiter } from './queue-rows.js';
 
 export interface ClaimListFilter {
   resource?: string | undefined;
@@ -86,6 +90,11 @@ export async function listResources(ctx: WorkContext, p: Principal, q: { limit: 
     base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
   ]);
   const total = Number(count.n);
+  const queued = (await queuesOf(db, p.org.id, rows)).map(normalWaiter).filter((w) => isLiveWaiter(w, now));
+  const queueOf = (r: { resource_type: string; resource_key: string }) =>
+    queued
+      .filter((w) => w.resource_type === r.resource_type && w.resource_key === r.resource_key)
+      .map((w) => ({ agent_id: w.agent_id, priority: w.priority, since: iso(w.created_at) }));
   return {
     data: rows.map((r) => ({
       resource: formatResource(r),
@@ -95,6 +104,7 @@ export async function listResources(ctx: WorkContext, p: Principal, q: { limit: 
       last_claimed_at: r.last_claimed_at == null ? null : iso(r.last_claimed_at),
       fencing_token: r.fencing_token,
       created_at: iso(r.created_at),
+      ...listed('queue', queueOf(r)),
     })),
     pagination: { limit: q.limit, offset: q.offset, total, has_more: q.offset + rows.length < total },
   };

@@ -15,6 +15,7 @@ import {
 import { iso } from '../../clock.js';
 import { decideStart, effectiveMode } from '../../domain/arbitration.js';
 import { isLive, leaseMinutes, MINUTE, START_AT_SKEW_MS } from '../../domain/lease.js';
+import { waitersAhead } from '../../domain/queue.js';
 import { errors } from '../../errors.js';
 import { newId } from '../../ids.js';
 import {
@@ -27,22 +28,44 @@ import {
   liveClaimsOn,
 } from '../../storage/queries/claims.js';
 import { relatedResources } from '../../storage/queries/dependencies.js';
+import { type WaiterRow, waitersById, waitersOn } from '../../storage/queries/queue.js';
 import { deleteWorkingSet } from '../../storage/queries/working-sets.js';
 import { deferWrite, type Executor, type ResourceKey, type Tx } from '../../storage/store.js';
 import { writeAudit } from '../audit-write.js';
 import { type AgentRow, actorOf, idempotencyScope, type Presenter, type Principal } from '../context.js';
-import { type IdempotentReply, idempotentTransaction } from '../idempotency.js';
+import { type IdempotentReply, idempotentAttempt, Unsettled } from '../idempotency.js';
 import { ensurePlanCapacity } from '../plan-limits.js';
 import { actingAgent } from './access.js';
 import { toBlockingClaim, toClaim } from './claims-view.js';
 import type { WorkContext } from './context.js';
 import { expireClaims } from './expiry.js';
 import type { StartOutcome } from './outcomes.js';
+import { LocalWaiter } from './queue.js';
+import { join, keepPlace, leave, liveQueue } from './queue-rows.js';
+
+/** A waiting start's attempt that joined (or kept its place in) the queue: sleep, then decide again. */
+interface Queued {
+  row: WaiterRow;
+  scope: ResourceKey[];
+  head: boolean;
+  /** The blocking lease's end, when this waiter is the head: a lapse hands over without a sweep. */
+  wakeAt: number | undefined;
+}
+
+/** What a waiting start carries from one attempt to the next. */
+interface WaitState {
+  deadline: number;
+  timedOut: boolean;
+  waiterId: string | undefined;
+  idem: { scope: string; key: string } | undefined;
+}
 
 type ResourceSelector = Pick<RunStartRequest, 'resource' | 'resource_type' | 'resource_key'>;
 
 export interface StartInput extends RunStartRequest {
   idempotency_key?: string;
+  /** The request's: a waiting start whose connection closes leaves the queue at once. */
+  signal?: AbortSignal;
 }
 
 /** `resource: "type:key"` or `resource_type` + `resource_key`, validated as a work resource. */
@@ -109,18 +132,20 @@ class HasDependencies extends Error {}
 async function lockAndReadScope(ctx: WorkContext, trx: Tx, orgId: string, ref: ResourceRef, withRules: boolean) {
   if (withRules) {
     const { scope, now, rows } = await lockConflictScope(ctx, trx, orgId, ref);
-    return { now, locked: rows, current: await liveClaimsOn(trx, orgId, scope) };
+    const current = await liveClaimsOn(trx, orgId, scope);
+    return { now, locked: rows, current, scope, queue: await waitersOn(trx, scope).execute() };
   }
   const key: ResourceKey = { org_id: orgId, resource_type: ref.resource_type, resource_key: ref.resource_key };
   const read = liveClaimsAndRules.bind(trx, { org: orgId, type: ref.resource_type, key: ref.resource_key });
+  // The queue goes in the same round trip as the claims (PostgreSQL).
   const {
     now,
     rows: locked,
-    results: [rows],
-  } = await ctx.store.lockResourcesThen(trx, [key], [read] as const);
+    results: [rows, queue],
+  } = await ctx.store.lockResourcesThen(trx, [key], [read, waitersOn(trx, [key])] as const);
   // SQLite answers 0 or 1, PostgreSQL false or true.
   if (rows.some((r) => Boolean(r.related))) throw new HasDependencies();
-  return { now, locked, current: rows.filter((r) => r.id !== null) as LiveClaimRow[] };
+  return { now, locked, current: rows.filter((r) => r.id !== null) as LiveClaimRow[], scope: [key], queue };
 }
 
 /**
@@ -149,23 +174,68 @@ async function startAs<B>(ctx: WorkContext, p: Principal, input: StartInput, pre
   const duration = leaseMinutes(input.duration_minutes, p.org);
   const mode = effectiveMode(agent, p.org);
   const startAt = input.start_at ? Date.parse(input.start_at) : undefined;
-  const { idempotency_key: key, ...fingerprint } = input;
+  const { idempotency_key: key, signal, ...fingerprint } = input;
+  const clock = ctx.deps.clock;
+  const waitMs = mode === 'enforce' ? (input.wait_seconds ?? 0) * 1000 : 0;
+  const scope = idempotencyScope(p);
+  const wait: WaitState | undefined =
+    waitMs > 0
+      ? { deadline: clock.now() + waitMs, timedOut: false, waiterId: undefined, idem: key ? { scope, key } : undefined }
+      : undefined;
 
-  const run = (withRules: boolean) =>
-    idempotentTransaction(
+  const attempt = (withRules: boolean) =>
+    idempotentAttempt<StartOutcome, Queued, B>(
       ctx.store,
-      { scope: idempotencyScope(p), key, fingerprint: { route, ...fingerprint } },
+      { scope, key, fingerprint: { route, ...fingerprint } },
       ctx.deps.clock.now(),
-      (trx) => decideAndApply(ctx, trx, p, { agent, ref, priority, duration, mode, startAt, input, key, withRules }),
+      (trx) => decideAndApply(ctx, trx, p, { agent, ref, priority, duration, mode, startAt, input, key, withRules, wait }),
       present,
       { transaction: (fn) => ctx.keys.transaction(p, fn) },
     );
+  const run = async (withRules: boolean) => {
+    try {
+      return await attempt(withRules);
+    } catch (err) {
+      // The resource has dependency rules: nothing was written; again, locking the whole scope.
+      if (err instanceof HasDependencies) return attempt(true);
+      throw err;
+    }
+  };
+  let withRules = false;
+  if (!wait) return (await run(withRules)) as IdempotentReply<B>;
+  const local = new LocalWaiter([{ org_id: p.org.id, ...ref }]);
+  ctx.queue.add(local);
   try {
-    return await run(false);
+    for (;;) {
+      wait.timedOut = clock.now() >= wait.deadline;
+      const res = await run(withRules);
+      if (!(res instanceof Unsettled)) return res;
+      const queued = res.value;
+      wait.waiterId = queued.row.id;
+      withRules = queued.scope.length > 1;
+      local.id = queued.row.id;
+      local.scope = queued.scope;
+      local.knownHead = queued.head;
+      const until = Math.min(wait.deadline, queued.wakeAt ?? Number.POSITIVE_INFINITY);
+      if (!signal?.aborted) await local.sleep(ctx.store, until, signal);
+      if (signal?.aborted) {
+        await ctx.store.transaction(async (trx) => leave(ctx.store, trx, [queued.row], 'closed', await ctx.store.now(trx)));
+        throw errors.invalid('The request was closed while it waited in the queue');
+      }
+    }
   } catch (err) {
-    // The resource has dependency rules: nothing was written; again, locking the whole scope.
-    if (err instanceof HasDependencies) return run(true);
+    // The database went away mid-wait, or the like: leave if we can (else the row goes stale).
+    if (wait.waiterId) {
+      const id = wait.waiterId;
+      await ctx.store
+        .transaction(async (trx) => {
+          await leave(ctx.store, trx, await waitersById(trx, id), 'closed', await ctx.store.now(trx));
+        })
+        .catch(() => {});
+    }
     throw err;
+  } finally {
+    ctx.queue.remove(local);
   }
 }
 
@@ -183,12 +253,13 @@ async function decideAndApply(
     input: StartInput;
     key: string | undefined;
     withRules: boolean;
+    wait: WaitState | undefined;
   },
-): Promise<StartOutcome> {
-  const { agent, ref, priority, duration, mode, startAt, input, key } = a;
+): Promise<StartOutcome | Unsettled<Queued>> {
+  const { agent, ref, priority, duration, mode, startAt, input, key, wait } = a;
   const actor = actorOf(p);
   const resource = formatResource(ref);
-  const { now, locked, current } = await lockAndReadScope(ctx, trx, p.org.id, ref, a.withRules);
+  const { now, locked, current, scope, queue: queueRows } = await lockAndReadScope(ctx, trx, p.org.id, ref, a.withRules);
   if (startAt !== undefined && startAt > now + START_AT_SKEW_MS) {
     throw errors.invalid(
       'start_at may be at most 5 minutes in the future (to absorb clock skew). Reserve a future window with POST /v1/holds.',
@@ -202,6 +273,13 @@ async function decideAndApply(
   );
   const live = current.filter((c) => isLive(c, now));
   const decision = decideStart(live, { priority, preempt: input.preempt ?? false, agent_id: agent.id });
+  // The queue (SPEC §11.1): observe mode never waits nor queues; enforce mode lets those ahead go first.
+  const queue = mode === 'enforce' && queueRows.length > 0 ? await liveQueue(ctx.store, trx, queueRows, now, wait?.waiterId) : [];
+  const mine = wait
+    ? queue.find((w) => w.id === wait.waiterId || (wait.idem && w.idem_scope === wait.idem.scope && w.idem_key === wait.idem.key))
+    : undefined;
+  const ahead = waitersAhead(queue, mine, { priority, wait: wait !== undefined, preempt: input.preempt ?? false });
+  const waited = wait && mine ? { waited_ms: Math.max(0, now - mine.created_at) } : wait ? { waited_ms: 0 } : {};
 
   if (mode === 'observe') {
     const blocking = decision.action === 'skip_run' ? toBlockingClaim(decision.blocking) : null;
@@ -224,23 +302,47 @@ async function decideAndApply(
     };
   }
 
-  if (decision.action === 'skip_run') {
+  if (decision.action === 'skip_run' || ahead.length > 0) {
+    const blocking = decision.action === 'skip_run' ? decision.blocking : undefined;
+    if (wait && !wait.timedOut) {
+      const place = { deadline: wait.deadline, agent_id: agent.id, priority };
+      const row =
+        mine ??
+        (await join(
+          ctx.store,
+          trx,
+          { ...place, ...ref, org_id: p.org.id, idem_scope: wait.idem?.scope ?? null, idem_key: wait.idem?.key ?? null },
+          now,
+        ));
+      if (mine) await keepPlace(trx, mine, wait.deadline, now);
+      const head = ahead.length === 0;
+      return new Unsettled({ row, scope, head, wakeAt: head && blocking ? blocking.expires_at : undefined });
+    }
+    if (mine) await leave(ctx.store, trx, [mine], 'timeout', now);
+    const reason =
+      decision.action === 'skip_run'
+        ? decision.reason
+        : `${ahead.length} start${ahead.length === 1 ? '' : 's'} wait ahead in this resource's queue`;
     await writeAudit(trx, now, {
       org_id: p.org.id,
       actor,
       event: 'claim.skipped',
       resource,
-      claim_id: decision.blocking.id,
-      details: { agent_id: agent.id, blocking_agent_id: decision.blocking.agent_id, reason: decision.reason },
+      claim_id: blocking?.id ?? null,
+      details: { agent_id: agent.id, blocking_agent_id: blocking?.agent_id ?? null, reason, queue_length: ahead.length },
     });
     return {
       action: 'skip_run',
       mode: 'enforce',
-      reason: decision.reason,
-      retry_after: iso(decision.blocking.expires_at),
-      blocking_claim: toBlockingClaim(decision.blocking),
+      reason,
+      ...(wait ? { reason_code: 'wait_timeout' as const } : ahead.length > 0 ? { reason_code: 'queued' as const } : {}),
+      retry_after: iso(blocking ? blocking.expires_at : now + 1000),
+      blocking_claim: blocking ? toBlockingClaim(blocking) : null,
+      ...(ahead.length > 0 ? { queue_length: ahead.length } : {}),
+      ...waited,
     };
   }
+  if (mine) await leave(ctx.store, trx, [mine], 'granted', now);
 
   for (const victim of decision.preempt) {
     await endIfActive(trx, victim.id, 'preempted', now);
@@ -297,6 +399,7 @@ async function decideAndApply(
     claim: toClaim(row, [], now),
     retry_after: null,
     ...(decision.preempt.length ? { preempted_claims: decision.preempt.map((c) => c.id) } : {}),
+    ...waited,
   };
 }
 

@@ -57,6 +57,11 @@ export function createSqliteStore(opts: SqliteOptions): Store {
     file = join(opts.dataDir, 'availsync.db');
   }
   const raw = new SqliteDatabase(file);
+  // Migration 009's trigger on claims calls it: a notification told after the commit, like notifyOnCommit.
+  raw.function('availsync_notify', (channel: unknown, payload: unknown) => {
+    pendingNotes.push([String(channel), String(payload)]);
+    return null;
+  });
   raw.pragma('journal_mode = WAL');
   // NORMAL in WAL mode: a commit is in the WAL file before it is acknowledged, so it survives kill -9 of
   // the process; FULL also fsyncs each commit, for power loss.
