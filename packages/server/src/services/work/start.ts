@@ -31,6 +31,7 @@ import { deleteWorkingSet } from '../../storage/queries/working-sets.js';
 import { deferWrite, type Executor, type ResourceKey, type Tx } from '../../storage/store.js';
 import { writeAudit } from '../audit-write.js';
 import { type AgentRow, actorOf, idempotencyScope, type Presenter, type Principal } from '../context.js';
+import { actorData, emitEvent } from '../events/append.js';
 import { type IdempotentReply, idempotentTransaction } from '../idempotency.js';
 import { ensurePlanCapacity } from '../plan-limits.js';
 import { actingAgent } from './access.js';
@@ -196,6 +197,7 @@ async function decideAndApply(
     );
   }
   await expireClaims(
+    ctx.store,
     trx,
     current.filter((c) => !isLive(c, now)),
     now,
@@ -233,12 +235,21 @@ async function decideAndApply(
       claim_id: decision.blocking.id,
       details: { agent_id: agent.id, blocking_agent_id: decision.blocking.agent_id, reason: decision.reason },
     });
+    const blocking = toBlockingClaim(decision.blocking);
+    await emitEvent(ctx.store, trx, p.org.id, 'run.skipped', now, {
+      resource,
+      agent: { id: agent.id, name: agent.name },
+      reason: decision.reason,
+      retry_after: iso(decision.blocking.expires_at),
+      blocking_claim: blocking,
+      actor: actorData(p),
+    });
     return {
       action: 'skip_run',
       mode: 'enforce',
       reason: decision.reason,
       retry_after: iso(decision.blocking.expires_at),
-      blocking_claim: toBlockingClaim(decision.blocking),
+      blocking_claim: blocking,
     };
   }
 
@@ -252,6 +263,13 @@ async function decideAndApply(
       resource: formatResource(victim),
       claim_id: victim.id,
       details: { agent_id: victim.agent_id, preempted_by_agent_id: agent.id, priority, victim_priority: victim.priority },
+    });
+    await emitEvent(ctx.store, trx, p.org.id, 'claim.preempted', now, {
+      claim: toClaim({ ...victim, status: 'preempted', released_at: now }, [], now),
+      resource: formatResource(victim),
+      agent: { id: victim.agent_id, name: victim.agent_name },
+      preempted_by: { id: agent.id, name: agent.name },
+      actor: actorData(p),
     });
   }
 
@@ -291,10 +309,18 @@ async function decideAndApply(
     claim_id: row.id,
     details: { agent_id: agent.id, fencing_token: token, expires_at: iso(row.expires_at), priority },
   });
+  const claim = toClaim(row, [], now);
+  await emitEvent(ctx.store, trx, p.org.id, 'claim.started', now, {
+    claim,
+    resource,
+    agent: { id: agent.id, name: agent.name },
+    ...(decision.preempt.length ? { preempted_claims: decision.preempt.map((c) => c.id) } : {}),
+    actor: actorData(p),
+  });
   return {
     action: 'proceed',
     mode: 'enforce',
-    claim: toClaim(row, [], now),
+    claim,
     retry_after: null,
     ...(decision.preempt.length ? { preempted_claims: decision.preempt.map((c) => c.id) } : {}),
   };
