@@ -20,6 +20,7 @@ export interface ServiceDeps {
     | 'defaultPlan'
     | 'secureCookies'
     | 'activityRetentionDays'
+    | 'eventRetentionDays'
     | 'idempotencyRetentionHours'
     | 'trustProxy'
     | 'signupsPerHour'

@@ -87,6 +87,7 @@ export function assembleServices(deps: ServiceDeps, replies: ServiceReplies): Se
     presence: new PresenceService(deps),
     retention: new RetentionService(deps, {
       activityDays: deps.config.activityRetentionDays,
+      eventDays: deps.config.eventRetentionDays,
       idempotencyHours: deps.config.idempotencyRetentionHours,
     }),
     ops: new OperationsService(deps),
