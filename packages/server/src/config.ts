@@ -86,7 +86,10 @@ export interface Config {
   pgListen?: string | false | undefined;
   /** Activity rows older than this are pruned (default 30). */
   activityRetentionDays?: number;
+  /** Events are kept this many days (AVAILSYNC_EVENT_RETENTION_DAYS, at least 7): Last-Event-ID resumes within it. */
   eventRetentionDays?: number;
+  /** GET /v1/events limits per node: undrained live events per stream, open streams per workspace. */
+  eventStreams?: { maxQueued?: number; maxPerWorkspace?: number };
   /** Idempotency records older than this are pruned (default 48, never below 24). */
   idempotencyRetentionHours?: number;
   /** Where the client address comes from (AVAILSYNC_TRUST_PROXY); the socket peer when omitted. */

@@ -21,6 +21,7 @@ export interface ServiceDeps {
     | 'secureCookies'
     | 'activityRetentionDays'
     | 'eventRetentionDays'
+    | 'eventStreams'
     | 'idempotencyRetentionHours'
     | 'trustProxy'
     | 'signupsPerHour'

@@ -3,9 +3,10 @@
  * sessions are pruned on a schedule; the audit log is kept.
  * Deletes run in small batches so the embedded store (one writer) never stalls requests for long.
  */
-import { pruneActivity, pruneHookSessions, pruneIdempotencyKeys } from '../storage/queries/retention.js';
+
 import { EVENT_RETENTION_DAYS } from '@availsync/protocol';
 import { pruneEvents } from '../storage/queries/events.js';
+import { pruneActivity, pruneHookSessions, pruneIdempotencyKeys } from '../storage/queries/retention.js';
 import type { ServiceDeps } from './context.js';
 import { Throttle } from './throttle.js';
 
