@@ -64,17 +64,28 @@ export function eventRoutes(r: Router) {
           sub.close();
         };
         stream.onAbort(end);
-        // Cut off for not draining, or closed at shutdown: end the answer now, even if a write is stuck
-        // behind a full socket.
-        sub.onEnd = () => stream.abort();
+        // Cut off for not draining, or closed at shutdown: the loop below ends the answer; a write stuck
+        // behind a full socket is aborted instead.
+        let writing = false;
+        sub.onEnd = () => {
+          if (writing) stream.abort();
+        };
+        const write = async (text: string) => {
+          writing = true;
+          try {
+            await stream.write(text);
+          } finally {
+            writing = false;
+          }
+        };
         try {
           // A first line at once, so the client knows the stream is open before any event.
-          await stream.write(': connected\n\n');
+          await write(': connected\n\n');
           while (!stop.signal.aborted) {
             const batch = await sub.take();
-            if (sub.overflowed) break;
+            if (sub.overflowed || sub.closed) break;
             if (batch.length > 0) {
-              for (const e of batch) await stream.writeSSE({ id: String(e.id), event: e.type, data: JSON.stringify(e) });
+              for (const e of batch) await write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
               continue;
             }
             const beat = new AbortController();
@@ -86,7 +97,7 @@ export function eventRoutes(r: Router) {
             ]);
             beat.abort();
             stop.signal.removeEventListener('abort', onStop);
-            if (woke === 'beat' && !stop.signal.aborted) await stream.write(': heartbeat\n\n');
+            if (woke === 'beat' && !stop.signal.aborted) await write(': heartbeat\n\n');
           }
         } finally {
           end();

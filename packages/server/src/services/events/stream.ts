@@ -113,6 +113,10 @@ export class EventSubscription {
     });
   }
 
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Cut off for not draining its queue: the stream ends; the client resumes with its Last-Event-ID. */
   get overflowed(): boolean {
     return this.#overflowed;
