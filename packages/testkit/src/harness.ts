@@ -133,7 +133,7 @@ export async function readResponse<T = any>(res: Response): Promise<Res<T>> {
   // A stream (GET /v1/events) never ends by itself: its status and headers are the answer.
   if (res.headers.get('content-type')?.startsWith('text/event-stream')) {
     await res.body?.cancel();
-    return { status: res.status, body: undefined as T, headers: res.headers };
+    return { status: res.status, body: '' as T, headers: res.headers };
   }
   const text = await res.text();
   let body: unknown = text;

@@ -57,7 +57,7 @@ export function eventRoutes(r: Router) {
       const sub = await eventStreams.open(c.get('principal'), { after, types });
       // Proxies that buffer (nginx) pass the stream through as it is written.
       c.header('X-Accel-Buffering', 'no');
-      return streamSSE(c, async (stream) => {
+      const res = streamSSE(c, async (stream) => {
         const stop = new AbortController();
         const end = () => {
           stop.abort();
@@ -103,6 +103,9 @@ export function eventRoutes(r: Router) {
           end();
         }
       });
+      // Every /v1 answer is no-store (SPEC §14); streamSSE's default is no-cache.
+      res.headers.set('Cache-Control', 'no-store');
+      return res;
     },
   );
 }
