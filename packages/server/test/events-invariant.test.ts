@@ -89,7 +89,7 @@ for (const kind of STORES) {
               if (!h) continue;
               if (o.op === 'confirm') await t.request('POST', `/v1/holds/${h.id}/confirm`, { key: h.key });
               else await t.request('DELETE', `/v1/holds/${h.id}`, { key: h.key });
-            } else {
+            } else if ('claim' in o) {
               const c = claims[o.claim % Math.max(1, claims.length)];
               if (!c) continue;
               if (o.op === 'extend') await t.request('POST', '/v1/work/run/extend', { key: c.key, body: { claim_id: c.id } });

@@ -119,7 +119,7 @@ for (const kind of STORES) {
       const blocking = skip?.data.blocking_claim as { id: string; agent_name: string };
       assert.equal(blocking.id, claim.id);
       assert.equal(blocking.agent_name, 'builder');
-      assert.equal((done as { data: { claim: { status: string } } }).data.claim.status, 'released');
+      assert.equal((done as unknown as { data: { claim: { status: string } } }).data.claim.status, 'released');
       sse.close();
     });
 
@@ -180,7 +180,7 @@ for (const kind of STORES) {
         all.events().map((e) => e.type),
         ['claim.started', 'hold.created', 'hold.confirmed', 'hold.released'],
       );
-      assert.equal((all.events()[0] as { data: { claim: { id: string } } }).data.claim.id, started.body.claim.id);
+      assert.equal((all.events()[0] as unknown as { data: { claim: { id: string } } }).data.claim.id, started.body.claim.id);
       assert.deepEqual(
         holds.events().map((e) => e.type),
         ['hold.created', 'hold.released'],
