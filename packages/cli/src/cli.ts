@@ -1,5 +1,5 @@
 /**
- * The `availsync` command: run, check, list, finish, hold create|release|list, availability.
+ * The `availsync` command: run, check, list, finish, hold create|release|list, availability, watch.
  * `main(argv, io)` returns the exit code and never calls process.exit, so it runs in-process in tests.
  */
 import { type AvailsyncClient, AvailsyncError, type ClaimStatus, type HoldStatus, type Outcome } from '@availsync/node';
@@ -8,6 +8,7 @@ import { CLI_VERSION, type CliConfig, ConfigError, clientFor, EXIT, loadConfig }
 import { agentHook, guard, installGuard } from './hooks/index.js';
 import { describeHolder, hint, isUnavailable, runCommand } from './run.js';
 import { CancelledError, createUi, type Io, table, type Ui, when } from './ui.js';
+import { watch } from './watch.js';
 
 function int(name: string, min: number, max: number) {
   return (value: string) => {
@@ -333,6 +334,35 @@ Example (cron):
         for (const l of lines.slice(1)) ui.line(l);
         return 0;
       });
+    });
+
+  program
+    .command('watch')
+    .description("Print the workspace's live events as they happen (one line each; Ctrl-C to stop)")
+    .argument('[resource]', 'only events about this resource, e.g. repo:owner/repo')
+    .option('--types <list>', 'only these event types, comma-separated (e.g. claim.started,run.skipped)')
+    .addOption(jsonOption())
+    .action(async (resource: string | undefined, o) => {
+      const ui = createUi(ctx.io, o.json === true);
+      let config: CliConfig;
+      try {
+        config = loadConfig(ctx.io.env);
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        ui.error(err.message);
+        ctx.code = EXIT.usage;
+        return;
+      }
+      const stop = new AbortController();
+      const onInt = () => stop.abort();
+      process.once('SIGINT', onInt);
+      process.once('SIGTERM', onInt);
+      try {
+        ctx.code = await watch(config, { resource, types: o.types, json: o.json === true, signal: stop.signal }, ui, ctx.io);
+      } finally {
+        process.off('SIGINT', onInt);
+        process.off('SIGTERM', onInt);
+      }
     });
 
   program

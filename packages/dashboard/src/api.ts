@@ -28,6 +28,10 @@ export function setWorkspace(id: string | undefined) {
   workspace = id;
 }
 
+export function currentWorkspace(): string | undefined {
+  return workspace;
+}
+
 /** Called when a signed-in call answers 401: the session expired or was signed out elsewhere. */
 export function onSessionExpired(fn: (message: string) => void) {
   onExpired = fn;

@@ -1,5 +1,6 @@
 import { type ReactNode, useCallback, useEffect, useRef, useState } from 'react';
 import { ApiError, api, onSessionExpired, setCsrfToken, setWorkspace } from './api';
+import { LiveIndicator } from './live';
 import { AccountPage } from './pages/account';
 import { AgentsPage } from './pages/agents';
 import { SignInPage, SignUpPage } from './pages/auth';
@@ -159,6 +160,7 @@ export function App() {
             ))}
           </nav>
           <div className="who">
+            <LiveIndicator />
             <span title={session.user.email}>
               {session.user.email} <small className="role-badge">{here.role}</small>
             </span>

@@ -1,5 +1,6 @@
 import { type ReactNode, useCallback, useEffect, useRef, useState } from 'react';
 import { describeError } from './api';
+import { useLiveReload } from './live';
 
 /** Load data, keep the last good result while reloading (no layout jump), optionally refresh on a timer. */
 export function useLoad<T>(load: () => Promise<T>, deps: readonly unknown[], refreshMs?: number) {
@@ -24,12 +25,15 @@ export function useLoad<T>(load: () => Promise<T>, deps: readonly unknown[], ref
       if (mine === seq.current) setLoading(false);
     }
   }, []);
+  // Pages that refresh update from the live event stream; they poll only while it is down.
+  const onEvent = useCallback(() => void reload(), [reload]);
+  const live = useLiveReload(onEvent, refreshMs !== undefined);
   useEffect(() => {
     void reload();
-    if (!refreshMs) return;
+    if (!refreshMs || live) return;
     const t = setInterval(() => void reload(), refreshMs);
     return () => clearInterval(t);
-  }, [reload, refreshMs, ...deps]);
+  }, [reload, refreshMs, live, ...deps]);
   return { data, error, loading, reload };
 }
 

@@ -35,6 +35,8 @@ const Env = z.object({
     .optional()
     .or(z.literal('').transform(() => undefined)),
   AVAILSYNC_ACTIVITY_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  /** Last-Event-ID can resume within this window (SPEC §11.2: at least 7 days). */
+  AVAILSYNC_EVENT_RETENTION_DAYS: z.coerce.number().int().min(7, 'events are kept at least 7 days').max(3650).default(7),
   AVAILSYNC_IDEMPOTENCY_RETENTION_HOURS: z.coerce
     .number()
     .int()
@@ -84,6 +86,10 @@ export interface Config {
   pgListen?: string | false | undefined;
   /** Activity rows older than this are pruned (default 30). */
   activityRetentionDays?: number;
+  /** Events are kept this many days (AVAILSYNC_EVENT_RETENTION_DAYS, at least 7): Last-Event-ID resumes within it. */
+  eventRetentionDays?: number;
+  /** GET /v1/events limits per node: undrained live events per stream, open streams per workspace. */
+  eventStreams?: { maxQueued?: number; maxPerWorkspace?: number };
   /** Idempotency records older than this are pruned (default 48, never below 24). */
   idempotencyRetentionHours?: number;
   /** Where the client address comes from (AVAILSYNC_TRUST_PROXY); the socket peer when omitted. */
@@ -143,6 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pgPreparedStatements: e.AVAILSYNC_PG_PREPARED_STATEMENTS === 'on',
     pgListen: e.AVAILSYNC_PG_LISTEN_URL === 'off' ? false : e.AVAILSYNC_PG_LISTEN_URL,
     activityRetentionDays: e.AVAILSYNC_ACTIVITY_RETENTION_DAYS,
+    eventRetentionDays: e.AVAILSYNC_EVENT_RETENTION_DAYS,
     idempotencyRetentionHours: e.AVAILSYNC_IDEMPOTENCY_RETENTION_HOURS,
     trustProxy,
     signupsPerHour: e.AVAILSYNC_SIGNUPS_PER_HOUR,

@@ -122,6 +122,8 @@ export async function listen(instance: Availsync, port: number, host: string, op
     port: address.port,
     url: `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`,
     async stop() {
+      // Event streams never end by themselves: end them, or close() would wait for them forever.
+      instance.services.eventStreams.closeAll();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         // Idle keep-alive sockets would hold close() open; in-flight requests still finish.

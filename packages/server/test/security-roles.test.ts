@@ -65,6 +65,8 @@ const EXPECTED: Record<string, Row> = {
   extendRun: ADMINS(200),
   extendClaim: ADMINS(200),
   updateWorkingSet: ADMINS(200),
+  // live events
+  streamEvents: ALL(200),
   // holds
   listHolds: ALL(200),
   getHold: ALL(200),

@@ -130,6 +130,11 @@ export function requestInit(method: string, call: Call): RequestInit {
 
 /** A response with its body parsed as JSON when it is JSON. */
 export async function readResponse<T = any>(res: Response): Promise<Res<T>> {
+  // A stream (GET /v1/events) never ends by itself: its status and headers are the answer.
+  if (res.headers.get('content-type')?.startsWith('text/event-stream')) {
+    await res.body?.cancel();
+    return { status: res.status, body: '' as T, headers: res.headers };
+  }
   const text = await res.text();
   let body: unknown = text;
   try {

@@ -19,6 +19,7 @@ import { accountRoutes } from './routes/accounts.js';
 import { activityRoutes } from './routes/activity.js';
 import { auditRoutes } from './routes/audit.js';
 import { billingRoutes } from './routes/billing.js';
+import { eventRoutes } from './routes/events.js';
 import { holdRoutes } from './routes/holds.js';
 import { hookRoutes } from './routes/hooks.js';
 import { mcpRoutes } from './routes/mcp.js';
@@ -202,6 +203,7 @@ export function createApp(opts: AppOptions) {
   memberRoutes(router, { secureCookies: opts.secureCookies });
   workRoutes(router);
   holdRoutes(router);
+  eventRoutes(router);
   hookRoutes(router);
   rulesRoutes(router);
   billingRoutes(router);

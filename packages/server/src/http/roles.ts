@@ -56,6 +56,8 @@ export const ROUTE_ROLES: Readonly<Record<string, Role>> = {
   extendRun: 'admin',
   extendClaim: 'admin',
   updateWorkingSet: 'admin',
+  // live events (GET /v1/events)
+  streamEvents: 'viewer',
   // holds
   listHolds: 'viewer',
   getHold: 'viewer',

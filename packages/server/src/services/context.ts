@@ -20,6 +20,8 @@ export interface ServiceDeps {
     | 'defaultPlan'
     | 'secureCookies'
     | 'activityRetentionDays'
+    | 'eventRetentionDays'
+    | 'eventStreams'
     | 'idempotencyRetentionHours'
     | 'trustProxy'
     | 'signupsPerHour'

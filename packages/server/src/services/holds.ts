@@ -45,6 +45,7 @@ import type { HoldsTable } from '../storage/schema.js';
 import { ACTIVE, type Executor, type ResourceKey, type Tx } from '../storage/store.js';
 import { writeAudit } from './audit-write.js';
 import { actorOf, idempotencyScope, type Presenter, type Principal, type ServiceDeps } from './context.js';
+import { actorData, agentOf, emitEvent } from './events/append.js';
 import { type IdempotentReply, idempotentTransaction } from './idempotency.js';
 import { ensurePlanCapacity } from './plan-limits.js';
 import type { WorkService } from './work/index.js';
@@ -208,6 +209,12 @@ export class HoldService {
           at: iso(at),
         },
       });
+      await emitEvent(this.store, trx, row.org_id, 'hold.expired', now, {
+        hold: toHold({ ...row, status: 'expired', released_at: at }, now),
+        resource: formatResource(row),
+        agent: agentOf(row.agent_id),
+        actor: actorData(undefined),
+      });
     }
     return marked;
   }
@@ -318,7 +325,14 @@ export class HoldService {
               expires_at: isoOrNull(row.expires_at),
             },
           });
-          return { outcome: 'created', hold: toHold(row, now) };
+          const hold = toHold(row, now);
+          await emitEvent(this.store, trx, p.org.id, 'hold.created', now, {
+            hold,
+            resource,
+            agent: { id: agent.id, name: agent.name },
+            actor: actorData(p),
+          });
+          return { outcome: 'created', hold };
         },
         present,
       );
@@ -383,7 +397,14 @@ export class HoldService {
         resource: formatResource(hold),
         details: { hold_id: hold.id, agent_id: hold.agent_id, start_at: iso(hold.start_at), end_at: iso(hold.end_at) },
       });
-      return { action: 'released', hold: toHold(done, now) };
+      const shown = toHold(done, now);
+      await emitEvent(this.store, trx, hold.org_id, 'hold.released', now, {
+        hold: shown,
+        resource: formatResource(hold),
+        agent: agentOf(hold.agent_id, p),
+        actor: actorData(p),
+      });
+      return { action: 'released', hold: shown };
     });
   }
 
@@ -407,7 +428,14 @@ export class HoldService {
         resource: formatResource(hold),
         details: { hold_id: hold.id, agent_id: hold.agent_id, ttl_expires_at: iso(hold.expires_at) },
       });
-      return { action: 'confirmed', hold: toHold(done, now) };
+      const shown = toHold(done, now);
+      await emitEvent(this.store, trx, hold.org_id, 'hold.confirmed', now, {
+        hold: shown,
+        resource: formatResource(hold),
+        agent: agentOf(hold.agent_id, p),
+        actor: actorData(p),
+      });
+      return { action: 'confirmed', hold: shown };
     });
   }
 

@@ -10,6 +10,7 @@ import { type AgentCreated, AgentService } from './agents.js';
 import { AuditLogService } from './audit-read.js';
 import type { Presenter, ServiceDeps } from './context.js';
 import { EventFeed } from './events/feed.js';
+import { EventStreams } from './events/stream.js';
 import { HoldService } from './holds.js';
 import { createHookServices, type HookServices } from './hooks/index.js';
 import { InviteService } from './invites.js';
@@ -47,6 +48,8 @@ export interface Services {
   ops: OperationsService;
   /** This process's reader of the event log: every live subscriber (SSE, webhooks) listens to it. */
   events: EventFeed;
+  /** GET /v1/events subscriptions on this node, over `events`. */
+  eventStreams: EventStreams;
   // teams (issue 19)
   mailer: Mailer;
   members: MemberService;
@@ -70,6 +73,7 @@ export function assembleServices(deps: ServiceDeps, replies: ServiceReplies): Se
   const work = new WorkService(deps, keys, replies.start);
   const recorder = new ActivityRecorder(deps);
   const mailer = createMailer(deps.config, deps.logger);
+  const events = new EventFeed({ store: deps.store, clock: deps.clock, logger: deps.logger, notifications: deps.store.notifications });
   return {
     deps,
     work,
@@ -87,10 +91,12 @@ export function assembleServices(deps: ServiceDeps, replies: ServiceReplies): Se
     presence: new PresenceService(deps),
     retention: new RetentionService(deps, {
       activityDays: deps.config.activityRetentionDays,
+      eventDays: deps.config.eventRetentionDays,
       idempotencyHours: deps.config.idempotencyRetentionHours,
     }),
     ops: new OperationsService(deps),
-    events: new EventFeed({ store: deps.store, clock: deps.clock, logger: deps.logger, notifications: deps.store.notifications }),
+    events,
+    eventStreams: new EventStreams(deps.store, events, deps.config.eventStreams),
     mailer,
     members: new MemberService(deps),
     invites: new InviteService(deps, mailer),

@@ -1,8 +1,11 @@
 /**
- * Retention: activity rows, idempotency records, lapsed rate-limit buckets and idle coding-agent hook
+ * Retention: activity rows, live events (past the Last-Event-ID window), idempotency records, lapsed rate-limit buckets and idle coding-agent hook
  * sessions are pruned on a schedule; the audit log is kept.
  * Deletes run in small batches so the embedded store (one writer) never stalls requests for long.
  */
+
+import { EVENT_RETENTION_DAYS } from '@availsync/protocol';
+import { pruneEvents } from '../storage/queries/events.js';
 import { pruneActivity, pruneHookSessions, pruneIdempotencyKeys } from '../storage/queries/retention.js';
 import type { ServiceDeps } from './context.js';
 import { Throttle } from './throttle.js';
@@ -33,6 +36,8 @@ async function drain(batch: (limit: number) => Promise<number>): Promise<number>
 export interface RetentionPolicy {
   activityDays?: number | undefined;
   idempotencyHours?: number | undefined;
+  /** At least EVENT_RETENTION_DAYS (7): a subscriber may resume within it. */
+  eventDays?: number | undefined;
 }
 
 export class RetentionService {
@@ -45,6 +50,10 @@ export class RetentionService {
     return Math.max(1, this.policy.activityDays ?? DEFAULT_ACTIVITY_RETENTION_DAYS);
   }
 
+  get eventDays(): number {
+    return Math.max(EVENT_RETENTION_DAYS, this.policy.eventDays ?? EVENT_RETENTION_DAYS);
+  }
+
   get idempotencyHours(): number {
     return Math.max(MIN_IDEMPOTENCY_RETENTION_HOURS, this.policy.idempotencyHours ?? DEFAULT_IDEMPOTENCY_RETENTION_HOURS);
   }
@@ -55,7 +64,7 @@ export class RetentionService {
    */
   async prune(
     now = this.deps.clock.now(),
-  ): Promise<{ activity: number; idempotency_keys: number; rate_limits: number; hook_sessions: number }> {
+  ): Promise<{ activity: number; idempotency_keys: number; rate_limits: number; hook_sessions: number; events: number }> {
     const db = this.deps.store.db;
     const activityCutoff = now - this.activityDays * 24 * HOUR;
     const idemCutoff = now - this.idempotencyHours * HOUR;
@@ -64,6 +73,7 @@ export class RetentionService {
     const rateLimits = await new Throttle(this.deps.store).prune(now, BATCH);
     const hookCutoff = now - Math.max(HOOK_SESSION_RETENTION_DAYS * 24, this.idempotencyHours + 24) * HOUR;
     const hookSessions = await drain((limit) => pruneHookSessions(db, hookCutoff, limit));
-    return { activity, idempotency_keys: idempotency, rate_limits: rateLimits, hook_sessions: hookSessions };
+    const events = await drain((limit) => pruneEvents(db, now - this.eventDays * 24 * HOUR, limit));
+    return { activity, idempotency_keys: idempotency, rate_limits: rateLimits, hook_sessions: hookSessions, events };
   }
 }

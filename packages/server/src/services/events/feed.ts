@@ -61,6 +61,11 @@ export class EventFeed {
     return this.#started;
   }
 
+  /** The log has been read once: `cursor` is where live delivery continues (services/events/stream.ts). */
+  get ready(): boolean {
+    return this.#cursor !== undefined;
+  }
+
   subscribe(fn: FeedListener): () => void {
     this.#subscribers.add(fn);
     return () => this.#subscribers.delete(fn);

@@ -44,5 +44,5 @@ export async function findClaim(ctx: WorkContext, p: Principal, claimId: string,
 export async function lockClaimById<O = never>(ctx: WorkContext, trx: Tx, p: Principal, claimId: string, then?: Query<O>) {
   const locked = await ctx.store.lockClaim(trx, claimId, then);
   if (!locked) throw errors.notFound('Claim');
-  return { ...(await expireIfLapsed(trx, authorize(p, locked.claim, true), locked.now)), rows: locked.rows };
+  return { ...(await expireIfLapsed(ctx.store, trx, authorize(p, locked.claim, true), locked.now)), rows: locked.rows };
 }

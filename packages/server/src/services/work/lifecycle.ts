@@ -12,6 +12,7 @@ import { deleteWorkingSet, dropWorkingSet, workingSetOf } from '../../storage/qu
 import { deferWrite, type Tx } from '../../storage/store.js';
 import { writeAudit } from '../audit-write.js';
 import { actorOf, type Principal } from '../context.js';
+import { actorData, agentOf, emitEvent } from '../events/append.js';
 import { findClaim, lockClaimById } from './access.js';
 import { toClaim } from './claims-view.js';
 import type { WorkContext } from './context.js';
@@ -57,6 +58,12 @@ async function extendAs(ctx: WorkContext, p: Principal, claimId: string, input: 
       claim_id: claim.id,
       details: { expires_at: iso(updated.expires_at), renewal_count: updated.renewal_count },
     });
+    await emitEvent(ctx.store, trx, claim.org_id, 'claim.extended', now, {
+      claim: toClaim(updated, [], now),
+      resource: formatResource(claim),
+      agent: agentOf(claim.agent_id, p),
+      actor: actorData(p),
+    });
     const changed = ws ? await applyWorkingSet(ctx, trx, p, updated, ws, now, locked.files, locked.others) : undefined;
     return {
       action: 'extended',
@@ -100,7 +107,15 @@ function finishAs(
       claim_id: claim.id,
       details: { outcome, reason: input.reason ?? null, fencing_token: claim.fencing_token },
     });
-    return { action: 'finished', claim: toClaim(done, [], now) };
+    const shown = toClaim(done, [], now);
+    await emitEvent(ctx.store, trx, claim.org_id, event, now, {
+      claim: shown,
+      resource: formatResource(claim),
+      agent: agentOf(claim.agent_id, p),
+      reason: input.reason ?? null,
+      actor: actorData(p),
+    });
+    return { action: 'finished', claim: shown };
   });
 }
 
@@ -120,7 +135,7 @@ export async function releaseAllOf(ctx: WorkContext, trx: Tx, p: Principal, agen
   );
   for (const claim of active) {
     if (claim.expires_at <= now) {
-      await expireClaims(trx, [claim], now);
+      await expireClaims(ctx.store, trx, [claim], now);
       continue;
     }
     await endIfActive(trx, claim.id, 'released', now);
@@ -132,6 +147,13 @@ export async function releaseAllOf(ctx: WorkContext, trx: Tx, p: Principal, agen
       resource: formatResource(claim),
       claim_id: claim.id,
       details: { reason: 'agent deleted', fencing_token: claim.fencing_token },
+    });
+    await emitEvent(ctx.store, trx, claim.org_id, 'claim.released', now, {
+      claim: toClaim({ ...claim, status: 'released', released_at: now }, [], now),
+      resource: formatResource(claim),
+      agent: agentOf(claim.agent_id, p),
+      reason: 'agent deleted',
+      actor: actorData(p),
     });
   }
 }

@@ -33,6 +33,7 @@ import { deleteWorkingSet } from '../../storage/queries/working-sets.js';
 import { deferWrite, type Executor, type ResourceKey, type Tx } from '../../storage/store.js';
 import { writeAudit } from '../audit-write.js';
 import { type AgentRow, actorOf, idempotencyScope, type Presenter, type Principal } from '../context.js';
+import { actorData, emitEvent } from '../events/append.js';
 import { type IdempotentReply, idempotentAttempt, Unsettled } from '../idempotency.js';
 import { ensurePlanCapacity } from '../plan-limits.js';
 import { actingAgent } from './access.js';
@@ -267,6 +268,7 @@ async function decideAndApply(
     );
   }
   await expireClaims(
+    ctx.store,
     trx,
     current.filter((c) => !isLive(c, now)),
     now,
@@ -331,13 +333,24 @@ async function decideAndApply(
       claim_id: blocking?.id ?? null,
       details: { agent_id: agent.id, blocking_agent_id: blocking?.agent_id ?? null, reason, queue_length: ahead.length },
     });
+    const blockingClaim = blocking ? toBlockingClaim(blocking) : null;
+    const retryAfter = iso(blocking ? blocking.expires_at : now + 1000);
+    await emitEvent(ctx.store, trx, p.org.id, 'run.skipped', now, {
+      resource,
+      agent: { id: agent.id, name: agent.name },
+      reason,
+      retry_after: retryAfter,
+      blocking_claim: blockingClaim,
+      ...(ahead.length > 0 ? { queue_length: ahead.length } : {}),
+      actor: actorData(p),
+    });
     return {
       action: 'skip_run',
       mode: 'enforce',
       reason,
       ...(wait ? { reason_code: 'wait_timeout' as const } : ahead.length > 0 ? { reason_code: 'queued' as const } : {}),
-      retry_after: iso(blocking ? blocking.expires_at : now + 1000),
-      blocking_claim: blocking ? toBlockingClaim(blocking) : null,
+      retry_after: retryAfter,
+      blocking_claim: blockingClaim,
       ...(ahead.length > 0 ? { queue_length: ahead.length } : {}),
       ...waited,
     };
@@ -354,6 +367,13 @@ async function decideAndApply(
       resource: formatResource(victim),
       claim_id: victim.id,
       details: { agent_id: victim.agent_id, preempted_by_agent_id: agent.id, priority, victim_priority: victim.priority },
+    });
+    await emitEvent(ctx.store, trx, p.org.id, 'claim.preempted', now, {
+      claim: toClaim({ ...victim, status: 'preempted', released_at: now }, [], now),
+      resource: formatResource(victim),
+      agent: { id: victim.agent_id, name: victim.agent_name },
+      preempted_by: { id: agent.id, name: agent.name },
+      actor: actorData(p),
     });
   }
 
@@ -393,10 +413,18 @@ async function decideAndApply(
     claim_id: row.id,
     details: { agent_id: agent.id, fencing_token: token, expires_at: iso(row.expires_at), priority },
   });
+  const claim = toClaim(row, [], now);
+  await emitEvent(ctx.store, trx, p.org.id, 'claim.started', now, {
+    claim,
+    resource,
+    agent: { id: agent.id, name: agent.name },
+    ...(decision.preempt.length ? { preempted_claims: decision.preempt.map((c) => c.id) } : {}),
+    actor: actorData(p),
+  });
   return {
     action: 'proceed',
     mode: 'enforce',
-    claim: toClaim(row, [], now),
+    claim,
     retry_after: null,
     ...(decision.preempt.length ? { preempted_claims: decision.preempt.map((c) => c.id) } : {}),
     ...waited,

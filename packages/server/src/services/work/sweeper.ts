@@ -12,7 +12,7 @@ export function sweepClaims(ctx: WorkContext, batch: number): Promise<number> {
   return ctx.store.transaction(async (trx) => {
     const now = await ctx.store.now(trx);
     const rows = await ctx.store.skipLocked(lapsedClaims(trx, now, batch)).execute();
-    await expireClaims(trx, rows, now);
+    await expireClaims(ctx.store, trx, rows, now);
     await deleteLapsedFileClaims(trx, now);
     return rows.length;
   });

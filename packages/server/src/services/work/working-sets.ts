@@ -38,6 +38,7 @@ import {
 import { deferWrite, type Tx } from '../../storage/store.js';
 import { writeAudit } from '../audit-write.js';
 import { actorOf, type Principal } from '../context.js';
+import { actorData, agentOf, emitEvent } from '../events/append.js';
 import { findClaim } from './access.js';
 import { workingSetList } from './claims-view.js';
 import type { WorkContext } from './context.js';
@@ -196,7 +197,7 @@ export async function lockForWorkingSet(ctx: WorkContext, trx: Tx, row: ClaimRow
     : await ctx.store.lockResourcesThen(trx, keys, [fresh, files] as const);
   const [[claim], held, others = []] = locked.results;
   if (!claim) throw errors.notFound('Claim');
-  return { ...(await expireIfLapsed(trx, claim, locked.now)), files: held, others };
+  return { ...(await expireIfLapsed(ctx.store, trx, claim, locked.now)), files: held, others };
 }
 
 export function updateWorkingSet(ctx: WorkContext, p: Principal, claimId: string, input: WorkingSetUpdate): Promise<WorkingSetOutcome> {
@@ -262,15 +263,14 @@ export async function applyWorkingSet(
       });
     }
     if (claimable.length === 0) {
-      return {
-        result: {
-          action: 'blocked',
-          ...listed('blocked_paths', [...blocked]),
-          ...listed('blocking', blocking, ANSWER_LIST_CAP, blockingCount),
-          ...workingSetList(files, now),
-        },
-        files,
+      const result: WorkingSetResult = {
+        action: 'blocked',
+        ...listed('blocked_paths', [...blocked]),
+        ...listed('blocking', blocking, ANSWER_LIST_CAP, blockingCount),
+        ...workingSetList(files, now),
       };
+      await emitWorkingSet(ctx, trx, p, claim, ws, now, 'working_set.blocked', result);
+      return { result, files };
     }
   } else {
     blocking = [];
@@ -311,19 +311,41 @@ export async function applyWorkingSet(
     }
   }
   const current = workingSetList(after, now);
+  let result: WorkingSetResult = { action: 'updated', ...current };
   if (blockingCount > 0) {
     const claimed = new Set(claimable);
     const blockedPaths = paths.filter((x) => !claimed.has(x));
-    return {
-      result: {
-        action: 'partial_proceed',
-        ...listed('claimed_paths', claimable),
-        ...listed('blocked_paths', blockedPaths),
-        ...listed('blocking', blocking, ANSWER_LIST_CAP, blockingCount),
-        ...current,
-      },
-      files: after,
+    result = {
+      action: 'partial_proceed',
+      ...listed('claimed_paths', claimable),
+      ...listed('blocked_paths', blockedPaths),
+      ...listed('blocking', blocking, ANSWER_LIST_CAP, blockingCount),
+      ...current,
     };
   }
-  return { result: { action: 'updated', ...current }, files: after };
+  await emitWorkingSet(ctx, trx, p, claim, ws, now, 'working_set.updated', result);
+  return { result, files: after };
+}
+
+/** The event of a working-set change (or of a change refused whole: working_set.blocked). */
+function emitWorkingSet(
+  ctx: WorkContext,
+  trx: Tx,
+  p: Principal,
+  claim: ClaimRow,
+  ws: PreparedWorkingSet,
+  now: number,
+  type: 'working_set.updated' | 'working_set.blocked',
+  result: WorkingSetResult,
+): Promise<void> {
+  return emitEvent(ctx.store, trx, claim.org_id, type, now, {
+    claim_id: claim.id,
+    resource: formatResource(claim),
+    working_set_resource: formatResource(ws.ref),
+    op: ws.op,
+    mode: ws.mode,
+    agent: agentOf(claim.agent_id, p),
+    result,
+    actor: actorData(p),
+  });
 }

@@ -114,9 +114,29 @@ export async function sequenceEvents(store: Store, batch = 1_000): Promise<numbe
   });
 }
 
-/** Retention: events older than `before`, a batch at a time (returns how many went). */
+/** The lowest `seq` still in the log (null for an empty log): a resume from below it has lost events. */
+export async function oldestSeq(ex: Executor): Promise<number | null> {
+  const row = await ex
+    .selectFrom('events')
+    .select((eb) => eb.fn.min('seq').as('seq'))
+    .executeTakeFirst();
+  return row?.seq === null || row?.seq === undefined ? null : Number(row.seq);
+}
+
+/**
+ * Retention: events older than `before`, a batch at a time (returns how many went). The newest numbered
+ * event always stays: PostgreSQL's sequencer continues from the highest `seq` in the table, and an empty
+ * log would start again at 1, below ids subscribers already hold.
+ */
 export async function pruneEvents(ex: Executor, before: number, batch: number): Promise<number> {
-  const old = ex.selectFrom('events').select('seq').where('created_at', '<', before).orderBy('created_at').limit(batch);
+  const newest = ex.selectFrom('events').select((eb) => eb.fn.max('seq').as('m'));
+  const old = ex
+    .selectFrom('events')
+    .select('seq')
+    .where('created_at', '<', before)
+    .where('seq', '<', newest)
+    .orderBy('created_at')
+    .limit(batch);
   const res = await ex.deleteFrom('events').where('seq', 'in', old).executeTakeFirst();
   return Number(res.numDeletedRows ?? 0);
 }
