@@ -39,4 +39,6 @@ export const ID_PREFIX = {
   usage: 'usg',
   invite: 'inv',
   session: 'ses',
+  webhook: 'whk',
+  delivery: 'whd',
 } as const;

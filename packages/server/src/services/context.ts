@@ -26,6 +26,8 @@ export interface ServiceDeps {
     | 'publicUrl'
     | 'smtpUrl'
     | 'smtpFrom'
+    | 'secretsKey'
+    | 'webhookAllowPrivate'
   >;
 }
 

@@ -4,6 +4,7 @@
  * Deletes run in small batches so the embedded store (one writer) never stalls requests for long.
  */
 import { pruneActivity, pruneHookSessions, pruneIdempotencyKeys } from '../storage/queries/retention.js';
+import { pruneDeliveries } from '../storage/queries/webhooks.js';
 import type { ServiceDeps } from './context.js';
 import { Throttle } from './throttle.js';
 
@@ -55,7 +56,7 @@ export class RetentionService {
    */
   async prune(
     now = this.deps.clock.now(),
-  ): Promise<{ activity: number; idempotency_keys: number; rate_limits: number; hook_sessions: number }> {
+  ): Promise<{ activity: number; idempotency_keys: number; rate_limits: number; hook_sessions: number; webhook_deliveries: number }> {
     const db = this.deps.store.db;
     const activityCutoff = now - this.activityDays * 24 * HOUR;
     const idemCutoff = now - this.idempotencyHours * HOUR;
@@ -64,6 +65,14 @@ export class RetentionService {
     const rateLimits = await new Throttle(this.deps.store).prune(now, BATCH);
     const hookCutoff = now - Math.max(HOOK_SESSION_RETENTION_DAYS * 24, this.idempotencyHours + 24) * HOUR;
     const hookSessions = await drain((limit) => pruneHookSessions(db, hookCutoff, limit));
-    return { activity, idempotency_keys: idempotency, rate_limits: rateLimits, hook_sessions: hookSessions };
+    // The webhook delivery log is kept as long as activity.
+    const deliveries = await drain((limit) => pruneDeliveries(db, activityCutoff, limit));
+    return {
+      activity,
+      idempotency_keys: idempotency,
+      rate_limits: rateLimits,
+      hook_sessions: hookSessions,
+      webhook_deliveries: deliveries,
+    };
   }
 }

@@ -11,6 +11,7 @@ import * as m005 from './005_hold_sweep.js';
 import * as m006 from './006_hook_sessions.js';
 import * as m007 from './007_teams.js';
 import * as m008 from './008_events.js';
+import * as m009 from './009_webhooks.js';
 
 /** Migrations in order. Add new files here; never edit one that has shipped. */
 export const migrationProvider: MigrationProvider = {
@@ -24,6 +25,7 @@ export const migrationProvider: MigrationProvider = {
       '006_hook_sessions': m006,
       '007_teams': m007,
       '008_events': m008,
+      '009_webhooks': m009,
     };
   },
 };

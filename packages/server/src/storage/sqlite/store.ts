@@ -116,6 +116,7 @@ export function createSqliteStore(opts: SqliteOptions): Store {
 
   const store: Store = {
     kind: 'sqlite',
+    dataDir: opts.dataDir,
     serialized: true,
     arrayParameters: false,
     plansFromStatistics: false,
