@@ -7,7 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createTestServer, type Session, STORES, type TestServer } from '@availsync/testkit';
 import { appendEvents } from '../src/storage/queries/events.js';
 import { type Receiver, startReceiver, until, verifySignature } from './webhook-receiver.js';
@@ -190,6 +194,30 @@ for (const kind of STORES) {
       const patched = await t.request('PATCH', `${hooks(s)}/${id}`, { session: s, body: { enabled: true } });
       assert.equal(patched.status, 200);
       await rx.until(n + 1);
+    });
+
+    it("docs/webhooks.md's signature check, as written, accepts a delivery and refuses a changed one", async () => {
+      const s = await t.signup();
+      const made = await create(s, { url: rx.url, events: ['claim.started'] });
+      const start = rx.received.length;
+      await append(t, s.orgId, [{ type: 'claim.started', n: 9 }]);
+      await rx.until(start + 1);
+      const r = rx.received[start];
+      assert.ok(r);
+      const doc = readFileSync(fileURLToPath(new URL('../../../docs/webhooks.md', import.meta.url)), 'utf8');
+      const code = /```js\n([\s\S]*?)```/.exec(doc)?.[1];
+      assert.ok(code, 'the doc has a js block');
+      const dir = mkdtempSync(join(tmpdir(), 'availsync-doc-'));
+      const file = join(dir, 'verify.mjs');
+      writeFileSync(file, code);
+      const { verifyAvailsync } = (await import(pathToFileURL(file).href)) as {
+        verifyAvailsync: (secret: string, header: string, body: string, tol?: number, now?: number) => boolean;
+      };
+      rmSync(dir, { recursive: true, force: true });
+      const header = String(r.headers['availsync-signature']);
+      assert.equal(verifyAvailsync(made.body.secret, header, r.body, 300, t.clock.now()), true);
+      assert.equal(verifyAvailsync(made.body.secret, header, `${r.body} `, 300, t.clock.now()), false);
+      assert.equal(verifyAvailsync(made.body.secret, header, r.body, 300, t.clock.now() + 3_600_000), false, 'too old');
     });
 
     it('format "slack" sends {"text": …}, signed the same way', async () => {
