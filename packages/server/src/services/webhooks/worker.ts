@@ -106,6 +106,8 @@ export class WebhookWorker {
     const hook = await store.transaction((trx) => claimDueWebhook(store, trx, clock.now(), this.#owner, LEASE_MS));
     if (!hook) return false;
     let cursor = Number(hook.cursor);
+    // Failures in a row so far: the leased row's, until an event is taken.
+    let failures = hook.attempts;
     try {
       const secret = this.secrets.box().open(hook.secret, hook.id);
       const types = new Set(JSON.parse(hook.events) as string[]);
@@ -127,11 +129,12 @@ export class WebhookWorker {
             now: clock.now(),
             allowPrivate: this.allowPrivate,
           });
-          await this.#log(hook, Number(row.seq), row.type, res);
+          await this.#log(hook, Number(row.seq), row.type, failures + 1, res);
           if (!res.ok) {
-            await this.#failed(hook, cursor);
+            await this.#failed(hook, cursor, failures, failures === hook.attempts ? hook.failing_since : null);
             return true;
           }
+          failures = 0;
           cursor = Number(row.seq);
           // A lease lost (this node was paused past it): another node has the endpoint now; stop here.
           if (!(await advanceCursor(store.db, hook.id, this.#owner, cursor, clock.now() + LEASE_MS))) return true;
@@ -146,7 +149,7 @@ export class WebhookWorker {
     return true;
   }
 
-  async #log(hook: WebhookRow, seq: number, type: string, res: AttemptResult): Promise<void> {
+  async #log(hook: WebhookRow, seq: number, type: string, attemptNo: number, res: AttemptResult): Promise<void> {
     this.onAttempt(res.ok ? 'success' : res.error?.startsWith('refused:') ? 'refused' : 'failure');
     await insertDelivery(this.deps.store.db, {
       id: newId('delivery'),
@@ -154,7 +157,7 @@ export class WebhookWorker {
       org_id: hook.org_id,
       event_seq: seq,
       event_type: type,
-      attempt: hook.attempts + 1,
+      attempt: attemptNo,
       status: res.status,
       ok: res.ok ? 1 : 0,
       error: res.error,
@@ -164,11 +167,11 @@ export class WebhookWorker {
   }
 
   /** A failed attempt: back off, or after three days of failures in a row disable the endpoint (audited). */
-  async #failed(hook: WebhookRow, cursor: number): Promise<void> {
+  async #failed(hook: WebhookRow, cursor: number, before: number, since: number | null): Promise<void> {
     const { store, clock } = this.deps;
     const now = clock.now();
-    const attempts = hook.attempts + 1;
-    const failingSince = hook.failing_since === null ? now : Number(hook.failing_since);
+    const attempts = before + 1;
+    const failingSince = since === null ? now : Number(since);
     const disable = now - failingSince >= DISABLE_AFTER_MS;
     await store.transaction(async (trx) => {
       const changed = await recordFailure(trx, hook.id, this.#owner, {
