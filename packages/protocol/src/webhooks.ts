@@ -92,3 +92,4 @@ export type WebhookDelivery = z.infer<typeof WebhookDelivery>;
 export const WebhookDeliveryList = z.object({ data: z.array(WebhookDelivery), pagination: Pagination });
 export const WebhookDeliveryListQuery = z.object({ ...ListQuery });
 export const WebhookTestResponse = z.object({ delivery: WebhookDelivery });
+export type WebhookCreatedResponse = z.infer<typeof WebhookCreatedResponse>;
