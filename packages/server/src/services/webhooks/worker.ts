@@ -33,7 +33,7 @@ import type { WebhookSecrets } from './service.js';
 
 /** Longer than one attempt (10 s) plus its writes; renewed after every delivered event. */
 export const LEASE_MS = 20_000;
-/** With nothing due, look again this often anyway (another node's endpoint changes do not wake this one). */
+/** With an endpoint waiting, look again at least this often (another node's changes do not wake this one). */
 const IDLE_MS = 30_000;
 const PAGE = 100;
 
@@ -84,7 +84,9 @@ export class WebhookWorker {
       // Reset before looking: a wake from here on either sets #dirty (seen below) or aborts this signal.
       if (this.#wake.signal.aborted) this.#wake = new AbortController();
       this.#dirty = false;
-      let wait = IDLE_MS;
+      // Undefined: nothing waits for any endpoint, so only a new event (the feed, which polls itself)
+      // or a changed endpoint can give work: no clock sleep at all then.
+      let wait: number | undefined;
       try {
         while (!this.#stop.signal.aborted && (await this.#deliverOne())) {}
         const due = await nextDueAt(store.db);
@@ -94,8 +96,13 @@ export class WebhookWorker {
         wait = 1_000;
       }
       if (this.#dirty || this.#stop.signal.aborted) continue;
+      const woken = AbortSignal.any([this.#stop.signal, this.#wake.signal]);
       this.idle = true;
-      await clock.sleep(wait, AbortSignal.any([this.#stop.signal, this.#wake.signal]));
+      if (wait === undefined)
+        await new Promise<void>((resolve) =>
+          woken.aborted ? resolve() : woken.addEventListener('abort', () => resolve(), { once: true }),
+        );
+      else await clock.sleep(wait, woken);
       this.idle = false;
     }
   }
