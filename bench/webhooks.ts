@@ -1,9 +1,8 @@
 /**
- * Webhook throughput (issue 18): deliveries/s from the outbox to a local receiver (a backlog of up to 500
- * drained), and the lag from an
- * event's commit to its arrival (p50/p99) at a steady 50 events/s, on the embedded store and PostgreSQL. Events are appended
- * in batches of 10 per transaction, as a busy workspace's changes would be, to one endpoint (order per
- * endpoint means one endpoint delivers one event at a time: this is the per-endpoint ceiling).
+ * Webhook throughput (issue 18) on the embedded store and PostgreSQL, one endpoint (order per endpoint
+ * means it takes one event at a time: this is the per-endpoint ceiling): deliveries/s to a local receiver
+ * while a backlog of up to 500 events drains (appended 10 per transaction), then the lag from an event's
+ * commit to its arrival (p50/p99) at a steady 50 events/s.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
