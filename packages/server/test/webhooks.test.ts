@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -76,6 +76,12 @@ for (const kind of STORES) {
       assert.ok(!row.secret.includes(res.body.secret.slice(6)), 'the secret is not stored in plain text');
       const audit = await t.store.db.selectFrom('audit_events').select('event').where('org_id', '=', A.orgId).execute();
       assert.ok(audit.some((a) => a.event === 'webhook.created'));
+      if (t.store.dataDir !== undefined) {
+        // The embedded store without AVAILSYNC_SECRETS_KEY: a key made once beside the database, owner-only.
+        const key = join(t.store.dataDir, 'secrets.key');
+        assert.equal(statSync(key).mode & 0o777, 0o600);
+        assert.equal(Buffer.from(readFileSync(key, 'utf8').trim(), 'base64').length, 32);
+      }
       await t.request('DELETE', `${hooks(A)}/${res.body.webhook.id}`, { session: A });
     });
 
