@@ -7,7 +7,7 @@
  * server compiles its hot paths and opens its database connections in its first second, and those requests
  * would otherwise make up most of a 5 s run's slowest 1 %. BENCH_WARMUP=0 measures from a cold start.
  * BENCH_DETAIL=1 prints each HTTP scenario's latency distribution (p50 … p99.9, max).
- * Env: BENCH_SECONDS (default 5), BENCH_ONLY (comma list: sqlite,sqlite-full,pg1,pg3,floors,mcp,redis,growth,activity,hooks; also handoff),
+ * Env: BENCH_SECONDS (default 5), BENCH_ONLY (comma list: sqlite,sqlite-full,pg1,pg3,floors,mcp,redis,growth,activity,hooks; also handoff and webhooks on request),
  * BENCH_FLOWS (see suite()), BENCH_NODE_ARGS (flags for the server processes, e.g. --cpu-prof),
  * BENCH_GROWTH_CLAIMS (default 1000000), BENCH_GROWTH_RESOURCES (default 100000).
  * BENCH_COMPARE=<other checkout>/packages/server/dist/main.js: the server scenarios only, this build and the other
@@ -28,6 +28,7 @@ import type { RunResult } from './loadgen.js';
 import { mcpToolCalls } from './mcp.js';
 import { redisLockFloor } from './redis.js';
 import { type Node, setup, startNode, tempDatabase, tempDataDir } from './servers.js';
+import { webhookBench } from './webhooks.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
@@ -361,6 +362,7 @@ async function main() {
       if (r) record('redis SET NX PX + DEL', clients, fromRun(r));
     }
   }
+  if (ONLY.has('webhooks')) await webhookBench(SECONDS);
   if (ONLY.has('growth')) {
     for (const kind of ['sqlite', 'pg1'] as const) {
       const claims = Number(process.env.BENCH_GROWTH_CLAIMS ?? 1_000_000);

@@ -13,6 +13,7 @@ import { OverviewPage } from './pages/overview';
 import { PlanPage } from './pages/plan';
 import { ForgotPasswordPage, ResetPasswordPage } from './pages/recover';
 import { RulesPage } from './pages/rules';
+import { WebhooksPage } from './pages/webhooks';
 import { atLeast, go, parseRoute, replaceRoute, SessionContext, useRoute, workspacePath } from './session';
 import type { SessionView } from './types';
 
@@ -25,6 +26,7 @@ const NAV: { path: string; label: string; page: () => ReactNode }[] = [
   { path: '/audit', label: 'Audit', page: () => <AuditPage /> },
   { path: '/rules', label: 'Rules', page: () => <RulesPage /> },
   { path: '/members', label: 'Members', page: () => <MembersPage /> },
+  { path: '/webhooks', label: 'Webhooks', page: () => <WebhooksPage /> },
   { path: '/plan', label: 'Plan', page: () => <PlanPage /> },
   { path: '/account', label: 'Account', page: () => <AccountPage /> },
 ];

@@ -16,6 +16,9 @@ export type {
   SetupTestResponse,
   TestConnectionResponse,
   ValueHealthResponse,
+  Webhook,
+  WebhookCreatedResponse,
+  WebhookDelivery,
 } from '@availsync/protocol';
 
 export type Role = 'owner' | 'admin' | 'member' | 'viewer';

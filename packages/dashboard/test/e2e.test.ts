@@ -8,8 +8,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -51,7 +54,15 @@ before(async () => {
     cwd: dashboardRoot,
     stdio: 'inherit',
   });
-  const config = { ...loadConfig({}), port: 0, dataDir: join(tmp, 'data'), defaultPlan: 'team' as const, logLevel: 'silent' as const };
+  const config = {
+    ...loadConfig({}),
+    port: 0,
+    dataDir: join(tmp, 'data'),
+    defaultPlan: 'team' as const,
+    logLevel: 'silent' as const,
+    // The webhooks page delivers to a receiver on this machine.
+    webhookAllowPrivate: true,
+  };
   instance = await createAvailsync({ config, logger: silentLogger, dashboardDir: outDir, sweeper: false });
   server = await listen(instance, 0, '127.0.0.1');
   base = server.url;
@@ -405,6 +416,50 @@ describe('dashboard in a real browser', { skip: !HAVE_CHROMIUM }, () => {
     await page.getByRole('heading', { name: 'Current plan: free' }).waitFor();
     await page.locator('.meter', { hasText: 'Agents' }).getByText('3 / 3').waitFor();
     await shot('plan');
+  });
+
+  test('webhooks: add one (the secret shown once and copied), send a test, see the delivery log, disable', async () => {
+    const got: { body: string; signature: string }[] = [];
+    const receiver = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        got.push({ body: Buffer.concat(chunks).toString(), signature: String(req.headers['availsync-signature']) });
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    try {
+      await nav('Webhooks');
+      const form = page.getByRole('form', { name: 'Add an endpoint' });
+      await form.getByLabel('URL').fill(url);
+      await form.getByRole('button', { name: 'Add webhook' }).click();
+      const panel = page.getByRole('region', { name: 'Signing secret' });
+      const secret = (await panel.getByTestId('webhook-secret').textContent()) ?? '';
+      assert.match(secret, /^whsec_/);
+      await panel.getByRole('button', { name: 'Copy secret' }).click();
+      await panel.getByRole('button', { name: 'Copied' }).waitFor();
+      assert.equal(await page.evaluate('navigator.clipboard.readText()'), secret);
+      await panel.getByRole('button', { name: 'Done' }).click();
+      const row = page.locator(`tr[data-webhook="${url}"]`);
+      await row.getByRole('button', { name: 'Send test' }).click();
+      await row.getByText('Test delivered (200)').waitFor();
+      assert.equal(got.length, 1);
+      const { t, v1 } = Object.fromEntries(got[0]!.signature.split(',').map((kv) => kv.split('='))) as { t: string; v1: string };
+      assert.equal(createHmac('sha256', secret).update(`${t}.${got[0]!.body}`).digest('hex'), v1);
+      await row.getByRole('button', { name: 'Delivery log' }).click();
+      await page
+        .getByTestId('webhook-deliveries')
+        .getByRole('cell', { name: /webhook\.test/ })
+        .waitFor();
+      await shot('webhooks');
+      await row.getByRole('button', { name: 'Disable' }).click();
+      await row.getByText('disabled').waitFor();
+    } finally {
+      receiver.closeAllConnections();
+      await new Promise<void>((r) => receiver.close(() => r()));
+    }
   });
 
   test('invite a viewer: the link is shown once, accepted in another browser, and the viewer sees a read-only workspace', async () => {

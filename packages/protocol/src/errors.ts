@@ -40,4 +40,6 @@ export const ID_PREFIX = {
   invite: 'inv',
   session: 'ses',
   waiter: 'qwt',
+  webhook: 'whk',
+  delivery: 'whd',
 } as const;

@@ -7,3 +7,4 @@ export * from './mcp.js';
 export * from './resource.js';
 export * from './schemas.js';
 export * from './teams.js';
+export * from './webhooks.js';

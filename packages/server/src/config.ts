@@ -59,6 +59,12 @@ const Env = z.object({
     .max(254)
     .optional()
     .or(z.literal('').transform(() => undefined)),
+  AVAILSYNC_SECRETS_KEY: z
+    .string()
+    .refine((v) => Buffer.from(v, 'base64').length === 32, 'AVAILSYNC_SECRETS_KEY must be 32 bytes, base64 (openssl rand -base64 32)')
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
+  AVAILSYNC_WEBHOOK_ALLOW_PRIVATE: z.enum(['0', '1']).default('0'),
 });
 
 export interface Config {
@@ -102,6 +108,10 @@ export interface Config {
   smtpUrl?: string | undefined;
   /** AVAILSYNC_SMTP_FROM: the From of those emails (default `Availsync <no-reply@host>`). */
   smtpFrom?: string | undefined;
+  /** AVAILSYNC_SECRETS_KEY (base64, 32 bytes): encrypts webhook secrets at rest (never log it). */
+  secretsKey?: string | undefined;
+  /** AVAILSYNC_WEBHOOK_ALLOW_PRIVATE=1: webhooks may point at loopback and private addresses. */
+  webhookAllowPrivate?: boolean;
 }
 
 /** The Node server's socket limits (docs/operations.md). */
@@ -161,5 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     smtpUrl: e.AVAILSYNC_SMTP_URL,
     smtpFrom: e.AVAILSYNC_SMTP_FROM,
+    secretsKey: e.AVAILSYNC_SECRETS_KEY,
+    webhookAllowPrivate: e.AVAILSYNC_WEBHOOK_ALLOW_PRIVATE === '1',
   };
 }

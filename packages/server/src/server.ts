@@ -53,6 +53,7 @@ export async function createAvailsync(opts: AvailsyncOptions) {
   await store.migrate();
   const services = createServices({ store, clock, logger, config: opts.config });
   await services.events.start();
+  services.webhookWorker.start();
   const { app, routes } = createApp({
     services,
     logger,
@@ -101,6 +102,7 @@ export async function createAvailsync(opts: AvailsyncOptions) {
       await sweeping;
       await pruning;
       await services.activity.recorder.close();
+      await services.webhookWorker.stop();
       await services.events.stop();
       await services.mailer.close();
       await store.close();

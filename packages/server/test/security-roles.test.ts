@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import type { RouteInfo } from '../src/http/env.js';
 import { type Call, createTestServer, type Res, type Session, STORES, type TestServer } from './harness.js';
-import { bodyFor, fill, freshObjects, HEADERS, type Ids, SAFE_METHODS, withTargets } from './security-routes.js';
+import { bodyFor, fill, freshObjects, HEADERS, type Ids, SAFE_METHODS, SECURITY_CONFIG, withTargets } from './security-routes.js';
 import { addMember, type RoleName, signIn } from './teams-helpers.js';
 
 const ROLES: readonly RoleName[] = ['owner', 'admin', 'member', 'viewer'];
@@ -75,6 +75,13 @@ const EXPECTED: Record<string, Row> = {
   createHold: MEMBERS(201),
   releaseHold: MEMBERS(200),
   confirmHold: MEMBERS(200),
+  // webhooks
+  listWebhooks: ADMINS(200),
+  createWebhook: ADMINS(201),
+  updateWebhook: ADMINS(200),
+  deleteWebhook: ADMINS(200),
+  listWebhookDeliveries: ADMINS(200),
+  testWebhook: ADMINS(200),
 };
 
 // The route table does not depend on the store: read it once.
@@ -89,7 +96,19 @@ const ROUTES: RouteInfo[] = await (async () => {
 const SESSION_ROUTES = ROUTES.filter((r) => r.auth === 'session' || r.auth === 'either');
 
 /** Tables a refused call must leave alone (activity and audit may record it). */
-const GUARDED = ['orgs', 'users', 'sessions', 'memberships', 'invites', 'password_resets', 'agents', 'claims', 'file_claims', 'holds'];
+const GUARDED = [
+  'orgs',
+  'users',
+  'sessions',
+  'memberships',
+  'invites',
+  'password_resets',
+  'agents',
+  'claims',
+  'file_claims',
+  'holds',
+  'webhooks',
+];
 
 describe('the role table', () => {
   it('has one row for every route that takes a workspace session, and none for any other', () => {
@@ -130,7 +149,7 @@ for (const kind of STORES) {
     }
 
     before(async () => {
-      t = await createTestServer(kind);
+      t = await createTestServer(kind, { config: SECURITY_CONFIG });
       who.owner = await t.signup();
       for (const role of ['admin', 'member', 'viewer'] as const) who[role] = await addMember(t, as('owner'), role);
       shared = await freshObjects(t, as('owner'));

@@ -21,6 +21,22 @@ export interface Ids {
   userId?: string;
   inviteId?: string;
   sessionId?: string;
+  /** A webhook of the workspace (webhook routes). */
+  webhookId?: string;
+}
+
+/**
+ * The suites' server configuration: webhooks may point at this machine (a URL nothing listens on, so a
+ * "send test" fails at once), and PostgreSQL gets the secrets key it needs to create one.
+ */
+export const SECURITY_CONFIG = { webhookAllowPrivate: true, secretsKey: Buffer.alloc(32, 7).toString('base64') };
+export const WEBHOOK_URL = 'http://127.0.0.1:9/security-probe';
+
+/** A webhook in `session`'s workspace (an admin's or owner's). */
+export async function createWebhook(t: Pick<TestServer, 'request'>, session: Session): Promise<string> {
+  const res = await t.request('POST', `/v1/orgs/${session.orgId}/webhooks`, { session, body: { url: WEBHOOK_URL, events: ['*'] } });
+  if (res.status !== 201) throw new Error(`webhook: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.webhook.id as string;
 }
 
 let seq = 0;
@@ -34,9 +50,10 @@ export const PARAMS: Record<string, (ids: Ids) => string> = {
   user_id: (ids) => ids.userId ?? 'usr_none',
   invite_id: (ids) => ids.inviteId ?? 'inv_none',
   session_id: (ids) => ids.sessionId ?? 'ses_none',
+  webhook_id: (ids) => ids.webhookId ?? 'whk_none',
 };
 /** Path parameters naming an object that belongs to one workspace: another workspace's must read as unknown. */
-export const OBJECT_PARAMS: Record<string, keyof Ids> = { claim_id: 'claimId', hold_id: 'holdId' };
+export const OBJECT_PARAMS: Record<string, keyof Ids> = { claim_id: 'claimId', hold_id: 'holdId', webhook_id: 'webhookId' };
 export const iso = (ms: number) => new Date(ms).toISOString();
 export const HOUR = 3_600_000;
 /** A valid body for each route that takes one (by operationId); routes not listed get `{}`. */
@@ -60,6 +77,8 @@ export const BODIES: Record<string, (ids: Ids) => Record<string, unknown>> = {
   updateMember: () => ({ role: 'member' }),
   createInvite: () => ({ email: uniqueEmail('invitee'), role: 'viewer' }),
   changePassword: () => ({ current_password: PASSWORD, new_password: PASSWORD }),
+  createWebhook: () => ({ url: WEBHOOK_URL, events: ['*'] }),
+  updateWebhook: () => ({ description: 'probe' }),
 };
 /** Headers a route needs besides credentials, by operationId. */
 export const HEADERS: Record<string, Record<string, string>> = {
@@ -108,6 +127,7 @@ export async function withTargets(
   const out = { ...ids };
   if (hasParam(r, 'user_id')) out.userId = (await addMember(t, inviter, 'viewer')).userId;
   if (hasParam(r, 'invite_id')) out.inviteId = (await createInvite(t, inviter, 'viewer')).id;
+  if (hasParam(r, 'webhook_id')) out.webhookId = await createWebhook(t, inviter);
   if (hasParam(r, 'session_id')) {
     await signIn(t, session.email);
     const list = await t.request('GET', '/v1/auth/sessions', { session });

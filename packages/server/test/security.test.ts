@@ -21,6 +21,7 @@ import { type Call, createTestServer, type Res, type Session, STORES, type TestS
 import {
   BODIES,
   bodyFor,
+  createWebhook,
   fill,
   HEADERS,
   HOUR,
@@ -34,6 +35,7 @@ import {
   paramsOf,
   QUERIES,
   SAFE_METHODS,
+  SECURITY_CONFIG,
   SHAPE,
   withTargets,
 } from './security-routes.js';
@@ -98,6 +100,7 @@ const GUARDED_TABLES = [
   'claims',
   'file_claims',
   'idempotency_keys',
+  'webhooks',
   'holds',
   'resource_dependencies',
   'usage_reports',
@@ -152,7 +155,8 @@ for (const kind of STORES) {
         assert.equal(hold.status, 201, JSON.stringify(hold.body));
         holdId = hold.body.hold.id;
       }
-      const ids = { orgId: session.orgId, agentId: agent.id, claimId, holdId, now };
+      const webhookId = ROUTES.some((r) => r.operationId === 'createWebhook') ? await createWebhook(t, session) : undefined;
+      const ids = { orgId: session.orgId, agentId: agent.id, claimId, holdId, now, ...(webhookId ? { webhookId } : {}) };
       return { session, agentId: agent.id, key: agent.key, claimId, holdId, resource, ids };
     }
 
@@ -180,7 +184,7 @@ for (const kind of STORES) {
     const callable = new Set<string>();
 
     before(async () => {
-      t = await createTestServer(kind);
+      t = await createTestServer(kind, { config: SECURITY_CONFIG });
       const listed =
         kind === 'sqlite'
           ? await sql<{ name: string }>`select name from sqlite_master where type = 'table'`.execute(t.store.db)

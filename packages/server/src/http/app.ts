@@ -28,6 +28,7 @@ import { createMetrics, opsRoutes } from './routes/ops.js';
 import { rulesRoutes } from './routes/rules.js';
 import { setupRoutes } from './routes/setup.js';
 import { valueRoutes } from './routes/value.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { workRoutes } from './routes/work.js';
 import { hasDashboard, serveDashboard } from './static.js';
 
@@ -211,6 +212,7 @@ export function createApp(opts: AppOptions) {
   auditRoutes(router);
   valueRoutes(router);
   setupRoutes(router);
+  webhookRoutes(router);
   mcpRoutes(app, { services, logger, routes, maxBodyBytes: MAX_BODY_BYTES });
   if (hasDashboard(opts.dashboardDir)) serveDashboard(app, opts.dashboardDir);
 

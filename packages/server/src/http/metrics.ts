@@ -27,7 +27,7 @@ export interface Metrics {
   middleware: MiddlewareHandler<AppEnv>;
   /** Starts of this node waiting in a resource queue. */
   queueWaiters: Gauge;
-  /** Webhook deliveries by outcome. No webhooks exist yet: nothing counts; the delivery worker will. */
+  /** Webhook delivery attempts by outcome (success, failure, refused), counted by the delivery worker. */
   webhookDeliveries: Counter<'outcome'>;
   /** Whether `Authorization` carries the metrics token (constant time). */
   authorized(header: string | undefined): boolean;
@@ -77,7 +77,7 @@ export function createMetrics(opts: { token: string; services: Services; routes:
       this.set(services.work.queueWaiting);
     },
   });
-  // Counted by the webhook delivery worker once it exists (SPEC §10); until then no deliveries happen.
+  // Counted by the webhook delivery worker (services/webhooks/worker.ts), one per attempt.
   const webhookDeliveries = new Counter({
     name: 'availsync_webhook_deliveries_total',
     help: 'Webhook delivery attempts, by outcome',
@@ -90,6 +90,16 @@ export function createMetrics(opts: { token: string; services: Services; routes:
     buckets: TX_BUCKETS,
     registers: [registry],
   });
+
+  new Gauge({
+    name: 'availsync_webhook_backlog',
+    help: 'Events not yet delivered to enabled webhooks (read from the database at scrape time, capped)',
+    registers: [registry],
+    async collect() {
+      this.set(await services.webhookWorker.backlog());
+    },
+  });
+  services.webhookWorker.onAttempt = (outcome) => webhookDeliveries.inc({ outcome });
 
   services.ops.timeTransactions((seconds) => transactions.observe(seconds));
   countStarts(services.work, (mode, action) => claimsStarted.inc({ mode, action }));

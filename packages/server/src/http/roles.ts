@@ -66,6 +66,13 @@ export const ROUTE_ROLES: Readonly<Record<string, Role>> = {
   createHold: 'member',
   releaseHold: 'member',
   confirmHold: 'member',
+  // webhooks (admins: their secrets sign what other systems trust)
+  listWebhooks: 'admin',
+  createWebhook: 'admin',
+  updateWebhook: 'admin',
+  deleteWebhook: 'admin',
+  listWebhookDeliveries: 'admin',
+  testWebhook: 'admin',
 };
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);

@@ -28,6 +28,8 @@ export interface ServiceDeps {
     | 'publicUrl'
     | 'smtpUrl'
     | 'smtpFrom'
+    | 'secretsKey'
+    | 'webhookAllowPrivate'
   >;
 }
 

@@ -24,6 +24,7 @@ import { RetentionService } from './retention.js';
 import { RulesService } from './rules.js';
 import { SetupCheckService, type SetupReplies } from './setup-checks.js';
 import { ValueReportService } from './value-report.js';
+import { createWebhooks, type WebhookService, type WebhookWorker } from './webhooks/index.js';
 import { type StartOutcome, WorkService } from './work/index.js';
 
 export interface Services {
@@ -55,6 +56,10 @@ export interface Services {
   members: MemberService;
   invites: InviteService;
   accountSecurity: AccountSecurityService;
+  // webhooks (issue 18)
+  webhooks: WebhookService;
+  /** This process's delivery worker (server.ts starts and stops it). */
+  webhookWorker: WebhookWorker;
 }
 
 /**
@@ -74,6 +79,7 @@ export function assembleServices(deps: ServiceDeps, replies: ServiceReplies): Se
   const recorder = new ActivityRecorder(deps);
   const mailer = createMailer(deps.config, deps.logger);
   const events = new EventFeed({ store: deps.store, clock: deps.clock, logger: deps.logger, notifications: deps.store.notifications });
+  const { webhooks, worker } = createWebhooks(deps, events);
   return {
     deps,
     work,
@@ -101,6 +107,8 @@ export function assembleServices(deps: ServiceDeps, replies: ServiceReplies): Se
     members: new MemberService(deps),
     invites: new InviteService(deps, mailer),
     accountSecurity: new AccountSecurityService(deps, mailer),
+    webhooks,
+    webhookWorker: worker,
   };
 }
 

@@ -7,6 +7,7 @@
 import { EVENT_RETENTION_DAYS } from '@availsync/protocol';
 import { pruneEvents } from '../storage/queries/events.js';
 import { pruneActivity, pruneHookSessions, pruneIdempotencyKeys } from '../storage/queries/retention.js';
+import { pruneDeliveries } from '../storage/queries/webhooks.js';
 import type { ServiceDeps } from './context.js';
 import { Throttle } from './throttle.js';
 
@@ -62,9 +63,14 @@ export class RetentionService {
    * Delete activity older than the retention days, idempotency records older than the retention hours,
    * and rate-limit buckets whose window lapsed (they would start over anyway).
    */
-  async prune(
-    now = this.deps.clock.now(),
-  ): Promise<{ activity: number; idempotency_keys: number; rate_limits: number; hook_sessions: number; events: number }> {
+  async prune(now = this.deps.clock.now()): Promise<{
+    activity: number;
+    idempotency_keys: number;
+    rate_limits: number;
+    hook_sessions: number;
+    events: number;
+    webhook_deliveries: number;
+  }> {
     const db = this.deps.store.db;
     const activityCutoff = now - this.activityDays * 24 * HOUR;
     const idemCutoff = now - this.idempotencyHours * HOUR;
@@ -74,6 +80,15 @@ export class RetentionService {
     const hookCutoff = now - Math.max(HOOK_SESSION_RETENTION_DAYS * 24, this.idempotencyHours + 24) * HOUR;
     const hookSessions = await drain((limit) => pruneHookSessions(db, hookCutoff, limit));
     const events = await drain((limit) => pruneEvents(db, now - this.eventDays * 24 * HOUR, limit));
-    return { activity, idempotency_keys: idempotency, rate_limits: rateLimits, hook_sessions: hookSessions, events };
+    // The webhook delivery log is kept as long as activity.
+    const deliveries = await drain((limit) => pruneDeliveries(db, activityCutoff, limit));
+    return {
+      activity,
+      idempotency_keys: idempotency,
+      rate_limits: rateLimits,
+      hook_sessions: hookSessions,
+      events,
+      webhook_deliveries: deliveries,
+    };
   }
 }

@@ -302,6 +302,47 @@ export interface QueueWaitersTable {
   heartbeat_at: number;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Webhooks (migration 010)
+
+export interface WebhooksTable {
+  id: string;
+  org_id: string;
+  url: string;
+  description: string | null;
+  /** JSON array of event types, or ["*"]. */
+  events: string;
+  format: string;
+  /** AES-256-GCM ciphertext of the signing secret (security/secret-box.ts). */
+  secret: string;
+  enabled: number;
+  disabled_reason: string | null;
+  /** The last event seq delivered or skipped. */
+  cursor: number;
+  /** Failed attempts in a row (the backoff's exponent). */
+  attempts: Generated<number>;
+  failing_since: number | null;
+  next_attempt_at: Generated<number>;
+  lease_owner: string | null;
+  lease_until: Generated<number>;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  webhook_id: string;
+  org_id: string;
+  event_seq: number | null;
+  event_type: string;
+  attempt: number;
+  status: number | null;
+  ok: number;
+  error: string | null;
+  duration_ms: number;
+  created_at: number;
+}
+
 export interface DB {
   orgs: OrgsTable;
   users: UsersTable;
@@ -325,4 +366,6 @@ export interface DB {
   rate_limits: RateLimitsTable;
   events: EventsTable;
   queue_waiters: QueueWaitersTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }

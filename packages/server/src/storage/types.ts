@@ -72,6 +72,12 @@ export interface Store {
    * insert order, not commit order; migration 008). SQLite numbers them in commit order: false.
    */
   readonly sequencesEvents: boolean;
+  /**
+   * The directory the embedded store keeps its files in (':memory:' for an in-memory one), where a key
+   * that must survive restarts can live beside the data (security/secret-box.ts). A database server has no
+   * local directory of its own: undefined.
+   */
+  readonly dataDir: string | undefined;
   /** Wake-ups between server processes (storage/notifications.ts). */
   readonly notifications: Notifications;
   /**

@@ -12,6 +12,7 @@ import * as m006 from './006_hook_sessions.js';
 import * as m007 from './007_teams.js';
 import * as m008 from './008_events.js';
 import * as m009 from './009_queue.js';
+import * as m010 from './010_webhooks.js';
 
 /** Migrations in order. Add new files here; never edit one that has shipped. */
 export const migrationProvider: MigrationProvider = {
@@ -26,6 +27,7 @@ export const migrationProvider: MigrationProvider = {
       '007_teams': m007,
       '008_events': m008,
       '009_queue': m009,
+      '010_webhooks': m010,
     };
   },
 };

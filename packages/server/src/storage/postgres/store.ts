@@ -101,6 +101,7 @@ export function createPostgresStore(opts: PostgresOptions): Store {
 
   const store: Store = {
     kind: 'postgres',
+    dataDir: undefined,
     serialized: false,
     arrayParameters: true,
     plansFromStatistics: true,

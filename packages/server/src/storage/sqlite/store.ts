@@ -121,6 +121,7 @@ export function createSqliteStore(opts: SqliteOptions): Store {
 
   const store: Store = {
     kind: 'sqlite',
+    dataDir: opts.dataDir,
     serialized: true,
     arrayParameters: false,
     plansFromStatistics: false,
