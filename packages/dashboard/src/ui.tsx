@@ -283,7 +283,12 @@ export function Timeline({
   const span = Math.max(1, to - from);
   const frac = (t: number) => (Math.min(Math.max(t, from), to) - from) / span;
   const pct = (t: number) => `${frac(t) * 100}%`;
-  const width = (a: number, b: number) => `${Math.max(0.6, ((Math.min(b, to) - Math.max(a, from)) / span) * 100)}%`;
+  // Bars are placed by their end and at least 6 px wide: a lease that started a minute ago, on a window
+  // ending at now, still shows at the right edge instead of as a hairline past it.
+  const bar = (a: number, b: number) => ({
+    right: `${(1 - frac(b)) * 100}%`,
+    width: `max(6px, ${((Math.min(b, to) - Math.max(a, from)) / span) * 100}%)`,
+  });
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => from + f * span);
   const future = now < to ? { left: pct(now), width: `${(1 - frac(now)) * 100}%` } : undefined;
   return (
@@ -306,12 +311,7 @@ export function Timeline({
             {lane.bars
               .filter((b) => b.end > from && b.start < to)
               .map((b) => (
-                <div
-                  key={b.id}
-                  className={`tl-bar ${b.tone}`}
-                  style={{ left: pct(b.start), width: width(b.start, b.end) }}
-                  title={b.title}
-                />
+                <div key={b.id} className={`tl-bar ${b.tone}`} style={bar(b.start, b.end)} title={b.title} />
               ))}
           </div>
         </div>
