@@ -85,7 +85,11 @@ export function App() {
       setSession(null);
       go('/signin');
     });
-    load(initialWorkspace.current).catch(() => setSession(null));
+    // Asked first whether there is a session at all: signed out, GET /v1/session would answer 401, which
+    // the browser logs as a failed resource on every visit to the sign-in page.
+    api<{ signed_in: boolean }>('GET', '/v1/auth/status')
+      .then(async (s) => (s.signed_in ? void (await load(initialWorkspace.current)) : setSession(null)))
+      .catch(() => setSession(null));
   }, [load]);
 
   // The URL names another workspace (the switcher, a pasted link): the session as seen from it.

@@ -170,11 +170,30 @@ export function Badge({ tone, children }: { tone: 'ok' | 'warn' | 'bad' | 'muted
   return <span className={`badge ${tone}`}>{children}</span>;
 }
 
-/** A vertical bar chart of one or two series per label, drawn as SVG (no chart library). */
+/** The rendered width of an element, kept up to date as the window resizes (for SVG drawn at 1:1 scale). */
+function useWidth<E extends HTMLElement>(fallback: number) {
+  const ref = useRef<E>(null);
+  const [width, setWidth] = useState(fallback);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    const measure = () => setWidth(Math.max(120, Math.round(el.clientWidth)));
+    measure();
+    const observer = new ResizeObserver(measure);
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, []);
+  return [ref, width] as const;
+}
+
+/**
+ * A vertical bar chart of one or two series per label, drawn as SVG (no chart library). The SVG is drawn
+ * at the width it is shown at, never stretched, so its labels keep the CSS font size on a phone too.
+ */
 export function BarChart({
   labels,
   series,
-  height = 160,
+  height = 170,
   title,
 }: {
   labels: string[];
@@ -182,24 +201,26 @@ export function BarChart({
   height?: number;
   title: string;
 }) {
+  const [ref, width] = useWidth<HTMLElement>(600);
   const max = Math.max(1, ...series.flatMap((s) => s.values));
-  const width = 600;
-  const pad = { l: 28, r: 8, t: 8, b: 22 };
+  const pad = { l: 32, r: 8, t: 10, b: 24 };
   const plotW = width - pad.l - pad.r;
   const plotH = height - pad.t - pad.b;
   const group = plotW / Math.max(1, labels.length);
   const barW = Math.max(2, (group - 4) / series.length);
-  const ticks = [0, Math.ceil(max / 2), max];
+  const ticks = [...new Set([0, Math.ceil(max / 2), max])];
+  // One label per ~56 px (a "12-04" at 12 px is ~36 px wide), so neighbours never touch.
+  const every = Math.max(1, Math.ceil(labels.length / Math.max(1, Math.floor(plotW / 56))));
   return (
-    <figure className="chart">
-      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={title} preserveAspectRatio="none">
+    <figure className="chart" ref={ref}>
+      <svg width="100%" height={height} viewBox={`0 0 ${width} ${height}`} role="img" aria-label={title}>
         <title>{title}</title>
         {ticks.map((t) => {
           const y = pad.t + plotH - (t / max) * plotH;
           return (
             <g key={t}>
               <line x1={pad.l} x2={width - pad.r} y1={y} y2={y} className="grid" />
-              <text x={pad.l - 4} y={y + 4} textAnchor="end" className="axis">
+              <text x={pad.l - 5} y={y + 4} textAnchor="end" className="axis">
                 {t}
               </text>
             </g>
@@ -216,7 +237,7 @@ export function BarChart({
                 </rect>
               );
             })}
-            {i % Math.ceil(labels.length / 7) === 0 ? (
+            {i % every === 0 ? (
               <text x={pad.l + i * group + group / 2} y={height - 6} textAnchor="middle" className="axis">
                 {label}
               </text>
@@ -235,7 +256,21 @@ export function BarChart({
   );
 }
 
-/** Horizontal lanes of time bars: one lane per row, bars between `from` and `to`. */
+const HOUR = 3_600_000;
+
+/** An axis label: the time of day on a window of a day or so, the date too on longer ones. */
+function tickLabel(t: number, span: number, now: number): string {
+  if (Math.abs(t - now) < 60_000) return 'now';
+  const d = new Date(t);
+  return span <= 36 * HOUR
+    ? d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' })
+    : d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+}
+
+/**
+ * Horizontal lanes of time bars: one lane per row, bars between `from` and `to`. A tick at `now` reads
+ * "now"; the part of the window after now (holds ahead) is shaded as the future.
+ */
 export function Timeline({
   from,
   to,
@@ -250,15 +285,22 @@ export function Timeline({
   lanes: { name: string; bars: { id: string; start: number; end: number; tone: string; title: string }[] }[];
 }) {
   const span = Math.max(1, to - from);
-  const pct = (t: number) => `${((Math.min(Math.max(t, from), to) - from) / span) * 100}%`;
-  const width = (a: number, b: number) => `${Math.max(0.6, ((Math.min(b, to) - Math.max(a, from)) / span) * 100)}%`;
+  const frac = (t: number) => (Math.min(Math.max(t, from), to) - from) / span;
+  const pct = (t: number) => `${frac(t) * 100}%`;
+  // Bars are placed by their end and at least 6 px wide: a lease that started a minute ago, on a window
+  // ending at now, still shows at the right edge instead of as a hairline past it.
+  const bar = (a: number, b: number) => ({
+    right: `${(1 - frac(b)) * 100}%`,
+    width: `max(6px, ${((Math.min(b, to) - Math.max(a, from)) / span) * 100}%)`,
+  });
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => from + f * span);
+  const future = now < to ? { left: pct(now), width: `${(1 - frac(now)) * 100}%` } : undefined;
   return (
-    <div className="timeline" role="img" aria-label={label}>
+    <div className="timeline" role="img" aria-label={label} data-from={from} data-to={to}>
       <div className="tl-axis">
         {ticks.map((t) => (
-          <span key={t} style={{ left: pct(t) }}>
-            {new Date(t).toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' })}
+          <span key={t} style={{ left: pct(t) }} title={new Date(t).toLocaleString()}>
+            {tickLabel(t, span, now)}
           </span>
         ))}
       </div>
@@ -268,16 +310,12 @@ export function Timeline({
             {lane.name}
           </div>
           <div className="tl-track">
+            {future ? <div className="tl-future" style={future} title="the future" /> : null}
             {now >= from && now <= to ? <div className="tl-now" style={{ left: pct(now) }} /> : null}
             {lane.bars
               .filter((b) => b.end > from && b.start < to)
               .map((b) => (
-                <div
-                  key={b.id}
-                  className={`tl-bar ${b.tone}`}
-                  style={{ left: pct(b.start), width: width(b.start, b.end) }}
-                  title={b.title}
-                />
+                <div key={b.id} className={`tl-bar ${b.tone}`} style={bar(b.start, b.end)} title={b.title} />
               ))}
           </div>
         </div>

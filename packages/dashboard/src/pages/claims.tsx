@@ -158,8 +158,9 @@ function ResourceTimeline({ names }: { names: Map<string, string> }) {
     [resource],
     15_000,
   );
+  // The window ends at now: "the last 24 hours" has no future in it (an active lease runs on past the edge).
   const from = now - 24 * 3_600_000;
-  const to = now + 2 * 3_600_000;
+  const to = now;
   const byAgent = new Map<string, Claim[]>();
   for (const c of claims.data ?? []) byAgent.set(c.agent_id, [...(byAgent.get(c.agent_id) ?? []), c]);
   return (

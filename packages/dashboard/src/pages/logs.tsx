@@ -157,8 +157,18 @@ export function ActivityPage() {
   );
 }
 
-function detailsText(d: Record<string, unknown>): string {
-  const parts = Object.entries(d).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+/**
+ * An audit row's details in one line, agents by name: `agent_id: agt_…` reads `agent: claude-laptop`
+ * (an id no agent of this workspace has any more, a deleted one, stays as it is).
+ */
+export function detailsText(d: Record<string, unknown>, names: Map<string, string>): string {
+  const name = (v: unknown): unknown => (typeof v === 'string' ? (names.get(v) ?? v) : Array.isArray(v) ? v.map(name) : v);
+  const parts = Object.entries(d).map(([k, raw]) => {
+    const named = /agent_ids?$/.test(k) && JSON.stringify(name(raw)) !== JSON.stringify(raw);
+    const key = named ? k.replace(/_id(s?)$/, '$1') : k;
+    const v = name(raw);
+    return `${key}: ${typeof v === 'string' ? v : Array.isArray(v) && v.every((x) => typeof x === 'string') ? v.join(', ') : JSON.stringify(v)}`;
+  });
   const s = parts.join(' · ');
   return s.length > 220 ? `${s.slice(0, 217)}…` : s;
 }
@@ -237,7 +247,7 @@ export function AuditPage() {
                       <span className="muted small">{e.actor_type}</span> {actor(e)}
                     </td>
                     <td>{e.resource ?? '—'}</td>
-                    <td className="mono small details">{detailsText(e.details)}</td>
+                    <td className="mono small details">{detailsText(e.details, names)}</td>
                   </tr>
                 ))}
               </tbody>

@@ -10,7 +10,7 @@ import {
 } from '@availsync/protocol';
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { deleteCookie, setCookie } from 'hono/cookie';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { SESSION_TTL_MS, sessionView } from '../../services/accounts.js';
 import type { Principal } from '../../services/context.js';
 import { workspacesOf } from '../../services/memberships.js';
@@ -122,6 +122,25 @@ export function accountRoutes(r: Router, opts: { secureCookies: boolean }) {
       if (p.kind !== 'user' || !session?.membership) throw errors.unauthorized('Your session has expired. Sign in again.');
       const workspaces = await workspacesOf(r.services.deps.store.db, session.user.id);
       return c.json(sessionView(session.user, session.membership.org, p.role, workspaces, token), 200);
+    },
+  );
+
+  // The dashboard's first question on load. GET /v1/session answers 401 when signed out (its documented
+  // answer for API clients), and a browser logs every 401 as a failed resource: this one is always 200.
+  r.add(
+    'public',
+    createRoute({
+      method: 'get',
+      path: '/v1/auth/status',
+      operationId: 'getSessionStatus',
+      tags: authTags,
+      summary: 'Whether the request carries a live session (always 200; then GET /v1/session for the rest)',
+      responses: { 200: ok(z.object({ signed_in: z.boolean() }), 'Signed in or not') },
+    }),
+    async (c) => {
+      const token = getCookie(c, cookieName);
+      const session = token ? await accounts.resolveSession(token, undefined) : null;
+      return c.json({ signed_in: !!session?.membership }, 200);
     },
   );
 
