@@ -1,5 +1,5 @@
 /**
- * What recording activity costs (SPEC §7: recording never slows the request it records):
+ * What recording activity costs (recording never slows the request it records):
  * - per request: the same in-process request with and without the middleware (its writes included, as
  *   they share the event loop);
  * - the batched writes off the request path: rows per second into `activity_events` (+ the monthly counter).

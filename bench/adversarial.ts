@@ -1,5 +1,5 @@
 /**
- * "working-set update, adversarial patterns at the caps" (SPEC §14): the same shape as the normal working-set
+ * "working-set update, adversarial patterns at the caps": the same shape as the normal working-set
  * row (32 runs updating their working sets on one shared repository, through HTTP), but every path is a
  * pattern at the caps (16 wildcards, hundreds of characters, runs of one letter between the wildcards,
  * no literal prefix or suffix that tells two apart), against 8 other runs that hold 50 such patterns each

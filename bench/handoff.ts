@@ -1,5 +1,5 @@
 /**
- * BENCH_ONLY=handoff: the wait queue's hand-off (SPEC §11.1). A holder finishes while another agent waits
+ * BENCH_ONLY=handoff: the wait queue's hand-off. A holder finishes while another agent waits
  * (`wait_seconds`); the latency is from sending the finish to the waiter's `proceed` answer (the finish's
  * own round trip included: an upper bound). One node (SQLite, PostgreSQL) and two PostgreSQL nodes (holder
  * on one, waiter on the other: the claim's end reaches the waiter by NOTIFY).

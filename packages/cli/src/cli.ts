@@ -18,7 +18,7 @@ function int(name: string, min: number, max: number) {
   };
 }
 
-/** `--wait`: `10m`, `90s`, `1h`, or plain seconds; at most 900 s (SPEC §11.1). */
+/** `--wait`: `10m`, `90s`, `1h`, or plain seconds; at most 900 s. */
 export function waitDuration(value: string): number {
   const m = /^(\d+)(s|m|h)?$/.exec(value.trim());
   const n = m ? Number(m[1]) * ({ s: 1, m: 60, h: 3600 } as const)[(m[2] ?? 's') as 's' | 'm' | 'h'] : Number.NaN;

@@ -1,5 +1,5 @@
 /**
- * The tool table over MCP's Streamable HTTP transport (SPEC §10.1), for a server that mounts it (the API
+ * The tool table over MCP's Streamable HTTP transport, for a server that mounts it (the API
  * server's /mcp). Stateless: every HTTP request gets its own McpServer and transport, so any node of a
  * cluster can answer any request and nothing outlives the request. Answers are plain JSON (no SSE stream):
  * a tool call is one request and one answer.

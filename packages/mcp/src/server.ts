@@ -1,5 +1,5 @@
 /**
- * The Availsync MCP server: SPEC §8.2's ten tools on the official MCP SDK, built on @availsync/node.
+ * The Availsync MCP server: ten tools on the official MCP SDK, built on @availsync/node.
  *
  * Every tool has an input and an output schema and a description written for a model (when to call it).
  * A result is one line of text a model can act on, plus `structuredContent` (the API's answer, snake_case).

@@ -1,5 +1,5 @@
 /**
- * The one tool table (SPEC §8.2, §10.1): the ten Availsync tools, used by the stdio server and by the API
+ * The one tool table: the ten Availsync tools, used by the stdio server and by the API
  * server's remote /mcp alike. Each tool has a title, a description written for a model (when to call it),
  * input and output schemas from @availsync/protocol, annotations, and a handler that takes an
  * @availsync/node client and the arguments and returns one short line a model can act on plus the

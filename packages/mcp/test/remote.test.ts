@@ -1,5 +1,5 @@
 /**
- * Remote MCP at /mcp (SPEC §10.1), driven by the official SDK's Streamable HTTP client transport against a
+ * Remote MCP at /mcp, driven by the official SDK's Streamable HTTP client transport against a
  * real listening server, on every store: the tool list, a full round trip, observe mode, plan limits,
  * isolation, presence, and the HTTP edges (401 with WWW-Authenticate, bad JSON, GET/DELETE, body limit).
  */

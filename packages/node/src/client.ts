@@ -147,7 +147,7 @@ export function createAvailsyncClient(options: AvailsyncClientOptions) {
       options: withWait(params.waitSeconds, opts),
     });
 
-  // A waiting start's answer comes after the wait: each attempt's timeout covers it (SPEC §11.1).
+  // A waiting start's answer comes after the wait: each attempt's timeout covers it.
   const withWait = (waitSeconds: number | undefined, opts: RequestOptions | undefined): RequestOptions | undefined => {
     if (!waitSeconds || waitSeconds <= 0) return opts;
     const base = opts?.timeoutMs ?? options.timeoutMs ?? DEFAULT_TIMEOUT_MS;

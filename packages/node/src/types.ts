@@ -238,7 +238,7 @@ export interface AgentResponse {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Availability holds (SPEC §5)
+// Availability holds
 
 export type HoldStatus = 'active' | 'released' | 'expired';
 

@@ -1,5 +1,5 @@
 /**
- * Governance (SPEC §6, §7): workspace rules and resource dependencies, plans and their limits, billing
+ * Governance: workspace rules and resource dependencies, plans and their limits, billing
  * status, activity (runtime traffic) and usage reports, the audit log, value and health, setup checks and
  * the MCP heartbeat.
  *

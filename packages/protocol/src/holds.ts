@@ -1,5 +1,5 @@
 /**
- * Availability holds (SPEC §5): reservations of a future time window on a resource (a release slot, a
+ * Availability holds: reservations of a future time window on a resource (a release slot, a
  * meeting), availability queries and conflict previews. Windows are `[start_at, end_at)`, half-open.
  * Hold resources may use any lowercase type (`calendar:alice`, `release:prod`; see `parseHoldResource`).
  *

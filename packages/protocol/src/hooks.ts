@@ -1,5 +1,5 @@
 /**
- * Coding-agent hooks served by the server (SPEC §10.2): `POST /v1/hooks/claude-code`, `/v1/hooks/codex`,
+ * Coding-agent hooks served by the server: `POST /v1/hooks/claude-code`, `/v1/hooks/codex`,
  * `/v1/hooks/cursor`. The body is the client's own hook input JSON (any event, passed through as the client
  * sends it), plus an optional `availsync` object the command hook (`availsync hook ...`) adds with what
  * only the local machine knows (the work tree's git status, for shell commands). The answer is the
@@ -84,7 +84,7 @@ export const HookGuardSession = z.object({
 export const HookGuardResponse = z.object({
   /** This agent's hook sessions on the resource that have not ended, newest first. */
   sessions: z.array(HookGuardSession),
-  /** Which of the paths other runs hold (edit or delete) under live leases: the first 100 (SPEC §14). */
+  /** Which of the paths other runs hold (edit or delete) under live leases: the first 100. */
   blocking: z.array(BlockingPath),
   blocking_count: z.number().int(),
   blocking_truncated: z.boolean(),

@@ -1,5 +1,5 @@
 /**
- * The MCP tools' arguments and results (SPEC §8.2, §10.1), built from the REST schemas of this package so the
+ * The MCP tools' arguments and results, built from the REST schemas of this package so the
  * stdio server and the server's /mcp share one definition of every shape.
  *
  * Arguments are the REST fields a model needs (snake_case, as REST), with descriptions written for a model.

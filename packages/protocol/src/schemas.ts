@@ -5,7 +5,7 @@
 import { z } from 'zod';
 
 const METADATA_MAX_BYTES = 8 * 1024;
-/** The longest a start may wait in a resource queue (SPEC §11.1). */
+/** The longest a start may wait in a resource queue. */
 export const MAX_WAIT_SECONDS = 900;
 
 /** Bytes of `value` as JSON. Nesting too deep to serialise (a stack overflow) is far over any limit. */
@@ -42,7 +42,7 @@ const AgentIdField = z
   .describe('Required with a session cookie; with an agent key it is optional and must match the key');
 
 /**
- * Every list in an answer is capped (SPEC §14): at most ANSWER_LIST_CAP entries, with `<list>_count` (how
+ * Every list in an answer is capped: at most ANSWER_LIST_CAP entries, with `<list>_count` (how
  * many there are in all) and `<list>_truncated` (true when some were left out) beside it. The one exception
  * is a claim's own `working_set`, which lists up to WORKING_SET_LIST_CAP file claims (a single request may
  * claim 500 paths, and its answer shows them all) with the same two fields beside it.
@@ -123,7 +123,7 @@ export const Workspace = z.object({
   created_at: Timestamp,
 });
 
-/** A member's role in a workspace (SPEC §12), most powerful first. */
+/** A member's role in a workspace, most powerful first. */
 export const Role = z.enum(['owner', 'admin', 'member', 'viewer']);
 /** A workspace the signed-in user belongs to, with their role there. */
 export const WorkspaceMembership = Workspace.extend({ role: Role });
@@ -170,7 +170,7 @@ export const RunStartRequest = z
       .min(0)
       .max(MAX_WAIT_SECONDS)
       .optional()
-      .describe('Wait in the resource queue up to this long while it is blocked (SPEC §11.1); 0 (default) answers at once'),
+      .describe('Wait in the resource queue up to this long while it is blocked; 0 (default) answers at once'),
     idempotency_key: IdempotencyKeyField,
   })
   .strict();

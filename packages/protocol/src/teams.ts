@@ -1,5 +1,5 @@
 /**
- * Teams (SPEC §12): members and roles, invites, and account security (password change and reset, the
+ * Teams: members and roles, invites, and account security (password change and reset, the
  * sessions list). Shapes only: the server decides what depends on stored state (the last owner, who may
  * grant which role, an invite's status) and answers 4xx with `details` where a field is at fault.
  */

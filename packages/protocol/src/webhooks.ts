@@ -1,5 +1,5 @@
 /**
- * Webhooks (SPEC §11.3): endpoints that receive the live events (events.ts) as signed POSTs. Shapes only:
+ * Webhooks: endpoints that receive the live events (events.ts) as signed POSTs. Shapes only:
  * the server checks what depends on the world (the URL's addresses, SSRF) and answers 4xx with `details`.
  */
 import { z } from 'zod';

@@ -35,7 +35,7 @@ const Env = z.object({
     .optional()
     .or(z.literal('').transform(() => undefined)),
   AVAILSYNC_ACTIVITY_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
-  /** Last-Event-ID can resume within this window (SPEC §11.2: at least 7 days). */
+  /** Last-Event-ID can resume within this window (at least 7 days). */
   AVAILSYNC_EVENT_RETENTION_DAYS: z.coerce.number().int().min(7, 'events are kept at least 7 days').max(3650).default(7),
   AVAILSYNC_IDEMPOTENCY_RETENTION_HOURS: z.coerce
     .number()
@@ -102,7 +102,7 @@ export interface Config {
   trustProxy?: TrustProxy;
   /** Sign-ups per client address per hour (default 20). */
   signupsPerHour?: number;
-  /** HTTP limits of the Node server (server.ts `listen`); SPEC §14 defaults when omitted. */
+  /** HTTP limits of the Node server (server.ts `listen`); the documented defaults when omitted. */
   http?: Partial<HttpLimits>;
   /** AVAILSYNC_SMTP_URL: invites and password resets are emailed through it (never log it: redactSmtpUrl). */
   smtpUrl?: string | undefined;

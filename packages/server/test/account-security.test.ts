@@ -1,5 +1,5 @@
 /**
- * Account security (SPEC §12, issue 19): changing the password ends the user's other sessions; the
+ * Account security (issue 19): changing the password ends the user's other sessions; the
  * sessions list marks the current one and each can be ended; a password reset answers alike for known and
  * unknown emails, emails a link through a REAL SMTP server process, and its token works once, for an hour
  * by the injected clock, and ends every session. No password or token in a log line or an audit row.

@@ -1,5 +1,5 @@
 /**
- * Agents and their keys (SPEC §2, §6) on every store: agent CRUD, key rotation, deletion, idempotent
+ * Agents and their keys on every store: agent CRUD, key rotation, deletion, idempotent
  * creation and the audit trail. Sign-up and sessions are in auth.test.ts.
  */
 import assert from 'node:assert/strict';
@@ -297,7 +297,7 @@ for (const kind of STORES) {
         assert.equal((await audit(s.orgId, 'agent.created')).length, 1, 'one audit row for one agent');
       });
 
-      it('the idempotency_key body field is the same key as the header (SPEC §3)', async () => {
+      it('the idempotency_key body field is the same key as the header', async () => {
         const s = await t.signup();
         const url = `/v1/orgs/${s.orgId}/agents`;
         const viaBody = await t.request('POST', url, { session: s, body: { name: 'cron', idempotency_key: 'create-cron' } });

@@ -1,5 +1,5 @@
 /**
- * Workspace auth (SPEC §6) on every store: sign-up, sign-in, sign-out, the session, the sign-in rate limit
+ * Workspace auth on every store: sign-up, sign-in, sign-out, the session, the sign-in rate limit
  * and how credentials are stored. Agents and their keys are in agents.test.ts. Time moves only through the
  * manual clock.
  */
@@ -176,7 +176,7 @@ for (const kind of STORES) {
         assert.deepEqual(Object.keys(res.body).sort(), ['csrf_token', 'user', 'workspace', 'workspaces']);
         assert.deepEqual(Object.keys(res.body.user).sort(), ['created_at', 'email', 'id']);
         assert.deepEqual(Object.keys(res.body.workspace).sort(), ['created_at', 'id', 'name', 'plan', 'role']);
-        assert.deepEqual(res.body.workspaces, [res.body.workspace], 'SPEC §12: every workspace of the user, with roles');
+        assert.deepEqual(res.body.workspaces, [res.body.workspace], 'every workspace of the user, with roles');
         assert.equal(res.body.user.email, s.email);
         assert.equal(res.body.workspace.id, s.orgId);
         assert.equal(res.body.workspace.name, 'Session Co');

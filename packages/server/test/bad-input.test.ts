@@ -1,5 +1,5 @@
 /**
- * Invariant 9 (SPEC §9.9): every malformed request gets a structured 4xx, changes nothing, and the server keeps
+ * Invariant 9: every malformed request gets a structured 4xx, changes nothing, and the server keeps
  * serving. Each refused request is bracketed by a snapshot of every table a request could change, and
  * followed by a good request; `details` names the offending field; no response is ever a 500.
  */

@@ -1,5 +1,5 @@
 /**
- * Bounded work (SPEC §14) through the API, on every store: working-set paths over the pattern caps are 422
+ * Bounded work through the API, on every store: working-set paths over the pattern caps are 422
  * pattern_too_complex; a request whose overlap decisions pass its budget is 422 too and changes nothing;
  * every list in an answer is capped at 100 with `_count` and `_truncated` beside it (working-set blocking,
  * blocked and claimed paths; hold conflicts; availability busy and free; value agents); and /health keeps

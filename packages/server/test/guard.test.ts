@@ -1,5 +1,5 @@
 /**
- * Issue 16 (SPEC §14) on every store: sign-up and sign-in throttling by client address (behind a trusted
+ * Issue 16 on every store: sign-up and sign-in throttling by client address (behind a trusted
  * proxy too, IPv6 by /64) with its audit trail, quota exemptions for finish/release/heartbeats, the
  * headers every /v1 answer carries, the __Host- cookie over https, and keys redacted from 404s and logs.
  * Address tests go over a real HTTP server on port 0 (X-Forwarded-For is only honoured with
@@ -50,7 +50,7 @@ describe('client addresses and trusted proxies (pure)', () => {
     assert.throws(() => parseTrustProxy('proxy.example.com'), /not an address/);
   });
 
-  it('configuration: SPEC §14 defaults, AVAILSYNC_TRUST_PROXY parsed at start-up, a bad value refused', () => {
+  it('configuration: the default limits, AVAILSYNC_TRUST_PROXY parsed at start-up, a bad value refused', () => {
     const c = loadConfig({});
     assert.deepEqual(c.http, {
       headersTimeoutMs: 20_000,

@@ -1,5 +1,5 @@
 /**
- * Availability holds (SPEC §5) on every store: list filters and pagination, who may change which hold,
+ * Availability holds on every store: list filters and pagination, who may change which hold,
  * workspace isolation, credentials on every hold route, the OpenAPI document and bad input.
  */
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 /**
- * Availability holds (SPEC §5): availability (busy holds, free gaps, first_free_slot), conflict previews and
+ * Availability holds: availability (busy holds, free gaps, first_free_slot), conflict previews and
  * next_free_slot on every store, the window arithmetic they rest on, and the README's walk-through run as
  * documented.
  */

@@ -1,5 +1,5 @@
 /**
- * Availability holds (SPEC §5), invariant 4 under concurrency on every store: racing creates through the
+ * Availability holds, invariant 4 under concurrency on every store: racing creates through the
  * API, with the service lock bypassed, and against the schema directly; on PostgreSQL, the exclusion
  * constraint answering a row committed between the decision and the insert.
  */

@@ -1,5 +1,5 @@
 /**
- * Availability holds (SPEC §5) on every store: create / read / list / release, overlap (half-open windows),
+ * Availability holds on every store: create / read / list / release, overlap (half-open windows),
  * idempotency, the tentative TTL and confirm, and the sweeper. Availability and conflict previews are in
  * holds-availability.test.ts, lists, access and bad input in holds-access.test.ts, invariant 4 under
  * concurrency in holds-concurrency.test.ts. Time moves only through the manual clock. Windows sit two days

@@ -1,5 +1,5 @@
 /**
- * Hooks served by the server (SPEC §10.2) on every store: Claude Code, Codex and Cursor payloads (shapes from
+ * Hooks served by the server on every store: Claude Code, Codex and Cursor payloads (shapes from
  * each client's hooks documentation, named in services/hooks/clients.ts) through the real routes. Time moves
  * only through the manual clock.
  */

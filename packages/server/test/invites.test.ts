@@ -1,5 +1,5 @@
 /**
- * Invites (SPEC §12, issue 19): a link with a one-time token, shown once, stored hashed, 7 days by the
+ * Invites (issue 19): a link with a one-time token, shown once, stored hashed, 7 days by the
  * injected clock, revocable; accepted by a new user (who sets a password), an existing one (with their
  * password) or a signed-in one; emailed through a REAL SMTP server process (fixtures/smtp-sink.mjs) when
  * AVAILSYNC_SMTP_URL is set. Bad input is a structured 4xx that changes nothing.

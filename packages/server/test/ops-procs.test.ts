@@ -1,5 +1,5 @@
 /**
- * Operations as an operator runs them (SPEC §13), against real server processes on the embedded store:
+ * Operations as an operator runs them, against real server processes on the embedded store:
  * the start line, `migrate` beside a running server, an online `backup` restored into a fresh data dir,
  * and `export audit` of 200k rows in flat memory. PostgreSQL: `backup` points to pg_dump.
  */

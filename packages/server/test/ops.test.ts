@@ -1,5 +1,5 @@
 /**
- * Operations (SPEC §13), in process on both stores: GET /metrics (token, series, route labels, one registry
+ * Operations, in process on both stores: GET /metrics (token, series, route labels, one registry
  * per app), GET /health/ready (not ready before migrations, with an unreachable database, and on PostgreSQL
  * with a search_path naming a schema without the tables), and the audit export's formats, filters,
  * pagination and backpressure.

@@ -393,7 +393,7 @@ describe('OverlapIndex', () => {
 });
 
 // ---------------------------------------------------------------------------------------------------------------
-// Bounded cost (SPEC §14): caps, the per-pair bound, the request budget, work counted in steps
+// Bounded cost: caps, the per-pair bound, the request budget, work counted in steps
 // ---------------------------------------------------------------------------------------------------------------
 
 describe('pattern caps', () => {

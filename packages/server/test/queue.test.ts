@@ -1,5 +1,5 @@
 /**
- * The wait queue (SPEC §11.1) on every store, with the injected clock: grants in priority then arrival
+ * The wait queue on every store, with the injected clock: grants in priority then arrival
  * order, one at a time; hand-off on finish, release and a lapsed lease; the deadline; no jumping; a closed
  * request leaves at once; an Idempotency-Key retried while queued keeps its place; dependency scopes;
  * the queue in GET /v1/work/resources; bad input.

@@ -1,5 +1,5 @@
 /**
- * The shared security suite, roles (SPEC §12): every route that takes a workspace session, tried with a
+ * The shared security suite, roles: every route that takes a workspace session, tried with a
  * session of each role (owner, admin, member, viewer) of one workspace, against ONE table of the status
  * each role gets. A refused call is 403 `forbidden` with the error envelope and changes nothing in the
  * database; an allowed one gets the route's success status. A session route missing from the table

@@ -1,5 +1,5 @@
 /**
- * The security suite every route runs (SPEC §3, §6, invariant 8), generated from the route table, so a route
+ * The security suite every route runs , generated from the route table, so a route
  * added later is covered without touching this file: no credentials, bad / malformed / rotated keys, a cookie
  * as a key and a key as a cookie, the wrong kind of credential, another workspace's ids (404, never revealing
  * which), CSRF on cookie calls, and no secret in any response. Every refused request is checked to have
@@ -444,7 +444,7 @@ for (const kind of STORES) {
       for (const { what, route, res, sent } of seen) {
         assert.ok(res.status < 500, `${what}: ${res.status}`);
         assert.match(res.headers.get('x-request-id') ?? '', /^req_/, what);
-        // SPEC §14: no cache keeps an answer (keys, CSRF tokens, live state) and nothing sniffs its type.
+        // No cache keeps an answer (keys, CSRF tokens, live state) and nothing sniffs its type.
         if (route?.path.startsWith('/v1/')) assert.equal(res.headers.get('cache-control'), 'no-store', what);
         assert.equal(res.headers.get('x-content-type-options'), 'nosniff', what);
         const text = JSON.stringify(res.body ?? '');

@@ -1,5 +1,5 @@
 /**
- * Members and roles (SPEC §12, issue 19): who may change or remove whom, the last owner kept, removal
+ * Members and roles (issue 19): who may change or remove whom, the last owner kept, removal
  * ending that user's sessions in the workspace only, one user in several workspaces (GET /v1/session
  * lists them; the path or X-Availsync-Workspace names the one a request acts in), every change audited,
  * and migration 007 making each existing user the owner of their workspace.

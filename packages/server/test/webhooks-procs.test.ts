@@ -1,5 +1,5 @@
 /**
- * At least once across a crash (SPEC §11.3): a real server process is SIGKILLed while a delivery is in
+ * At least once across a crash: a real server process is SIGKILLed while a delivery is in
  * flight (committed, sent, not yet acknowledged), more events commit while it is down, and a new process
  * on the same store delivers every one of them, in order, the interrupted one again. Both stores. Events
  * are inserted into the log directly, as a change's transaction would.

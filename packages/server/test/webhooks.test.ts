@@ -1,5 +1,5 @@
 /**
- * Webhooks (SPEC §11.3) on both stores with the injected clock and real HTTP receivers: a create answers
+ * Webhooks on both stores with the injected clock and real HTTP receivers: a create answers
  * the secret once and stores it sealed; deliveries are signed and in order per endpoint; a failure backs
  * off on the clock and the same event is tried again; three days of failures disable (audited); the Slack
  * format; SSRF refusal; bad input changes nothing; workspaces and agent keys cannot reach others' webhooks.

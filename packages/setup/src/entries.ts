@@ -100,7 +100,7 @@ export interface HookTarget {
 }
 
 /**
- * Claude Code's hooks served by the server (`type: "http"`, SPEC §10.2), for a project's committed
+ * Claude Code's hooks served by the server (`type: "http"`), for a project's committed
  * .claude/settings.json: the key is `$AVAILSYNC_API_KEY` (interpolated because allowedEnvVars lists it),
  * the project dir `$CLAUDE_PROJECT_DIR`. In enforce mode the PreToolUse hook has `onFailure: "block"`:
  * an unreachable server, a timeout or a non-2xx answer blocks the edit instead of letting it through.

@@ -1,5 +1,5 @@
 /**
- * What git knows about the files setup writes (SPEC §10.4: a key never lands in a committable file), and
+ * What git knows about the files setup writes (a key never lands in a committable file), and
  * the repository a project's hooks claim (`repo:owner/name` from the `origin` remote).
  *
  * Fail closed: a file under a `.git` that git cannot answer about (git missing, "dubious ownership", a

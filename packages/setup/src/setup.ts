@@ -208,7 +208,7 @@ export async function setup(opts: SetupOptions, io: SetupIo): Promise<number> {
   }
 
   // 3. Merge the entry into each config. A file that would hold the key must be one git never commits
-  // (SPEC §10.4): ignored, or added here to .git/info/exclude; one git tracks names $AVAILSYNC_API_KEY instead.
+  //: ignored, or added here to .git/info/exclude; one git tracks names $AVAILSYNC_API_KEY instead.
   let failed = false;
   /**
    * The key, where `file` may hold it; null where git tracks it (or cannot say), after a warning that

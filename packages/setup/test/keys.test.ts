@@ -1,5 +1,5 @@
 /**
- * SPEC §10.4 in a real git repository: after setup, `git add -A` stages no file holding the key; a project
+ * Keys never land in a committable file, in a real git repository: after setup, `git add -A` stages no file holding the key; a project
  * file that must hold it goes into .git/info/exclude (and setup says so); one git already tracks, or where
  * git cannot answer, gets no key. A project's .cursor/mcp.json always names ${env:AVAILSYNC_API_KEY}. And
  * the Codex and Cursor hook files, and the file's own indentation.

@@ -1,5 +1,5 @@
 /**
- * SPEC §10.3: `npm run pack` writes an installable tarball of every public package, and those tarballs
+ * Clone installs: `npm run pack` writes an installable tarball of every public package, and those tarballs
  * install into a project of their own without the registry serving any @availsync/* package (the scope's
  * registry is pointed at a closed port; the packages come from the tarballs through file: specs and
  * overrides; third-party packages from the local npm cache, --prefer-offline). From there: the SDK by

@@ -1,5 +1,5 @@
 /**
- * `availsync hook claude|codex|cursor`: the command form of the hooks the server serves (SPEC §10.2). It reads
+ * `availsync hook claude|codex|cursor`: the command form of the hooks the server serves. It reads
  * the client's hook JSON on stdin, adds what only this machine knows (the project dir and the repository's
  * resource from git, and for shell commands the work tree's git status), POSTs it to the matching
  * `/v1/hooks/*` route and prints the server's JSON: the server decides, both forms render.
@@ -14,7 +14,7 @@ import { gitStatus, repoInfo } from './git.js';
 export type OnUnavailable = 'fail' | 'run';
 type HookClient = 'claude-code' | 'codex' | 'cursor';
 
-/** The hook routes' headers (SPEC §10.2; @availsync/protocol HOOK_HEADERS, not a dependency of the CLI). */
+/** The hook routes' headers (@availsync/protocol HOOK_HEADERS, not a dependency of the CLI). */
 export const HOOK_HEADERS = {
   resource: 'X-Availsync-Resource',
   projectDir: 'X-Availsync-Project-Dir',

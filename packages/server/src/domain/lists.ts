@@ -1,5 +1,5 @@
 /**
- * Every list in an answer is capped (SPEC §14): the first `cap` entries, with `<name>_count` (all of them)
+ * Every list in an answer is capped: the first `cap` entries, with `<name>_count` (all of them)
  * and `<name>_truncated` beside it. ANSWER_LIST_CAP (100) unless a field documents otherwise.
  */
 import { ANSWER_LIST_CAP } from '@availsync/protocol';

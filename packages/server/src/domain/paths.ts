@@ -23,7 +23,7 @@
 // their automata. `patternMatches` is a separate matcher (memoised recursion over segments, then characters) that
 // shares no code with the automata, so tests can use it as an oracle.
 //
-// Bounded cost (SPEC §14). A working-set request's paths are capped at PATTERN_MAX_LENGTH (512) characters and
+// Bounded cost. A working-set request's paths are capped at PATTERN_MAX_LENGTH (512) characters and
 // PATTERN_MAX_WILDCARDS (16) wildcards (patternOverCaps; the route answers 422 pattern_too_complex). A pattern of
 // n characters compiles to at most n + 1 states, and the product search visits each product state at most once,
 // so one pair within the caps is decided in at most PAIR_BUDGET steps (2 x 513 x 513: about a millisecond of

@@ -1,5 +1,5 @@
 /**
- * The wait queue's pure rules (SPEC §11.1). Order: higher priority first, then arrival. A row whose node
+ * The wait queue's pure rules. Order: higher priority first, then arrival. A row whose node
  * stopped refreshing it (killed, partitioned) or whose wait is long over is not in the queue any more.
  */
 

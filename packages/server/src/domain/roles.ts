@@ -1,5 +1,5 @@
 /**
- * Workspace roles (SPEC §12), decided purely. Each role can do what the ones below it can:
+ * Workspace roles, decided purely. Each role can do what the ones below it can:
  * - viewer: read everything;
  * - member: also release claims and manage holds;
  * - admin: also agents, keys, rules, webhooks, and members and invites below owner;

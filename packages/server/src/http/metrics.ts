@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics (SPEC §13), on only when AVAILSYNC_METRICS_TOKEN is set. One registry per app, never
+ * Prometheus metrics, on only when AVAILSYNC_METRICS_TOKEN is set. One registry per app, never
  * prom-client's global one: several servers in one process (tests) keep their series apart.
  *
  * Per request: two clock reads, one Map lookup and two increments on pre-bound label children (prom-client

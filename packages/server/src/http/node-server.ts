@@ -1,5 +1,5 @@
 /**
- * The Node HTTP server around the app, with the socket limits of SPEC §14: headers within 20 s, a whole
+ * The Node HTTP server around the app, with the socket limits: headers within 20 s, a whole
  * request within 60 s, a request body idle for 30 s closed, and at most so many open connections per
  * client address (IPv6: per /64); past that a new connection is closed at once. Errors from Node's HTTP
  * parser (a bad request line, headers too large, a request that timed out) answer with the JSON error

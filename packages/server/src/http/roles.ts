@@ -1,5 +1,5 @@
 /**
- * The role a workspace session needs on each route that takes one (SPEC §12), by operationId: checked by
+ * The role a workspace session needs on each route that takes one, by operationId: checked by
  * the auth middleware before the request is validated or anything is read. One table, so a reviewer sees
  * every route's rule at once and the security suite tries each route with each role against its own copy.
  *

@@ -1,5 +1,5 @@
 /**
- * Account security (SPEC §12): changing the password (ends the user's other sessions), the sessions list
+ * Account security: changing the password (ends the user's other sessions), the sessions list
  * and revoking one, and reset by emailed link. A reset request answers alike whether or not the email has
  * an account, and costs the same (one argon2 verification either way; the email goes out after the
  * answer). Reset tokens are stored as SHA-256, live an hour by the injected clock, work once, and a reset

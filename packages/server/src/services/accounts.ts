@@ -18,7 +18,7 @@ import { Throttle } from './throttle.js';
 export const SESSION_TTL_MS = 14 * 24 * 3600_000;
 export const DEFAULT_SIGNUPS_PER_HOUR = 20;
 /**
- * Sign-in slow-downs (SPEC §14). Per (address, email): five tries at once, then 30 s, 60 s, 2 min, ...
+ * Sign-in slow-downs. Per (address, email): five tries at once, then 30 s, 60 s, 2 min, ...
  * after the window opened. Per address, whatever the emails (password spraying): fifty, then 10 s, 20 s,
  * .... A success clears the (address, email) bucket and is not counted against the address. There is no
  * per-email bucket: the right password from an address that has not failed is never refused.

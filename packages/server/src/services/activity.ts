@@ -1,5 +1,5 @@
 /**
- * Activity (SPEC §7): one row per agent-key request, recorded without slowing or failing the request.
+ * Activity: one row per agent-key request, recorded without slowing or failing the request.
  *
  * The recorder keeps rows in memory and writes them in batches — when 500 are waiting, ~250 ms after the
  * first one, and on close() — in one transaction that also adds them to the workspace's monthly API-call

@@ -1,5 +1,5 @@
 /**
- * Availability holds (SPEC §5): create / confirm / release / read, availability, conflict previews.
+ * Availability holds: create / confirm / release / read, availability, conflict previews.
  *
  * A create is one transaction, like a work start: idempotency key; lock the resource row (the same lock
  * claims use: `SELECT … FOR UPDATE` on PostgreSQL, the single writer on SQLite); read the clock after the

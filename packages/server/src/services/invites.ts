@@ -1,5 +1,5 @@
 /**
- * Invites (SPEC §12): a link with a one-time token, shown once (and emailed when SMTP is configured),
+ * Invites: a link with a one-time token, shown once (and emailed when SMTP is configured),
  * valid for 7 days by the injected clock, revocable until used. Accepting joins a signed-in user whose
  * email it names, or an existing account that gives its password, or creates the user with the password
  * given; then it signs in. The token is stored only as SHA-256 and is in no log line, audit row or other

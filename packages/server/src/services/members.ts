@@ -1,5 +1,5 @@
 /**
- * Members of a workspace and their roles (SPEC §12). Role changes and removals run with the workspace row
+ * Members of a workspace and their roles. Role changes and removals run with the workspace row
  * locked (PostgreSQL `FOR UPDATE`; SQLite's writes are serialised anyway), so two owners demoting each
  * other at once cannot leave a workspace with none: the second sees the first's change and is refused.
  */

@@ -3,7 +3,7 @@ import { iso } from '../clock.js';
 import { isRole, type Role } from '../domain/roles.js';
 import type { Executor } from '../storage/store.js';
 
-/** GET /v1/session lists at most this many workspaces (SPEC §14: every list is capped). */
+/** GET /v1/session lists at most this many workspaces (every list is capped). */
 export const MAX_LISTED_WORKSPACES = 100;
 
 export interface WorkspaceMembershipView {

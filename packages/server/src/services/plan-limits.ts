@@ -1,5 +1,5 @@
 /**
- * Plan limits (SPEC §6): agents, active claims, protected resources, monthly API calls — the counts, the
+ * Plan limits: agents, active claims, protected resources, monthly API calls — the counts, the
  * 402 plan_limit_reached error, and the check a transaction makes before it adds a row.
  *
  * Limits hold under concurrency: a check runs inside the transaction that adds the row, after the

@@ -1,5 +1,5 @@
 /**
- * Agent presence (SPEC §7): an MCP client says it is alive (POST /v1/mcp/heartbeat, or any request to the
+ * Agent presence: an MCP client says it is alive (POST /v1/mcp/heartbeat, or any request to the
  * remote MCP endpoint), and the agent reads as `online` for 2 minutes (agents.ts ONLINE_WINDOW_MS).
  */
 import { iso } from '../clock.js';

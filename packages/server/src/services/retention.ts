@@ -13,7 +13,7 @@ import { Throttle } from './throttle.js';
 
 export const DEFAULT_ACTIVITY_RETENTION_DAYS = 30;
 export const DEFAULT_IDEMPOTENCY_RETENTION_HOURS = 48;
-/** Idempotency keys are kept at least 24 h (SPEC §3), whatever the configuration says. */
+/** Idempotency keys are kept at least 24 h, whatever the configuration says. */
 export const MIN_IDEMPOTENCY_RETENTION_HOURS = 24;
 /**
  * A hook session untouched this long is forgotten (its run ended or lapsed long before: runs last at most 12 h).

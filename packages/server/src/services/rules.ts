@@ -1,5 +1,5 @@
 /**
- * Workspace rules (SPEC §6): default mode, default and maximum claim length, and resource dependencies.
+ * Workspace rules: default mode, default and maximum claim length, and resource dependencies.
  *
  * A dependency "A depends on B" makes claims on A and on B conflict, in both directions (not transitively:
  * with A→B and B→C, A and C stay independent). A start locks its resource and reads `hasDependencies`

@@ -1,5 +1,5 @@
 /**
- * Setup checks of an agent (SPEC §7), for the dashboard's connect flow (the MCP heartbeat is presence.ts).
+ * Setup checks of an agent, for the dashboard's connect flow (the MCP heartbeat is presence.ts).
  *
  * - test-connection: read-only readiness of one agent (exists, key issued, seen recently, effective mode,
  *   plan capacity). Changes nothing.

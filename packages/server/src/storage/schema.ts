@@ -41,7 +41,7 @@ export interface SessionsTable {
   address: string | null;
 }
 
-/** A user's role in a workspace (SPEC §12). */
+/** A user's role in a workspace. */
 export interface MembershipsTable {
   org_id: string;
   user_id: string;
@@ -285,7 +285,7 @@ export interface EventsTable {
 
 // The wait queue (migration 009)
 
-/** One start waiting for a resource (SPEC §11.1); see migration 009. */
+/** One start waiting for a resource; see migration 009. */
 export interface QueueWaitersTable {
   /** Arrival order. */
   n: Generated<number>;

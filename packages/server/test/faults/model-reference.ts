@@ -57,7 +57,7 @@ export interface Model {
   /** Working-set resources: index 0 = the claim's own, then a shared repo, then one of the claim resources. */
   wsRes: string[];
   /**
-   * The workspace dependency rule of this run, as related resources in both directions (SPEC §6): in half
+   * The workspace dependency rule of this run, as related resources in both directions: in half
    * the runs res0 depends on res1 and res2 (which stay unrelated to each other), so a start on res0 may
    * meet two live conflicting claims (preempt all or none; block by the highest priority, then oldest).
    */

@@ -26,7 +26,7 @@
  *   - no revival: a claim that ended (released / expired / preempted, or active past expires_at at the
  *     decision clock) is never live again, and an ended row never changes status again.
  *
- * A second property takes the client's point of view (SPEC §4.2 "an expired lease is never revived", §4.6):
+ * A second property takes the client's point of view ("an expired lease is never revived", §4.6):
  * once any answer reported a claim ended (a GET saying `expired`, a 409 claim_not_active, already_finished,
  * a preemption), no later answer may report it active, or ended with another status. Its command mix has
  * short leases, more reads and more small clock steps both ways.

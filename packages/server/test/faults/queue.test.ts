@@ -1,5 +1,5 @@
 /**
- * Fault injection for the wait queue (SPEC §11.1) on three PostgreSQL nodes. Each scenario checks the
+ * Fault injection for the wait queue on three PostgreSQL nodes. Each scenario checks the
  * queue's invariants: never two grants at once (no overlapping leases on a resource), and no lost wake-up
  * (every waiter is answered — granted or wait_timeout — before its wait_seconds plus a margin).
  * - node kill: a waiter's node is killed (-9); its row must not block the queue: a waiter on another node

@@ -1,5 +1,5 @@
 /**
- * Validating and normalising a requested path or pattern, and the caps (SPEC §14) on what a request may ask
+ * Validating and normalising a requested path or pattern, and the caps on what a request may ask
  * the overlap test to decide. Pure: a string in, a normalised string, an error or a limit out.
  */
 import { parseClass } from './charsets.js';
@@ -9,7 +9,7 @@ export type PathError = { path: string; message: string };
 export const MAX_PATTERN_LENGTH = 1024;
 
 // ---------------------------------------------------------------------------------------------------------------
-// Caps (SPEC §14): what a request may ask the overlap test to decide
+// Caps: what a request may ask the overlap test to decide
 // ---------------------------------------------------------------------------------------------------------------
 
 /** A working-set path (pattern or literal) has at most this many characters (UTF-16 units), once normalised. */

@@ -1,11 +1,11 @@
 /**
- * Activity recording for agent-key requests (SPEC §7), as a small factory the router adds to every route
+ * Activity recording for agent-key requests, as a small factory the router adds to every route
  * an agent key may call, after authentication.
  *
  * It never slows or fails the request it records: the row is queued in memory (services/activity.ts writes
  * batches) and the answer's `action` is taken from the JSON the handler sends, not by re-reading the
  * response. It also enforces the plan's monthly API calls: once they are used up, agent routes answer
- * 402 plan_limit_reached, except the calls that end work or keep a client alive (SPEC §14): finishing a
+ * 402 plan_limit_reached, except the calls that end work or keep a client alive: finishing a
  * run, releasing a claim or a hold, and heartbeats are neither refused nor counted, so a spent quota
  * never strands a lease and an idle MCP client does not spend the workspace's quota.
  */

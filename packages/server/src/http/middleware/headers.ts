@@ -1,5 +1,5 @@
 /**
- * Response headers every answer carries (SPEC §14): `X-Content-Type-Options: nosniff` everywhere,
+ * Response headers every answer carries: `X-Content-Type-Options: nosniff` everywhere,
  * `Cache-Control: no-store` on the API and /mcp (answers hold keys, CSRF tokens and live state, errors
  * included), and over https `Strict-Transport-Security`. Set before the handler runs, like X-Request-Id, so
  * error and not-found answers built later carry them too; and again on a Response a handler built itself

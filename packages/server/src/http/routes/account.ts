@@ -1,5 +1,5 @@
 /**
- * Account security (SPEC §12): POST /v1/auth/password, GET /v1/auth/sessions, DELETE
+ * Account security: POST /v1/auth/password, GET /v1/auth/sessions, DELETE
  * /v1/auth/sessions/:session_id (session), and the password reset pair (public).
  */
 import {

@@ -1,5 +1,5 @@
 /**
- * GET /v1/events (SPEC §11.2): the workspace's live events as Server-Sent Events. Everything that can
+ * GET /v1/events: the workspace's live events as Server-Sent Events. Everything that can
  * refuse does so before the stream starts (bad types or id: 400; an id past retention: 409; too many
  * streams: 429), so an EventSource sees a plain error answer, not a stream that ends at once.
  */
@@ -103,7 +103,7 @@ export function eventRoutes(r: Router) {
           end();
         }
       });
-      // Every /v1 answer is no-store (SPEC §14); streamSSE's default is no-cache.
+      // Every /v1 answer is no-store; streamSSE's default is no-cache.
       res.headers.set('Cache-Control', 'no-store');
       return res;
     },

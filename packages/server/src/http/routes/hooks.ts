@@ -1,5 +1,5 @@
 /**
- * Coding-agent hooks served by the server (SPEC §10.2): the client's hook input JSON in, its hook output JSON
+ * Coding-agent hooks served by the server: the client's hook input JSON in, its hook output JSON
  * out, always 200 for a valid authenticated request (a refusal is a deny in the client's form). Headers:
  * X-Availsync-Resource, X-Availsync-Project-Dir, X-Availsync-Scope.
  */

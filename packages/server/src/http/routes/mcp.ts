@@ -1,5 +1,5 @@
 /**
- * Remote MCP at /mcp (SPEC §10.1): the MCP Streamable HTTP transport, stateless, serving @availsync/mcp's
+ * Remote MCP at /mcp: the MCP Streamable HTTP transport, stateless, serving @availsync/mcp's
  * tool table.
  *
  * - Auth: `Authorization: Bearer <agent key>`, checked as on every agent route. A missing or wrong key is a

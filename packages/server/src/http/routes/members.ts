@@ -1,5 +1,5 @@
 /**
- * Members and invites (SPEC §12): GET|PATCH|DELETE /v1/orgs/:org_id/members[/:user_id],
+ * Members and invites: GET|PATCH|DELETE /v1/orgs/:org_id/members[/:user_id],
  * GET|POST /v1/orgs/:org_id/invites, DELETE …/invites/:invite_id, and POST /v1/invites/accept (public: a
  * new user has no session yet; a signed-in one is recognised by the cookie and must send the CSRF token).
  * Who may do what is in http/roles.ts and, where it depends on the target, in the services.

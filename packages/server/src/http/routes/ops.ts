@@ -1,5 +1,5 @@
 /**
- * Operations (SPEC §13): GET /health/ready (readiness; /health stays liveness) and GET /metrics (Prometheus
+ * Operations: GET /health/ready (readiness; /health stays liveness) and GET /metrics (Prometheus
  * text, off unless AVAILSYNC_METRICS_TOKEN is set, then `Authorization: Bearer <token>`). Both are `public`
  * in the route table: neither takes an account credential; /metrics checks its own token.
  */

@@ -1,5 +1,5 @@
 /**
- * Webhooks (SPEC §11.3): GET|POST /v1/orgs/:org_id/webhooks, PATCH|DELETE …/:webhook_id,
+ * Webhooks: GET|POST /v1/orgs/:org_id/webhooks, PATCH|DELETE …/:webhook_id,
  * GET …/:webhook_id/deliveries, POST …/:webhook_id/test. Workspace sessions only (admins: http/roles.ts);
  * an agent key is refused by the auth mode. The use cases are in services/webhooks.
  */

@@ -1,5 +1,5 @@
 /**
- * Building and appending live events (SPEC §11.2) from the use cases that make the changes: one event per
+ * Building and appending live events from the use cases that make the changes: one event per
  * committed change, appended in the change's own transaction (storage/queries/events.ts appendEvents:
  * a deferred insert, so the claim path pays no extra round trip). `data` carries what a subscriber needs
  * without asking back: the claim or hold as the API shows it, the resource, the agent.

@@ -1,5 +1,5 @@
 /**
- * The hook decision (SPEC §10.2): one service call per hook event, made the same for every client
+ * The hook decision: one service call per hook event, made the same for every client
  * (clients.ts renders it in each client's own form) and for the command hook. It reuses the work service
  * (start, working set, extend, finish), so observe mode, plan limits, dependency rules and arbitration are
  * exactly REST's. The session's run is kept server-side (sessions.ts).

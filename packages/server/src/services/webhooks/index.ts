@@ -1,4 +1,4 @@
-/** Webhooks (SPEC §11.3): the endpoints' use cases and the delivery worker, sharing the secrets key. */
+/** Webhooks: the endpoints' use cases and the delivery worker, sharing the secrets key. */
 import type { ServiceDeps } from '../context.js';
 import type { EventFeed } from '../events/feed.js';
 import { WebhookSecrets, WebhookService } from './service.js';

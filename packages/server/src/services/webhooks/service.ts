@@ -1,5 +1,5 @@
 /**
- * Webhook endpoints (SPEC §11.3): create (the `whsec_` secret is in that answer only), list, change,
+ * Webhook endpoints: create (the `whsec_` secret is in that answer only), list, change,
  * delete, the delivery log, and "send test". The role each needs is in http/roles.ts (admin); an agent
  * key is refused by the routes' auth mode. Every change is audited in its own transaction.
  */

@@ -1,5 +1,5 @@
 /**
- * The node's side of the wait queue (SPEC §11.1): the starts of this process waiting for a resource, and
+ * The node's side of the wait queue: the starts of this process waiting for a resource, and
  * what wakes them. The queue itself is rows in the database (migration 009); this only decides when a
  * waiter should run its start's transaction again, which alone grants.
  *

@@ -275,7 +275,7 @@ async function decideAndApply(
   );
   const live = current.filter((c) => isLive(c, now));
   const decision = decideStart(live, { priority, preempt: input.preempt ?? false, agent_id: agent.id });
-  // The queue (SPEC §11.1): observe mode never waits nor queues; enforce mode lets those ahead go first.
+  // The queue: observe mode never waits nor queues; enforce mode lets those ahead go first.
   const queue = mode === 'enforce' && queueRows.length > 0 ? await liveQueue(ctx.store, trx, queueRows, now, wait?.waiterId) : [];
   const mine = wait
     ? queue.find((w) => w.id === wait.waiterId || (wait.idem && w.idem_scope === wait.idem.scope && w.idem_key === wait.idem.key))

@@ -1,7 +1,7 @@
 import { type Kysely, PostgresAdapter, sql } from 'kysely';
 
 /**
- * Availability holds (SPEC §5). Two active holds on one resource never overlap (`[start_at, end_at)`,
+ * Availability holds. Two active holds on one resource never overlap (`[start_at, end_at)`,
  * half-open). The service serialises creates through the resource row lock; the schema backs it so a bug
  * fails loudly instead of double-booking:
  *   - PostgreSQL: an EXCLUSION constraint over `int8range(start_at, end_at)` (SQLSTATE 23P01 on violation).

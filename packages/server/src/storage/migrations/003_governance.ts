@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 
 /**
- * Governance (SPEC §6, §7): resource dependency rules, activity (one row per agent-key request), usage
+ * Governance: resource dependency rules, activity (one row per agent-key request), usage
  * reports, per-workspace monthly API-call counters, and indexes the audit log's filters use.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {

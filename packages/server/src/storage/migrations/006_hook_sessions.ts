@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 
 /**
- * Coding-agent hook sessions (SPEC §10.2: "the session's run is kept server-side by (agent, session_id)").
+ * Coding-agent hook sessions ("the session's run is kept server-side by (agent, session_id)").
  * One row per (workspace, agent, session key): the key is a hash of the client, its session id, the scope
  * and the resource, so a session that moves to another repository gets a run there of its own.
  *

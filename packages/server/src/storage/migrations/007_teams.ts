@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 
 /**
- * Teams (SPEC §12): a user's role per workspace, invites, password-reset tokens, and what the sessions
+ * Teams: a user's role per workspace, invites, password-reset tokens, and what the sessions
  * list shows of a session. Every user so far had exactly one workspace, the one they created: they become
  * its `owner`. Tokens (invite, reset) are stored only as SHA-256, like session tokens.
  *

@@ -1,7 +1,7 @@
 import { type Kysely, PostgresAdapter, sql } from 'kysely';
 
 /**
- * The wait queue (SPEC §11.1): one row per start waiting for a resource, in the database so every node
+ * The wait queue: one row per start waiting for a resource, in the database so every node
  * sees the same queue. Order: `priority` desc, then `n` (arrival; taken under the resource lock, so it is
  * the order starts joined). `heartbeat_at` is refreshed by the waiting node: a row not refreshed for a
  * while belongs to a dead node and is ignored and removed. (`idem_scope`, `idem_key`) finds a retried

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 
 /**
- * Webhooks (SPEC §11.3). Each endpoint is its own outbox reader: `cursor` is the last event `seq` it has
+ * Webhooks. Each endpoint is its own outbox reader: `cursor` is the last event `seq` it has
  * delivered (or skipped as not subscribed), so the event log itself is the outbox and a change's event
  * commits with the change. `lease_owner`/`lease_until` let one node at a time deliver an endpoint (order
  * per endpoint across nodes). `secret` is AES-256-GCM ciphertext (security/secret-box.ts), never the secret.
