@@ -10,9 +10,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import http from 'node:http';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -20,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { createAvailsync, listen, loadConfig, silentLogger } from '@availsync/server';
 import { planCommand } from '@availsync/testkit';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { startReceiver } from './receiver.js';
 
 const CHROMIUM = process.env.AVAILSYNC_CHROMIUM ?? '/usr/bin/chromium';
 const HAVE_CHROMIUM = existsSync(CHROMIUM);
@@ -419,17 +418,7 @@ describe('dashboard in a real browser', { skip: !HAVE_CHROMIUM }, () => {
   });
 
   test('webhooks: add one (the secret shown once and copied), send a test, see the delivery log, disable', async () => {
-    const got: { body: string; signature: string }[] = [];
-    const receiver = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        got.push({ body: Buffer.concat(chunks).toString(), signature: String(req.headers['availsync-signature']) });
-        res.end('ok');
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    const { url, got, close } = await startReceiver();
     try {
       await nav('Webhooks');
       const form = page.getByRole('form', { name: 'Add an endpoint' });
@@ -457,8 +446,7 @@ describe('dashboard in a real browser', { skip: !HAVE_CHROMIUM }, () => {
       await row.getByRole('button', { name: 'Disable' }).click();
       await row.getByText('disabled').waitFor();
     } finally {
-      receiver.closeAllConnections();
-      await new Promise<void>((r) => receiver.close(() => r()));
+      await close();
     }
   });
 
