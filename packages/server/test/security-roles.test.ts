@@ -13,7 +13,17 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import type { RouteInfo } from '../src/http/env.js';
 import { type Call, createTestServer, type Res, type Session, STORES, type TestServer } from './harness.js';
-import { bodyFor, fill, freshObjects, HEADERS, type Ids, SAFE_METHODS, SECURITY_CONFIG, withTargets } from './security-routes.js';
+import {
+  bodyFor,
+  fill,
+  freshObjects,
+  HEADERS,
+  type Ids,
+  SAFE_METHODS,
+  SECURITY_CONFIG,
+  stableRow,
+  withTargets,
+} from './security-routes.js';
 import { addMember, type RoleName, signIn } from './teams-helpers.js';
 
 const ROLES: readonly RoleName[] = ['owner', 'admin', 'member', 'viewer'];
@@ -135,7 +145,7 @@ for (const kind of STORES) {
       const tables = await Promise.all(
         GUARDED.map(async (name) => {
           const { rows } = await sql<Record<string, unknown>>`select * from ${sql.table(name)}`.execute(t.store.db);
-          const stable = rows.map(({ last_seen_at: _s, last_heartbeat_at: _h, ...rest }) => JSON.stringify(rest));
+          const stable = rows.map(stableRow);
           return [name, stable.sort()] as const;
         }),
       );

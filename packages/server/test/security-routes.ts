@@ -152,3 +152,24 @@ export async function freshObjects(t: TestServer, session: Session): Promise<Ids
   if (hold.status !== 201) throw new Error(JSON.stringify(hold.body));
   return { orgId: session.orgId, agentId: agent.id, claimId, holdId: hold.body.hold.id, now, key: agent.key };
 }
+
+/**
+ * Columns the server's background work changes on its own, whatever a request does: last-seen stamps
+ * (a valid key refreshes them) and the webhook worker's lease, cursor and backoff (it delivers the events
+ * other calls committed). A snapshot that must show "nothing changed" leaves them out.
+ */
+export const BACKGROUND_COLUMNS = new Set([
+  'last_seen_at',
+  'last_heartbeat_at',
+  'lease_owner',
+  'lease_until',
+  'cursor',
+  'attempts',
+  'next_attempt_at',
+  'failing_since',
+]);
+
+/** A row as a snapshot compares it: without BACKGROUND_COLUMNS. */
+export function stableRow(row: Record<string, unknown>): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(row).filter(([k]) => !BACKGROUND_COLUMNS.has(k))));
+}

@@ -37,6 +37,7 @@ import {
   SAFE_METHODS,
   SECURITY_CONFIG,
   SHAPE,
+  stableRow,
   withTargets,
 } from './security-routes.js';
 
@@ -173,7 +174,7 @@ for (const kind of STORES) {
       const tables = await Promise.all(
         guarded.map(async (name) => {
           const { rows } = await sql<Record<string, unknown>>`select * from ${sql.table(name)}`.execute(t.store.db);
-          const stable = rows.map(({ last_seen_at: _s, last_heartbeat_at: _h, ...rest }) => JSON.stringify(rest));
+          const stable = rows.map(stableRow);
           return [name, stable.sort()] as const;
         }),
       );
