@@ -1,6 +1,29 @@
-import { type ReactNode, useCallback, useEffect, useRef, useState } from 'react';
+import { type FormEvent, type ReactNode, useCallback, useEffect, useRef, useState } from 'react';
 import { describeError } from './api';
 import { useLiveReload } from './live';
+
+/**
+ * A form's submit: `action` gets the form's fields; while it runs `busy` is true, and what it throws is
+ * shown as `error` (cleared at the next submit).
+ */
+export function useFormSubmit(action: (fields: FormData) => Promise<void>) {
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    const fields = new FormData(e.currentTarget);
+    setBusy(true);
+    setError(undefined);
+    try {
+      await action(fields);
+    } catch (err) {
+      setError(describeError(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { submit, busy, error };
+}
 
 /** Load data, keep the last good result while reloading (no layout jump), optionally refresh on a timer. */
 export function useLoad<T>(load: () => Promise<T>, deps: readonly unknown[], refreshMs?: number) {

@@ -1,7 +1,7 @@
-import { type FormEvent, useState } from 'react';
-import { api, describeError } from '../api';
+import { useState } from 'react';
+import { api } from '../api';
 import type { SessionView } from '../types';
-import { ErrorBox } from '../ui';
+import { ErrorBox, useFormSubmit } from '../ui';
 
 export function AuthFrame({ title, children }: { title: string; children: React.ReactNode }) {
   return (
@@ -17,21 +17,9 @@ export function AuthFrame({ title, children }: { title: string; children: React.
 }
 
 export function SignInPage({ onSignedIn, notice }: { onSignedIn: (s: SessionView) => void; notice: string | undefined }) {
-  const [error, setError] = useState<string>();
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: FormEvent<HTMLFormElement>) => {
-    e.preventDefault();
-    const f = new FormData(e.currentTarget);
-    setBusy(true);
-    setError(undefined);
-    try {
-      onSignedIn(await api<SessionView>('POST', '/v1/auth/login', { email: f.get('email'), password: f.get('password') }));
-    } catch (err) {
-      setError(describeError(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { submit, busy, error } = useFormSubmit(async (f) => {
+    onSignedIn(await api<SessionView>('POST', '/v1/auth/login', { email: f.get('email'), password: f.get('password') }));
+  });
   return (
     <AuthFrame title="Sign in">
       {notice ? (
@@ -61,27 +49,15 @@ export function SignInPage({ onSignedIn, notice }: { onSignedIn: (s: SessionView
 }
 
 export function SignUpPage({ onSignedIn }: { onSignedIn: (s: SessionView) => void }) {
-  const [error, setError] = useState<string>();
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: FormEvent<HTMLFormElement>) => {
-    e.preventDefault();
-    const f = new FormData(e.currentTarget);
-    setBusy(true);
-    setError(undefined);
-    try {
-      onSignedIn(
-        await api<SessionView>('POST', '/v1/auth/signup', {
-          workspace_name: f.get('workspace_name'),
-          email: f.get('email'),
-          password: f.get('password'),
-        }),
-      );
-    } catch (err) {
-      setError(describeError(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { submit, busy, error } = useFormSubmit(async (f) => {
+    onSignedIn(
+      await api<SessionView>('POST', '/v1/auth/signup', {
+        workspace_name: f.get('workspace_name'),
+        email: f.get('email'),
+        password: f.get('password'),
+      }),
+    );
+  });
   return (
     <AuthFrame title="Create your workspace">
       <ErrorBox error={error} />

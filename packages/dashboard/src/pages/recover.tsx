@@ -1,27 +1,15 @@
-import { type FormEvent, useEffect, useState } from 'react';
-import { api, describeError } from '../api';
+import { useEffect, useState } from 'react';
+import { api } from '../api';
 import { replaceRoute, useRoute } from '../session';
-import { ErrorBox } from '../ui';
+import { ErrorBox, useFormSubmit } from '../ui';
 import { AuthFrame } from './auth';
 
 export function ForgotPasswordPage() {
-  const [error, setError] = useState<string>();
   const [sent, setSent] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: FormEvent<HTMLFormElement>) => {
-    e.preventDefault();
-    const f = new FormData(e.currentTarget);
-    setBusy(true);
-    setError(undefined);
-    try {
-      await api('POST', '/v1/auth/password-reset', { email: f.get('email') });
-      setSent(true);
-    } catch (err) {
-      setError(describeError(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { submit, busy, error } = useFormSubmit(async (f) => {
+    await api('POST', '/v1/auth/password-reset', { email: f.get('email') });
+    setSent(true);
+  });
   return (
     <AuthFrame title="Reset your password">
       <ErrorBox error={error} />
@@ -54,23 +42,11 @@ export function ResetPasswordPage() {
   useEffect(() => {
     if (route.query.has('token')) replaceRoute('/reset-password');
   }, [route.query]);
-  const [error, setError] = useState<string>();
   const [done, setDone] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: FormEvent<HTMLFormElement>) => {
-    e.preventDefault();
-    const f = new FormData(e.currentTarget);
-    setBusy(true);
-    setError(undefined);
-    try {
-      await api('POST', '/v1/auth/password-reset/confirm', { token, new_password: f.get('new_password') });
-      setDone(true);
-    } catch (err) {
-      setError(describeError(err));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { submit, busy, error } = useFormSubmit(async (f) => {
+    await api('POST', '/v1/auth/password-reset/confirm', { token, new_password: f.get('new_password') });
+    setDone(true);
+  });
   return (
     <AuthFrame title="Choose a new password">
       <ErrorBox error={error} />
