@@ -7,7 +7,7 @@
 import type { EventType } from '@availsync/protocol';
 import { appendEvents } from '../../storage/queries/events.js';
 import type { Store, Tx } from '../../storage/store.js';
-import type { Principal } from '../context.js';
+import { type Actor, actorOf, type Principal } from '../context.js';
 
 export interface EventAgent {
   id: string;
@@ -20,10 +20,9 @@ export function agentOf(agentId: string, p?: Principal): EventAgent {
   return { id: agentId, name: p?.kind === 'agent' && p.agent.id === agentId ? p.agent.name : null };
 }
 
-/** The acting principal, as subscribers see it. */
-export function actorData(p: Principal | undefined): { type: 'agent' | 'user' | 'system'; id: string | null } {
-  if (!p) return { type: 'system', id: null };
-  return p.kind === 'agent' ? { type: 'agent', id: p.agent.id } : { type: 'user', id: p.userId };
+/** The acting principal, as subscribers see it (the system's own changes: the sweeper). */
+export function actorData(p: Principal | undefined): Actor {
+  return p ? actorOf(p) : { type: 'system', id: null };
 }
 
 /** Append one event of `type` in `trx`; `data` is the event's payload as subscribers receive it. */
